@@ -1,0 +1,5 @@
+"""`python -m reflexrl` runs the CLI."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,318 @@
+"""The `reflexrl` command line: train, eval, memory show/reset, report, suites."""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .agent import build_agent
+from .errors import BadInputError, ModelSpecError, ReflexRLError
+from .exploration import EpsilonSchedule
+from .metrics import Metrics
+from .models import choose_model, load_model
+from .records import Episode
+from .report import build_report, epoch_table, print_report, table2, table2_table
+from .reward_table import RewardTable
+from .runner import EvalResult, evaluate, plan, train
+from .suite import Suite, bundled_suites
+
+DEFAULT_MEMORY = Path("memory/reflexrl.db")
+
+app = typer.Typer(
+    help=(
+        "Teach a tool-using agent when to ask for clarification instead of guessing a tool, "
+        "by verbal reinforcement learning: rewards are kept in a memory table that is "
+        "rendered into the agent's system prompt.\n\n"
+        "Example: reflexrl train --suite paper --model anthropic:claude-sonnet-4-5 --epochs 10"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+memory_app = typer.Typer(help="Inspect or reset a memory database.", no_args_is_help=True)
+app.add_typer(memory_app, name="memory")
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+SuiteOpt = Annotated[
+    str, typer.Option(help="Bundled suite name (see `reflexrl suites`) or a suite YAML path.")
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="anthropic:MODEL, openai:MODEL, litellm:MODEL, or fake:oracle|first|clarify (test "
+        "doubles). Default: $REFLEXRL_MODEL, else a hosted model whose API key is set."
+    ),
+]
+MemoryOpt = Annotated[Path, typer.Option(help="SQLite memory database.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the episode order, resets and user.")]
+StepsOpt = Annotated[
+    int, typer.Option(min=1, help="Most actions (tools or clarifications) per episode.")
+]
+RenderOpt = Annotated[
+    str, typer.Option(help="Memory rendering: focused (the prompt's row) or paper (all rows).")
+]
+
+
+def cli_errors(func: F) -> F:
+    """Turn a ReflexRLError into a one-line message and its exit code, no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ReflexRLError as exc:
+            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: completed episodes are saved")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[Episode], None]]:
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda _episode: progress.advance(task)
+
+
+def _model(spec: str | None, suite: Suite) -> tuple[str, Any]:
+    choice = choose_model(spec)
+    if choice.reason != "--model" and choice.spec.startswith("local:"):
+        msg = (
+            "--model: no model given: pass --model or set REFLEXRL_MODEL, ANTHROPIC_API_KEY or "
+            "OPENAI_API_KEY (the embedded local model is not available in this version)"
+        )
+        raise ModelSpecError(msg)
+    model = load_model(choice.spec, suite)
+    err.print(f"model: {choice.spec} ({choice.reason})", markup=False, highlight=False)
+    return choice.spec, model
+
+
+@app.command("train")
+@cli_errors
+def train_cmd(
+    suite: SuiteOpt = "paper",
+    model: ModelOpt = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over every prompt.")] = 10,
+    epsilon: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Exploration: chance an episode sees zeros.")
+    ] = 0.05,
+    epsilon_end: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Decay epsilon linearly to this.")
+    ] = None,
+    seed: SeedOpt = 0,
+    memory: MemoryOpt = DEFAULT_MEMORY,
+    max_steps: StepsOpt = 4,
+    render: RenderOpt = "focused",
+    json_out: JsonOpt = False,
+) -> None:
+    """Train: run EPOCHS passes over the suite, crediting every action's reward to MEMORY."""
+    loaded = Suite.load(suite)
+    spec, chat_model = _model(model, loaded)
+    schedule = EpsilonSchedule(epsilon, epsilon_end)
+    store = RewardTable(memory)
+    agent = build_agent(chat_model, loaded, store, epsilon=schedule, render=render)
+    settings = {"epsilon": schedule.describe(), "render": render}
+    with _progress(len(plan(loaded, epochs, seed)), "training") as tick:
+        result = train(
+            agent,
+            loaded,
+            store,
+            epochs=epochs,
+            seed=seed,
+            max_steps=max_steps,
+            model=spec,
+            settings=settings,
+            on_episode=tick,
+        )
+    if json_out:
+        _print_json(result.to_json())
+        return
+    out.print(epoch_table(result.epochs))
+    out.print(table2_table(table2(result.episodes)))
+    out.print(f"run {result.run_id}: memory written to {result.memory}")
+
+
+@app.command("eval")
+@cli_errors
+def eval_cmd(
+    suite: SuiteOpt = "paper",
+    model: ModelOpt = None,
+    memory: MemoryOpt = DEFAULT_MEMORY,
+    no_memory: Annotated[
+        bool, typer.Option("--no-memory", help="Show no memory (the 'before' baseline).")
+    ] = False,
+    seed: SeedOpt = 0,
+    max_steps: StepsOpt = 4,
+    repeats: Annotated[int, typer.Option(min=1, help="Passes over every prompt.")] = 1,
+    render: RenderOpt = "focused",
+    json_out: JsonOpt = False,
+) -> None:
+    """Frozen evaluation: no exploration, nothing written; memory shown or not."""
+    loaded = Suite.load(suite)
+    spec, chat_model = _model(model, loaded)
+    store = RewardTable(":memory:") if no_memory else RewardTable(memory, create=False)
+    agent = build_agent(chat_model, loaded, store, epsilon=0.0, render=render)
+    with _progress(len(plan(loaded, repeats, seed)), "evaluating") as tick:
+        result = evaluate(
+            agent,
+            loaded,
+            seed=seed,
+            max_steps=max_steps,
+            use_memory=not no_memory,
+            model=spec,
+            memory=str(memory),
+            repeats=repeats,
+            on_episode=tick,
+        )
+    if json_out:
+        _print_json(result.to_json())
+    else:
+        out.print(_eval_table(result))
+
+
+def _eval_table(result: EvalResult) -> Table:
+    title = f"{result.model}, memory: {result.memory or 'off'}"
+    table = Table(title=title)
+    columns = ("query", "episodes", "success", "within 2", "steps", "clarify", "wrong tool")
+    for column in columns:
+        table.add_column(column, justify="right")
+    rows: list[tuple[str, Metrics]] = [*result.per_query.items(), ("all", result.metrics)]
+    for name, m in rows:
+        table.add_row(
+            name,
+            str(m.episodes),
+            f"{m.success_rate:.2f}",
+            f"{m.success_within_2:.2f}",
+            f"{m.mean_steps:.2f}",
+            f"{m.clarification_rate:.2f}",
+            f"{m.wrong_tool_rate:.2f}",
+        )
+    return table
+
+
+@memory_app.command("show")
+@cli_errors
+def memory_show(
+    memory: MemoryOpt = DEFAULT_MEMORY,
+    suite: Annotated[str | None, typer.Option(help="Only this suite's rows.")] = None,
+    sort: Annotated[
+        Literal["reward", "visits", "prompt"], typer.Option(help="Sort rows by this.")
+    ] = "prompt",
+    limit: Annotated[int | None, typer.Option(min=1, help="Show at most N rows.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show the memory table: reward, visits, clarifications and actions per prompt."""
+    rows = RewardTable(memory, create=False).rows(suite, sort=sort, limit=limit)
+    if json_out:
+        _print_json([r.to_json() for r in rows])
+        return
+    table = Table(title=f"{memory}: {len(rows)} rows")
+    for column in ("suite", "query", "prompt", "reward", "visits", "clarify", "best action"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(
+            r.suite,
+            r.query or "",
+            r.prompt,
+            f"{r.reward:+g}",
+            str(r.visits),
+            str(r.clarifications),
+            r.best_action() or "",
+        )
+    out.print(table)
+
+
+@memory_app.command("reset")
+@cli_errors
+def memory_reset(
+    memory: MemoryOpt = DEFAULT_MEMORY,
+    suite: Annotated[str | None, typer.Option(help="Only this suite's rows.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Really reset.")] = False,
+) -> None:
+    """Forget the learned rewards (the episode log is kept)."""
+    if not yes:
+        raise BadInputError("memory reset: refusing without --yes")
+    removed = RewardTable(memory, create=False).reset(suite)
+    out.print(f"removed {removed} rows from {memory}")
+
+
+@app.command("report")
+@cli_errors
+def report_cmd(
+    memory: MemoryOpt = DEFAULT_MEMORY,
+    run: Annotated[str | None, typer.Option(help="Run id (default: the latest run).")] = None,
+    format: Annotated[
+        Literal["text", "json", "html"], typer.Option(help="Output format.")
+    ] = "text",
+    out_path: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
+) -> None:
+    """Report a run: per-epoch metrics and seed 001's Table 2 (first vs last epoch)."""
+    report = build_report(RewardTable(memory, create=False), run)
+    if format == "json":
+        text = json.dumps(report.to_json(), indent=2) + "\n"
+    else:
+        console = Console(record=True, width=120, file=io.StringIO())
+        print_report(report, console)
+        text = console.export_html() if format == "html" else console.export_text()
+    if out_path is None:
+        sys.stdout.write(text)
+    else:
+        out_path.write_text(text, encoding="utf-8")
+        err.print(f"wrote {out_path}")
+
+
+@app.command("suites")
+@cli_errors
+def suites_cmd(json_out: JsonOpt = False) -> None:
+    """List the bundled suites."""
+    found = [Suite.load(path) for path in bundled_suites().values()]
+    if json_out:
+        _print_json([_suite_json(s) for s in found])
+        return
+    table = Table(title="Bundled suites")
+    for column in ("name", "queries", "prompts", "tools", "description"):
+        table.add_column(column, overflow="fold")
+    for s in found:
+        n_prompts = sum(1 for _ in s.prompts())
+        row = (s.name, str(len(s.spec.queries)), str(n_prompts), ", ".join(s.tool_names))
+        table.add_row(*row, s.spec.description)
+    out.print(table)
+
+
+def _suite_json(suite: Suite) -> dict[str, Any]:
+    return {
+        "name": suite.name,
+        "queries": len(suite.spec.queries),
+        "prompts": sum(1 for _ in suite.prompts()),
+        "tools": suite.tool_names,
+        "path": str(suite.path),
+        "description": suite.spec.description,
+    }
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

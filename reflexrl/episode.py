@@ -1,0 +1,55 @@
+"""The per-episode context a training loop hands to the agent through the run config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_config
+
+from .reward import RewardModel
+from .simulated_user import SimulatedUser
+
+CONFIG_KEY = "reflexrl_episode"
+
+
+@dataclass
+class EpisodeContext:
+    """What the injector and the clarification tool need to know about the running episode.
+
+    The runner creates one per episode and passes it as
+    `config={"configurable": {"reflexrl_episode": ctx}}`. The injector (middleware or
+    wrapper) writes back `explored` and the memory blocks it showed; nothing else is mutable.
+    Outside a training loop there is no context: the memory is shown, nobody explores, and a
+    clarification goes to a real person.
+    """
+
+    suite: str
+    query: str
+    seed: int
+    index: int
+    total: int
+    max_steps: int
+    reward_model: RewardModel
+    user: SimulatedUser
+    frozen: bool = False
+    use_memory: bool = True
+    explored: bool = False
+    memory_blocks: list[str] = field(default_factory=list)
+
+    def config(self) -> RunnableConfig:
+        """A run config carrying this context (and enough recursion for max_steps)."""
+        return RunnableConfig(
+            configurable={CONFIG_KEY: self}, recursion_limit=4 * self.max_steps + 16
+        )
+
+
+def current_episode(config: RunnableConfig | None = None) -> EpisodeContext | None:
+    """The episode context of the current run, if a training loop started it."""
+    if config is None:
+        try:
+            config = get_config()
+        except RuntimeError:
+            return None
+    ctx = (config or {}).get("configurable", {}).get(CONFIG_KEY)
+    return ctx if isinstance(ctx, EpisodeContext) else None

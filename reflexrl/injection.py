@@ -1,0 +1,44 @@
+"""What the middleware and the wrapper share: epsilon resets and the system text they inject."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from langchain_core.messages import BaseMessage
+
+from .episode import EpisodeContext
+from .exploration import EpsilonSchedule
+from .render import MEMORY_NOTE, REWARD_RULES, Renderer, get_renderer
+from .store import MemoryStore
+from .trajectory import current_prompt
+
+
+@dataclass
+class MemoryInjector:
+    """Renders a store's memory for the prompt being handled, with epsilon resets."""
+
+    memory: MemoryStore
+    suite: str = "default"
+    schedule: EpsilonSchedule = field(default_factory=EpsilonSchedule)
+    render: str = "focused"
+    renderer: Renderer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.renderer = get_renderer(self.render)
+
+    def start_episode(self, ctx: EpisodeContext | None) -> None:
+        """Draw the episode's epsilon reset (training only; frozen evaluations never explore)."""
+        if ctx is not None:
+            ctx.explored = not ctx.frozen and self.schedule.explores(ctx.seed, ctx.index, ctx.total)
+
+    def system_text(self, messages: Sequence[BaseMessage], ctx: EpisodeContext | None) -> str:
+        """Reward rules, then (memory on) the note and the memory block; logged into `ctx`."""
+        if ctx is not None and not ctx.use_memory:
+            return REWARD_RULES
+        suite = ctx.suite if ctx is not None else self.suite
+        explored = bool(ctx and ctx.explored)
+        block = self.renderer(self.memory, suite, current_prompt(messages) or "", explored)
+        if ctx is not None:
+            ctx.memory_blocks.append(block)
+        return "\n\n".join([REWARD_RULES, MEMORY_NOTE, block])

@@ -1,0 +1,69 @@
+"""Metrics of a set of episodes: success, steps to a valid tool, clarifications, wrong tools."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from statistics import mean, pstdev
+from typing import Any
+
+from .records import Episode
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Aggregates over episodes. Rates are fractions; `*_rate` of steps are per action taken."""
+
+    episodes: int
+    success_rate: float
+    success_within_2: float
+    mean_steps: float
+    clarifications: int
+    wrong_tools: int
+    clarification_rate: float
+    wrong_tool_rate: float
+    reward: float
+    mean_reward: float
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict, floats rounded for display."""
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+def summarize(episodes: Sequence[Episode]) -> Metrics:
+    """Aggregate metrics; an empty list gives zeros."""
+    n = len(episodes)
+    steps = sum(len(e.steps) for e in episodes)
+    clarifications = sum(e.clarifications for e in episodes)
+    wrong = sum(e.wrong_tools for e in episodes)
+    reward = sum(e.reward for e in episodes)
+    within_2 = sum(1 for e in episodes if (e.steps_to_valid or 99) <= 2)
+    return Metrics(
+        episodes=n,
+        success_rate=_ratio(sum(e.success for e in episodes), n),
+        success_within_2=_ratio(within_2, n),
+        mean_steps=_ratio(steps, n),
+        clarifications=clarifications,
+        wrong_tools=wrong,
+        clarification_rate=_ratio(clarifications, steps),
+        wrong_tool_rate=_ratio(wrong, steps),
+        reward=reward,
+        mean_reward=_ratio(reward, n),
+    )
+
+
+def by_query(episodes: Iterable[Episode]) -> dict[str, Metrics]:
+    """Metrics per query, in first-seen order."""
+    groups: dict[str, list[Episode]] = {}
+    for episode in episodes:
+        groups.setdefault(episode.query, []).append(episode)
+    return {query: summarize(group) for query, group in groups.items()}
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and population standard deviation (0, 0 for no values)."""
+    return (mean(values), pstdev(values)) if values else (0.0, 0.0)
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else 0.0

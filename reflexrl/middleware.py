@@ -1,0 +1,78 @@
+"""`ReflexMiddleware`: verbal RL for agents built with `langchain.agents.create_agent`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse, hook_config
+from langchain_core.messages import SystemMessage
+
+from .clarification import ask_user_for_clarification
+from .episode import current_episode
+from .exploration import EpsilonSchedule, as_schedule
+from .injection import MemoryInjector
+from .store import MemoryStore
+from .trajectory import read_trajectory
+
+
+class ReflexMiddleware(AgentMiddleware):
+    """Renders the reward memory into the system prompt before every model call.
+
+    It adds the `ask_user_for_clarification` tool, appends the reward rules and the memory
+    block after the agent's own system prompt (so the static prefix stays cacheable),
+    applies epsilon resets, and, inside a training loop, ends the episode once a valid tool
+    was called or the step budget is spent. It never chooses for the model: the model reads
+    the block and decides.
+
+    Args:
+        memory: The memory store to read (the training loop writes to it).
+        suite: Memory namespace outside a training loop (training uses the suite's name).
+        epsilon: Exploration probability per training episode, or a schedule.
+        render: "focused" (the current prompt's row and its actions) or "paper" (every row).
+    """
+
+    def __init__(
+        self,
+        memory: MemoryStore,
+        *,
+        suite: str = "default",
+        epsilon: float | EpsilonSchedule = 0.05,
+        render: str = "focused",
+    ) -> None:
+        super().__init__()
+        self.injector = MemoryInjector(memory, suite, as_schedule(epsilon), render)
+        self.tools = [ask_user_for_clarification]
+
+    def before_agent(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        """Draw the episode's epsilon reset."""
+        self.injector.start_episode(current_episode())
+        return None
+
+    @hook_config(can_jump_to=["end"])
+    def before_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        """End a training episode once a valid tool was called or max_steps were taken."""
+        ctx = current_episode()
+        if ctx is None:
+            return None
+        done = read_trajectory(state["messages"], ctx.query, ctx.reward_model, ctx.max_steps)
+        return {"jump_to": "end"} if done.outcome is not None else None
+
+    def wrap_model_call(
+        self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]
+    ) -> ModelResponse:
+        """Call the model with the memory appended to the system prompt."""
+        return handler(self._with_memory(request))
+
+    async def awrap_model_call(
+        self,
+        request: ModelRequest,
+        handler: Callable[[ModelRequest], Awaitable[ModelResponse]],
+    ) -> ModelResponse:
+        """Async twin of `wrap_model_call`."""
+        return await handler(self._with_memory(request))
+
+    def _with_memory(self, request: ModelRequest) -> ModelRequest:
+        text = self.injector.system_text(request.messages, current_episode())
+        prompt = "\n\n".join(p for p in (request.system_prompt, text) if p)
+        return request.override(system_message=SystemMessage(content=prompt))

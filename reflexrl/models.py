@@ -1,0 +1,96 @@
+"""Model specs: `provider:model` strings turned into LangChain chat models.
+
+`anthropic:<model>`, `openai:<model>` and `litellm:<model>` go through
+`langchain.chat_models.init_chat_model`; `fake:oracle|first|clarify` are scripted test
+doubles; `local:<name>` (an embedded llama.cpp model) is not available in this version.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast, get_args
+
+from langchain.chat_models import init_chat_model
+from langchain_core.language_models import BaseChatModel
+
+from .errors import ModelSpecError
+from .fake_models import FakePolicy, PolicyChatModel
+
+if TYPE_CHECKING:
+    from .suite import Suite
+
+API_KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
+DEFAULT_HOSTED = {"anthropic": "anthropic:claude-sonnet-4-5", "openai": "openai:gpt-4.1-mini"}
+PROVIDERS = ("anthropic", "openai", "litellm", "local", "fake")
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which model runs, and why (printed so a user knows what they are paying for)."""
+
+    spec: str
+    reason: str
+
+
+def choose_model(spec: str | None, env: Mapping[str, str] = os.environ) -> ModelChoice:
+    """`--model`, else `REFLEXRL_MODEL`, else a hosted model whose key is set, else local."""
+    if spec:
+        return ModelChoice(spec, "--model")
+    if env.get("REFLEXRL_MODEL"):
+        return ModelChoice(env["REFLEXRL_MODEL"], "REFLEXRL_MODEL is set")
+    for provider, key in API_KEYS.items():
+        if env.get(key):
+            return ModelChoice(DEFAULT_HOSTED[provider], f"{key} is set")
+    return ModelChoice("local:smollm2", "no --model, REFLEXRL_MODEL or API key")
+
+
+def load_model(spec: str, suite: Suite | None = None, **kwargs: Any) -> BaseChatModel:
+    """A chat model for a spec; `fake:oracle` needs the suite (its answer key).
+
+    Raises:
+        ModelSpecError: unknown spec, unavailable provider, or missing API key.
+    """
+    provider, _, name = spec.partition(":")
+    if not name or provider not in PROVIDERS:
+        known = ", ".join(f"{p}:NAME" for p in PROVIDERS)
+        msg = f"--model: unknown model spec '{spec}' (use {known})"
+        raise ModelSpecError(msg)
+    if provider == "fake":
+        return _fake(name, suite)
+    if provider == "local":
+        msg = (
+            f"--model: '{spec}': embedded local models are not available in this version of "
+            "reflexrl; use a hosted spec (anthropic:, openai:, litellm:) or fake: for tests"
+        )
+        raise ModelSpecError(msg)
+    _check_credentials(provider, name, spec)
+    return init_chat_model(name, model_provider=provider, **kwargs)
+
+
+def _fake(name: str, suite: Suite | None) -> BaseChatModel:
+    policies = get_args(FakePolicy)
+    if name not in policies:
+        raise ModelSpecError(f"--model: unknown fake policy '{name}' (use {', '.join(policies)})")
+    answer_key = {}
+    if suite is not None:
+        answer_key = {p: sorted(suite.reward_model.valid_tools[q]) for q, p in suite.prompts()}
+    return PolicyChatModel(policy=cast(FakePolicy, name), answer_key=answer_key)
+
+
+def _check_credentials(provider: str, name: str, spec: str) -> None:
+    if provider in API_KEYS:
+        if not os.environ.get(API_KEYS[provider]):
+            raise ModelSpecError(f"--model: '{spec}' needs the {API_KEYS[provider]} variable")
+        return
+    if importlib.util.find_spec("litellm") is None:
+        msg = f"--model: '{spec}' needs LiteLLM: pip install 'reflexrl[litellm]'"
+        raise ModelSpecError(msg)
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at import
+    import litellm  # noqa: PLC0415  (heavy, and only for litellm: specs)
+
+    missing = litellm.validate_environment(model=name).get("missing_keys") or []
+    if missing:
+        raise ModelSpecError(f"--model: '{spec}' needs the {', '.join(missing)} variable(s)")

@@ -1,0 +1,134 @@
+"""Immutable records: what the memory holds and what an episode produced."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+CLARIFY = "ask_user_for_clarification"
+"""Name of the clarification tool (an action like any other in the memory)."""
+
+Outcome = Literal["valid", "answered", "max_steps", "failed"]
+
+
+@dataclass(frozen=True)
+class ActionStats:
+    """How often one action was taken on one prompt, and the reward it earned in total."""
+
+    n: int
+    reward: float
+
+    @property
+    def mean(self) -> float:
+        """Mean reward per time the action was taken (0.0 if never taken)."""
+        return self.reward / self.n if self.n else 0.0
+
+
+@dataclass(frozen=True)
+class MemoryRow:
+    """The memory of one prompt: the paper's aggregate reward plus per-action detail."""
+
+    suite: str
+    prompt: str
+    query: str | None
+    reward: float
+    visits: int
+    clarifications: int
+    actions: Mapping[str, ActionStats] = field(default_factory=dict)
+    updated_at: str = ""
+
+    def best_action(self) -> str | None:
+        """The action with the highest mean reward (ties: the most tried), or None."""
+        if not self.actions:
+            return None
+        return max(self.actions, key=lambda a: (self.actions[a].mean, self.actions[a].n))
+
+    def to_json(self) -> dict[str, Any]:
+        """The `memory show --json` shape of this row."""
+        return {
+            "suite": self.suite,
+            "prompt": self.prompt,
+            "query": self.query,
+            "reward": self.reward,
+            "visits": self.visits,
+            "clarifications": self.clarifications,
+            "actions": {a: {"n": s.n, "reward": s.reward} for a, s in self.actions.items()},
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class Step:
+    """One action of an episode: a tool call or a clarification, credited to `prompt`."""
+
+    index: int
+    prompt: str
+    action: str
+    args: Mapping[str, Any]
+    reward: float
+    valid: bool
+
+    @property
+    def is_clarification(self) -> bool:
+        """Whether the agent asked instead of choosing a tool."""
+        return self.action == CLARIFY
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One reflection: a user prompt, the agent's actions, and their rewards."""
+
+    run_id: str
+    index: int
+    epoch: int
+    suite: str
+    query: str
+    prompt: str
+    explored: bool
+    outcome: Outcome
+    steps: tuple[Step, ...]
+    messages: tuple[Mapping[str, Any], ...] = ()
+    memory_blocks: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def success(self) -> bool:
+        """A valid tool was reached within the step budget."""
+        return self.outcome == "valid"
+
+    @property
+    def reward(self) -> float:
+        """Sum of the step rewards."""
+        return sum(s.reward for s in self.steps)
+
+    @property
+    def clarifications(self) -> int:
+        """Number of times the agent asked for clarification."""
+        return sum(s.is_clarification for s in self.steps)
+
+    @property
+    def wrong_tools(self) -> int:
+        """Number of tool calls that were not valid for the query."""
+        return sum(not s.valid and not s.is_clarification for s in self.steps)
+
+    @property
+    def steps_to_valid(self) -> int | None:
+        """1-based step at which a valid tool was called, or None."""
+        return next((s.index + 1 for s in self.steps if s.valid), None)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A training run: what ran, on what, with which settings."""
+
+    run_id: str
+    suite: str
+    model: str
+    seed: int
+    epochs: int
+    max_steps: int
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    started_at: str = ""
+    finished_at: str | None = None
+    status: str = "running"

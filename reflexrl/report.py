@@ -1,0 +1,135 @@
+"""Reports of a training run: the per-epoch table and seed 001's Table 2 shape.
+
+Table 2 shape: per query, the mean (std) episode reward and clarification fallbacks over the
+query's episodes in the first epoch ("before") and in the last epoch ("after").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .errors import BadInputError
+from .metrics import Metrics, by_query, mean_std
+from .records import Episode, RunInfo
+from .runner import EpochMetrics, per_epoch
+from .store import MemoryStore
+
+
+@dataclass(frozen=True)
+class QueryBeforeAfter:
+    """One row of the Table 2 shape."""
+
+    query: str
+    before: dict[str, float]
+    after: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything `reflexrl report` shows for one run."""
+
+    run: RunInfo
+    epochs: tuple[EpochMetrics, ...]
+    table2: tuple[QueryBeforeAfter, ...]
+    per_query: dict[str, Metrics]
+
+    def to_json(self) -> dict[str, Any]:
+        """The `report --format json` shape."""
+        return {
+            "run_id": self.run.run_id,
+            "suite": self.run.suite,
+            "model": self.run.model,
+            "seed": self.run.seed,
+            "status": self.run.status,
+            "settings": dict(self.run.settings),
+            "epochs": [e.to_json() for e in self.epochs],
+            "table2": {r.query: {"before": r.before, "after": r.after} for r in self.table2},
+            "per_query": {q: m.to_json() for q, m in self.per_query.items()},
+        }
+
+
+def build_report(store: MemoryStore, run_id: str | None = None) -> Report:
+    """The report of `run_id` (default: the latest run in the store)."""
+    runs = {r.run_id: r for r in store.runs()}
+    if not runs:
+        raise BadInputError(f"{store.location}: no runs recorded yet")
+    if run_id is None:
+        run_id = list(runs)[-1]
+    if run_id not in runs:
+        raise BadInputError(f"--run: no run '{run_id}' in {store.location}")
+    episodes = [e for e in store.episodes(run_id) if e.outcome != "failed"]
+    return Report(runs[run_id], per_epoch(episodes), table2(episodes), by_query(episodes))
+
+
+def table2(episodes: Sequence[Episode]) -> tuple[QueryBeforeAfter, ...]:
+    """Seed 001 Table 2: per query, reward and fallbacks in the first vs the last epoch."""
+    if not episodes:
+        return ()
+    first, last = min(e.epoch for e in episodes), max(e.epoch for e in episodes)
+    queries = list(dict.fromkeys(e.query for e in episodes))
+    return tuple(
+        QueryBeforeAfter(q, _cell(episodes, q, first), _cell(episodes, q, last)) for q in queries
+    )
+
+
+def _cell(episodes: Sequence[Episode], query: str, epoch: int) -> dict[str, float]:
+    group = [e for e in episodes if e.query == query and e.epoch == epoch]
+    reward, reward_std = mean_std([e.reward for e in group])
+    fallback, fallback_std = mean_std([float(e.clarifications) for e in group])
+    return {
+        "reward": round(reward, 3),
+        "reward_std": round(reward_std, 3),
+        "fallback": round(fallback, 3),
+        "fallback_std": round(fallback_std, 3),
+    }
+
+
+def print_report(report: Report, console: Console) -> None:
+    """The per-epoch table and the Table 2 shape as rich tables."""
+    run = report.run
+    console.print(f"run {run.run_id}: suite {run.suite}, model {run.model}, seed {run.seed}")
+    console.print(epoch_table(report.epochs))
+    console.print(table2_table(report.table2))
+
+
+def epoch_table(epochs: Sequence[EpochMetrics]) -> Table:
+    """Per-epoch success, steps, clarifications, wrong tools and reward."""
+    table = Table(title="Per epoch")
+    for column in ("epoch", "success", "mean steps", "clarifications", "wrong tools", "reward"):
+        table.add_column(column, justify="right")
+    for e in epochs:
+        m = e.metrics
+        table.add_row(
+            str(e.epoch),
+            f"{m.success_rate:.2f}",
+            f"{m.mean_steps:.2f}",
+            str(m.clarifications),
+            str(m.wrong_tools),
+            f"{m.reward:+g}",
+        )
+    return table
+
+
+def table2_table(rows: Sequence[QueryBeforeAfter]) -> Table:
+    """Seed 001 Table 2 shape: mean (std) reward and fallbacks, first vs last epoch."""
+    table = Table(title="Reward and fallbacks per query: first epoch (before) vs last (after)")
+    for column in ("query", "reward before", "fallback before", "reward after", "fallback after"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        table.add_row(
+            r.query,
+            _ms(r.before, "reward"),
+            _ms(r.before, "fallback"),
+            _ms(r.after, "reward"),
+            _ms(r.after, "fallback"),
+        )
+    return table
+
+
+def _ms(cell: dict[str, float], key: str) -> str:
+    return f"{cell[key]:.1f} ({cell[key + '_std']:.1f})"

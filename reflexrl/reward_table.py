@@ -1,0 +1,281 @@
+"""The paper's lookup table: reward memory per (suite, prompt) in a SQLite file.
+
+Every episode is appended to the log (episodes, steps, reward events) and credited to the
+aggregates (memory, memory_actions) in one `BEGIN IMMEDIATE` transaction, so several processes
+can train into one file and the aggregates always equal the sum of the logged reward events.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .errors import MemoryNotFoundError, MemoryStoreError
+from .records import ActionStats, Episode, MemoryRow, RunInfo, Step
+from .sqlite_schema import migrate
+from .store import SortKey
+
+_ORDER = {
+    "reward": "reward DESC, prompt",
+    "visits": "visits DESC, prompt",
+    "prompt": "suite, prompt",
+}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class RewardTable:
+    """Lookup-table memory stored in SQLite (WAL, versioned schema, exact under concurrency).
+
+    Args:
+        path: The database file. Its folder is created if needed.
+        create: If False, a missing file raises `MemoryNotFoundError` instead of being created.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        self.location = str(self.path)
+        if not create and not self.path.is_file():
+            raise MemoryNotFoundError(f"{self.path}: no memory database here")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=60.0)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=60000")
+            migrate(conn, self.location)
+        except sqlite3.DatabaseError as exc:
+            raise MemoryStoreError(f"{self.path}: not a usable memory database ({exc})") from exc
+        self.db = sqlite_utils.Database(conn)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite_utils.Database]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def lookup(self, suite: str, prompt: str) -> MemoryRow | None:
+        """The memory of one prompt, or None if it was never credited."""
+        found = self._rows("WHERE suite = ? AND prompt = ?", [suite, prompt], "prompt", None, True)
+        return found[0] if found else None
+
+    def rows(
+        self,
+        suite: str | None = None,
+        *,
+        sort: SortKey = "prompt",
+        limit: int | None = None,
+        actions: bool = True,
+    ) -> Sequence[MemoryRow]:
+        """All rows (of one suite), sorted by reward or visits (highest first) or prompt."""
+        where, params = ("WHERE suite = ?", [suite]) if suite else ("", [])
+        return self._rows(where, params, sort, limit, actions)
+
+    def _rows(
+        self, where: str, params: list[Any], sort: SortKey, limit: int | None, actions: bool
+    ) -> list[MemoryRow]:
+        sql = f"SELECT * FROM memory {where} ORDER BY {_ORDER[sort]}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        rows = list(self.db.query(sql, params))
+        detail = self._actions(where, params) if actions else {}
+        return [_memory_row(r, detail.get((r["suite"], r["prompt"]), {})) for r in rows]
+
+    def _actions(
+        self, where: str, params: list[Any]
+    ) -> dict[tuple[str, str], dict[str, ActionStats]]:
+        out: dict[tuple[str, str], dict[str, ActionStats]] = {}
+        sql = f"SELECT * FROM memory_actions {where} ORDER BY action"
+        for r in self.db.query(sql, params):
+            out.setdefault((r["suite"], r["prompt"]), {})[r["action"]] = ActionStats(
+                r["n"], r["reward"]
+            )
+        return out
+
+    def runs(self) -> Sequence[RunInfo]:
+        """All runs, oldest first."""
+        return [_run_info(r) for r in self.db.query("SELECT * FROM runs ORDER BY started_at")]
+
+    def episodes(self, run_id: str) -> Sequence[Episode]:
+        """The episodes of a run, in order, with their steps."""
+        sql = "SELECT * FROM episodes WHERE run_id = ? ORDER BY episode_index"
+        return [self._episode(r) for r in self.db.query(sql, [run_id])]
+
+    def _episode(self, r: dict[str, Any]) -> Episode:
+        sql = "SELECT * FROM steps WHERE episode_id = ? ORDER BY step_index"
+        steps = tuple(_step(s) for s in self.db.query(sql, [r["id"]]))
+        return Episode(
+            run_id=r["run_id"],
+            index=r["episode_index"],
+            epoch=r["epoch"],
+            suite=r["suite"],
+            query=r["query"],
+            prompt=r["prompt"],
+            explored=bool(r["explored"]),
+            outcome=r["outcome"],
+            steps=steps,
+            messages=tuple(json.loads(r["messages"])),
+            memory_blocks=tuple(json.loads(r["memory_blocks"])),
+            error=r["error"],
+        )
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def start_run(self, run: RunInfo) -> None:
+        """Log the start of a run."""
+        record = {
+            "run_id": run.run_id,
+            "suite": run.suite,
+            "model": run.model,
+            "seed": run.seed,
+            "epochs": run.epochs,
+            "max_steps": run.max_steps,
+            "settings": json.dumps(dict(run.settings), sort_keys=True),
+            "started_at": run.started_at or _now(),
+            "finished_at": None,
+            "status": "running",
+        }
+        with self._write() as db:
+            db.table("runs").insert(record)
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        """Mark a run finished."""
+        with self._write() as db:
+            db.table("runs").update(run_id, {"status": status, "finished_at": _now()})
+
+    def record_episode(self, episode: Episode, *, update: bool = True) -> None:
+        """Append the episode and its steps; if `update`, credit every step. One transaction."""
+        now = _now()
+        with self._write() as db:
+            episode_id = db.table("episodes").insert(_episode_record(episode, update, now)).last_pk
+            for step in episode.steps:
+                step_id = db.table("steps").insert(_step_record(step, episode_id, episode)).last_pk
+                if update:
+                    self._credit(db, episode, step, step_id, now)
+
+    def _credit(
+        self, db: sqlite_utils.Database, episode: Episode, step: Step, step_id: Any, now: str
+    ) -> None:
+        db.table("reward_events").insert(
+            {
+                "step_id": step_id,
+                "suite": episode.suite,
+                "prompt": step.prompt,
+                "action": step.action,
+                "reward": step.reward,
+                "created_at": now,
+            }
+        )
+        db.execute(
+            """INSERT INTO memory VALUES (?, ?, ?, ?, 1, ?, ?)
+               ON CONFLICT (suite, prompt) DO UPDATE SET reward = reward + excluded.reward,
+               visits = visits + 1, clarifications = clarifications + excluded.clarifications,
+               updated_at = excluded.updated_at""",
+            [episode.suite, step.prompt, episode.query, step.reward, step.is_clarification, now],
+        )
+        db.execute(
+            """INSERT INTO memory_actions VALUES (?, ?, ?, 1, ?)
+               ON CONFLICT (suite, prompt, action) DO UPDATE SET n = n + 1,
+               reward = reward + excluded.reward""",
+            [episode.suite, step.prompt, step.action, step.reward],
+        )
+
+    def reset(self, suite: str | None = None) -> int:
+        """Forget the aggregates (of one suite); the append-only log is kept."""
+        where, params = ("WHERE suite = ?", [suite]) if suite else ("", [])
+        with self._write() as db:
+            removed = db.execute(f"DELETE FROM memory {where}", params).rowcount
+            db.execute(f"DELETE FROM memory_actions {where}", params)
+            last = db.execute("SELECT coalesce(max(id), 0) FROM reward_events").fetchone()[0]
+            db.table("resets").insert({"suite": suite, "last_event_id": last, "created_at": _now()})
+        return int(removed)
+
+
+def _episode_record(episode: Episode, update: bool, now: str) -> dict[str, Any]:
+    return {
+        "run_id": episode.run_id,
+        "episode_index": episode.index,
+        "epoch": episode.epoch,
+        "suite": episode.suite,
+        "query": episode.query,
+        "prompt": episode.prompt,
+        "explored": episode.explored,
+        "outcome": episode.outcome,
+        "reward": episode.reward,
+        "n_steps": len(episode.steps),
+        "updated_memory": update,
+        "messages": json.dumps(list(episode.messages), default=str),
+        "memory_blocks": json.dumps(list(episode.memory_blocks)),
+        "error": episode.error,
+        "created_at": now,
+    }
+
+
+def _step_record(step: Step, episode_id: Any, episode: Episode) -> dict[str, Any]:
+    return {
+        "episode_id": episode_id,
+        "step_index": step.index,
+        "prompt": step.prompt,
+        "action": step.action,
+        "args": json.dumps(dict(step.args), default=str),
+        "reward": step.reward,
+        "valid": step.valid,
+        "explored": episode.explored,
+    }
+
+
+def _step(r: dict[str, Any]) -> Step:
+    return Step(
+        index=r["step_index"],
+        prompt=r["prompt"],
+        action=r["action"],
+        args=json.loads(r["args"]),
+        reward=r["reward"],
+        valid=bool(r["valid"]),
+    )
+
+
+def _memory_row(r: dict[str, Any], actions: dict[str, ActionStats]) -> MemoryRow:
+    return MemoryRow(
+        suite=r["suite"],
+        prompt=r["prompt"],
+        query=r["query"],
+        reward=r["reward"],
+        visits=r["visits"],
+        clarifications=r["clarifications"],
+        actions=actions,
+        updated_at=r["updated_at"],
+    )
+
+
+def _run_info(r: dict[str, Any]) -> RunInfo:
+    return RunInfo(
+        run_id=r["run_id"],
+        suite=r["suite"],
+        model=r["model"],
+        seed=r["seed"],
+        epochs=r["epochs"],
+        max_steps=r["max_steps"],
+        settings=json.loads(r["settings"]),
+        started_at=r["started_at"],
+        finished_at=r["finished_at"],
+        status=r["status"],
+    )

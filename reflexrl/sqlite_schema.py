@@ -1,0 +1,75 @@
+"""Schema of the SQLite memory file, versioned with `PRAGMA user_version`, and its migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .errors import MemoryStoreError
+
+V1 = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, suite TEXT NOT NULL, model TEXT NOT NULL, seed INTEGER NOT NULL,
+    epochs INTEGER NOT NULL, max_steps INTEGER NOT NULL, settings TEXT NOT NULL,
+    started_at TEXT NOT NULL, finished_at TEXT, status TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS episodes (
+    id INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(run_id),
+    episode_index INTEGER NOT NULL, epoch INTEGER NOT NULL, suite TEXT NOT NULL,
+    query TEXT NOT NULL, prompt TEXT NOT NULL, explored INTEGER NOT NULL, outcome TEXT NOT NULL,
+    reward REAL NOT NULL, n_steps INTEGER NOT NULL, updated_memory INTEGER NOT NULL,
+    messages TEXT NOT NULL, memory_blocks TEXT NOT NULL, error TEXT, created_at TEXT NOT NULL,
+    UNIQUE (run_id, episode_index)
+);
+CREATE TABLE IF NOT EXISTS steps (
+    id INTEGER PRIMARY KEY, episode_id INTEGER NOT NULL REFERENCES episodes(id),
+    step_index INTEGER NOT NULL, prompt TEXT NOT NULL, action TEXT NOT NULL, args TEXT NOT NULL,
+    reward REAL NOT NULL, valid INTEGER NOT NULL, explored INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reward_events (
+    id INTEGER PRIMARY KEY, step_id INTEGER NOT NULL REFERENCES steps(id),
+    suite TEXT NOT NULL, prompt TEXT NOT NULL, action TEXT NOT NULL, reward REAL NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS memory (
+    suite TEXT NOT NULL, prompt TEXT NOT NULL, query TEXT, reward REAL NOT NULL,
+    visits INTEGER NOT NULL, clarifications INTEGER NOT NULL, updated_at TEXT NOT NULL,
+    PRIMARY KEY (suite, prompt)
+);
+CREATE TABLE IF NOT EXISTS memory_actions (
+    suite TEXT NOT NULL, prompt TEXT NOT NULL, action TEXT NOT NULL, n INTEGER NOT NULL,
+    reward REAL NOT NULL, PRIMARY KEY (suite, prompt, action)
+);
+CREATE TABLE IF NOT EXISTS resets (
+    id INTEGER PRIMARY KEY, suite TEXT, last_event_id INTEGER NOT NULL, created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS episodes_run ON episodes (run_id, episode_index);
+CREATE INDEX IF NOT EXISTS steps_episode ON steps (episode_id, step_index);
+CREATE INDEX IF NOT EXISTS events_prompt ON reward_events (suite, prompt);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1,)
+"""MIGRATIONS[i] takes the schema from version i to version i + 1."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, location: str) -> None:
+    """Bring the file to SCHEMA_VERSION in one immediate transaction (safe across processes)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            msg = (
+                f"{location}: memory schema version {version} is newer than this reflexrl "
+                f"understands ({SCHEMA_VERSION}); upgrade reflexrl"
+            )
+            raise MemoryStoreError(msg)
+        for script in MIGRATIONS[version:]:
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

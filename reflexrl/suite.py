@@ -1,0 +1,227 @@
+"""Suites: the orchestration environment (queries, prompt variations, tools, valid tools).
+
+A suite is a YAML file validated with pydantic; the query -> valid tools mapping in it is the
+reward model. Bundled suites live in the repository's `evals/suites/` (inside the wheel:
+`reflexrl/_bundled/evals/suites/`); their tool functions live in `tools/`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Iterator
+from functools import cached_property
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import SuiteError
+from .records import CLARIFY
+from .reward import RewardWeights, ToolMappingReward
+
+_PACKAGE = Path(__file__).resolve().parent
+_BUNDLED_DIRS = (_PACKAGE / "_bundled" / "evals" / "suites", _PACKAGE.parent / "evals" / "suites")
+
+
+class ToolSpec(BaseModel):
+    """One tool: its name, the description the agent reads, and `path.py:function`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+    description: str = Field(min_length=1)
+    function: str = Field(pattern=r"^[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*$")
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name == CLARIFY:
+            raise ValueError(f"'{CLARIFY}' is reserved for the clarification tool")
+        return name
+
+
+class QuerySpec(BaseModel):
+    """One query: its prompt variations and the tools that fulfil it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    description: str = ""
+    valid_tools: list[str] = Field(min_length=1)
+    prompts: list[str] = Field(min_length=1)
+
+    @field_validator("prompts")
+    @classmethod
+    def _non_empty_prompts(cls, prompts: list[str]) -> list[str]:
+        for i, prompt in enumerate(prompts):
+            if not prompt.strip():
+                raise ValueError(f"prompt {i} is empty")
+        return prompts
+
+
+class SuiteSpec(BaseModel):
+    """The validated content of a suite file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    reward: RewardWeights = RewardWeights()
+    tools: list[ToolSpec] = Field(min_length=1)
+    queries: list[QuerySpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SuiteSpec:
+        _check_unique([t.name for t in self.tools], "tool name", lambda i: f"tools.{i}.name")
+        _check_unique([q.id for q in self.queries], "query id", lambda i: f"queries.{i}.id")
+        names = {t.name for t in self.tools}
+        seen: dict[str, str] = {}
+        for qi, query in enumerate(self.queries):
+            for ti, tool in enumerate(query.valid_tools):
+                if tool not in names:
+                    raise ValueError(f"queries.{qi}.valid_tools.{ti}: unknown tool '{tool}'")
+            for pi, prompt in enumerate(query.prompts):
+                where = f"queries.{qi}.prompts.{pi}"
+                if prompt in seen:
+                    raise ValueError(f"{where}: duplicate prompt (also at {seen[prompt]})")
+                seen[prompt] = where
+        return self
+
+
+def _check_unique(values: list[str], what: str, field: Callable[[int], str]) -> None:
+    first: dict[str, int] = {}
+    for i, value in enumerate(values):
+        if value in first:
+            raise ValueError(f"{field(i)}: duplicate {what} '{value}'")
+        first[value] = i
+
+
+class Suite:
+    """A loaded suite: its spec, its reward model and its LangChain tools.
+
+    Use `Suite.load("paper")` for a bundled suite or `Suite.load("path/to/suite.yaml")`.
+    """
+
+    def __init__(self, spec: SuiteSpec, path: Path) -> None:
+        self.spec = spec
+        self.path = path
+        self.name = spec.name
+        self.reward_model = ToolMappingReward.from_pairs(
+            ((q.id, q.valid_tools) for q in spec.queries), spec.reward
+        )
+        self._query_of = {p: q.id for q in spec.queries for p in q.prompts}
+        self._check_functions()
+
+    @classmethod
+    def load(cls, name_or_path: str | Path) -> Suite:
+        """Load a bundled suite by name or a suite YAML file by path.
+
+        Raises:
+            SuiteError: the suite is not found or does not validate (the message names the
+                file and the field).
+        """
+        path = _resolve(str(name_or_path))
+        return cls(_parse(path), path)
+
+    def prompts(self) -> Iterator[tuple[str, str]]:
+        """Every (query id, prompt) pair, in file order."""
+        for query in self.spec.queries:
+            for prompt in query.prompts:
+                yield query.id, prompt
+
+    def query_of(self, prompt: str) -> str | None:
+        """The query a prompt belongs to, or None for a prompt not in the suite."""
+        return self._query_of.get(prompt)
+
+    def prompts_of(self, query: str) -> list[str]:
+        """The prompt variations of one query."""
+        return next(q.prompts for q in self.spec.queries if q.id == query)
+
+    @property
+    def tool_names(self) -> list[str]:
+        """Tool names in file order (the first is what `fake:first` picks)."""
+        return [t.name for t in self.spec.tools]
+
+    @cached_property
+    def tools(self) -> list[BaseTool]:
+        """The suite's tools as LangChain tools, loaded from their files."""
+        return [self._tool(i, spec) for i, spec in enumerate(self.spec.tools)]
+
+    def _tool(self, index: int, spec: ToolSpec) -> BaseTool:
+        func = _load_function(self._function_file(spec), spec.function.rsplit(":", 1)[1])
+        if func is None:
+            raise SuiteError(f"{self.path}: tools.{index}.function: '{spec.function}' not found")
+        return StructuredTool.from_function(
+            func, name=spec.name, description=spec.description, handle_tool_error=True
+        )
+
+    def _function_file(self, spec: ToolSpec) -> Path:
+        return (self.path.parent / spec.function.rsplit(":", 1)[0]).resolve()
+
+    def _check_functions(self) -> None:
+        for i, spec in enumerate(self.spec.tools):
+            if not self._function_file(spec).is_file():
+                msg = f"{self.path}: tools.{i}.function: no file {self._function_file(spec)}"
+                raise SuiteError(msg)
+
+
+def bundled_suites() -> dict[str, Path]:
+    """Bundled suite names and their files."""
+    found: dict[str, Path] = {}
+    for folder in _BUNDLED_DIRS:
+        for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+            found.setdefault(path.stem, path)
+    return found
+
+
+def _resolve(name_or_path: str) -> Path:
+    bundled = bundled_suites()
+    if name_or_path in bundled:
+        return bundled[name_or_path]
+    path = Path(name_or_path)
+    if path.is_file():
+        return path.resolve()
+    names = ", ".join(sorted(bundled)) or "none"
+    msg = f"{name_or_path}: no such suite file or bundled suite (bundled: {names})"
+    raise SuiteError(msg)
+
+
+def _parse(path: Path) -> SuiteSpec:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "YAML"
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise SuiteError(f"{path}: {where}: YAML syntax error: {problem}") from exc
+    if not isinstance(data, dict):
+        raise SuiteError(f"{path}: top level: expected a mapping of suite fields")
+    try:
+        return SuiteSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SuiteError(f"{path}: {_first_error(exc)}") from exc
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    message = error["msg"].removeprefix("Value error, ")
+    loc = ".".join(str(p) for p in error["loc"])
+    return f"{loc}: {message}" if loc else message
+
+
+_MODULES: dict[Path, ModuleType] = {}
+
+
+def _load_function(path: Path, name: str) -> Callable[..., Any] | None:
+    if path not in _MODULES:
+        spec = importlib.util.spec_from_file_location(f"reflexrl_tools_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise SuiteError(f"{path}: cannot import this tool module")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _MODULES[path] = module
+    func = getattr(_MODULES[path], name, None)
+    return func if callable(func) else None

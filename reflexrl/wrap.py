@@ -1,0 +1,57 @@
+"""`reflexrl.wrap`: verbal RL for an agent that is already built (any LangChain runnable)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import BaseMessage, SystemMessage, convert_to_messages
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+
+from .episode import current_episode
+from .exploration import EpsilonSchedule, as_schedule
+from .injection import MemoryInjector
+from .store import MemoryStore
+
+
+def wrap(
+    runnable: Runnable[Any, Any],
+    memory: MemoryStore,
+    *,
+    suite: str = "default",
+    epsilon: float | EpsilonSchedule = 0.05,
+    render: str = "focused",
+) -> Runnable[Any, Any]:
+    """Wrap a built agent so it sees the reward memory as a system message.
+
+    The memory is injected once per invocation, before the conversation (a middleware
+    refreshes it before every model call; prefer `ReflexMiddleware` when you build the agent).
+    Give the agent `reflexrl.ask_user_for_clarification` among its tools so it can ask. The
+    training loop reads the actions from the returned messages.
+
+    Args:
+        runnable: Takes and returns `{"messages": [...]}` (a `create_agent` graph does).
+        memory: The memory store to read.
+        suite: Memory namespace outside a training loop.
+        epsilon: Exploration probability per training episode, or a schedule.
+        render: "focused" or "paper".
+    """
+    injector = MemoryInjector(memory, suite, as_schedule(epsilon), render)
+
+    def _inject(value: Any, config: RunnableConfig) -> dict[str, Any]:
+        messages: list[BaseMessage] = convert_to_messages(_messages_of(value))
+        ctx = current_episode(config)
+        injector.start_episode(ctx)
+        memory_message = SystemMessage(content=injector.system_text(messages, ctx))
+        return {**_as_dict(value), "messages": [memory_message, *messages]}
+
+    return RunnableLambda(_inject) | runnable
+
+
+def _messages_of(value: Any) -> Any:
+    if isinstance(value, str):
+        return [("user", value)]
+    return value["messages"] if isinstance(value, dict) else value
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}

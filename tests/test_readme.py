@@ -1,0 +1,34 @@
+"""The README's Python examples run as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+
+
+def test_readme_has_the_two_wrap_examples() -> None:
+    blocks = python_blocks()
+    assert len(blocks) == 2
+    assert all(len(b.strip().splitlines()) <= 10 for b in blocks)
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_readme_example_runs(
+    index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    exec(compile(python_blocks()[index], f"README.md block {index}", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed and all(printed)
+    if index == 0:
+        assert printed[0] == "1.0" and "reward=2.0" in printed[1] and "'create_image'" in printed[1]
+    else:
+        assert "reward=1.0" in printed[0] and (tmp_path / "memory" / "wrapped.db").is_file()

@@ -1,0 +1,142 @@
+"""The SQLite memory: exact aggregates, one transaction per episode, schema versioning."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reflexrl import Episode, MemoryStore, MemoryStoreError, RewardTable, RunInfo, Step
+from reflexrl.sqlite_schema import SCHEMA_VERSION
+
+
+def _episode(index: int, *steps: tuple[str, str, float]) -> Episode:
+    recorded = tuple(Step(i, p, a, {"x": 1}, r, r > 0) for i, (p, a, r) in enumerate(steps))
+    return Episode("run", index, 1, "s", "q", steps[0][0], False, "valid", recorded)
+
+
+def test_is_a_memory_store(memory: RewardTable) -> None:
+    assert isinstance(memory, MemoryStore)
+
+
+def test_credits_rows_and_actions(memory: RewardTable) -> None:
+    memory.start_run(RunInfo("run", "s", "fake:first", 0, 1, 4))
+    memory.record_episode(
+        _episode(
+            0, ("p", "bad", -1.0), ("p", "ask_user_for_clarification", 0.0), ("p2", "good", 1.0)
+        )
+    )
+    memory.record_episode(_episode(1, ("p", "good", 1.0)))
+    row = memory.lookup("s", "p")
+    assert row is not None
+    assert (row.reward, row.visits, row.clarifications) == (0.0, 3, 1)
+    assert {a: (s.n, s.reward) for a, s in row.actions.items()} == {
+        "bad": (1, -1.0),
+        "ask_user_for_clarification": (1, 0.0),
+        "good": (1, 1.0),
+    }
+    assert row.best_action() == "good"
+    assert [r.prompt for r in memory.rows("s", sort="reward")] == ["p2", "p"]
+    episodes = memory.episodes("run")
+    assert [len(e.steps) for e in episodes] == [3, 1] and episodes[0].steps[0].args == {"x": 1}
+
+
+def test_log_only_episode_changes_no_memory(memory: RewardTable) -> None:
+    memory.record_episode(_episode(0, ("p", "bad", -1.0)), update=False)
+    assert memory.lookup("s", "p") is None
+    assert memory.db.execute("SELECT count(*) FROM steps").fetchone()[0] == 1
+
+
+def test_failed_write_leaves_nothing(memory: RewardTable) -> None:
+    memory.record_episode(_episode(0, ("p", "bad", -1.0)))
+    with pytest.raises(sqlite3.IntegrityError):  # same (run, index): the episode row clashes
+        memory.record_episode(_episode(0, ("p", "good", 1.0)))
+    row = memory.lookup("s", "p")
+    assert row is not None and row.reward == -1.0 and row.visits == 1
+    assert memory.db.execute("SELECT count(*) FROM steps").fetchone()[0] == 1
+
+
+def test_reset_keeps_the_log(memory: RewardTable) -> None:
+    memory.record_episode(_episode(0, ("p", "bad", -1.0)))
+    assert memory.reset("s") == 1
+    assert (
+        memory.rows() == []
+        and memory.db.execute("SELECT count(*) FROM reward_events").fetchone()[0] == 1
+    )
+
+
+def test_wal_and_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    RewardTable(path).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(MemoryStoreError, match="newer than this reflexrl understands"):
+        RewardTable(path)
+
+
+def test_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    path.write_text("this is not sqlite " * 100)
+    with pytest.raises(MemoryStoreError, match="not a usable memory database"):
+        RewardTable(path)
+
+
+@pytest.mark.slow
+def test_four_processes_train_into_one_file_exactly(tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"
+    models = ["fake:first", "fake:oracle", "fake:clarify", "fake:first"]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "reflexrl",
+                "train",
+                "--model",
+                model,
+                "--memory",
+                str(db),
+                "--epochs",
+                "3",
+                "--seed",
+                str(seed),
+                "--epsilon",
+                "0.3",
+                "--json",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed, model in enumerate(models)
+    ]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read() if proc.stderr else ""
+    table = RewardTable(db)
+    q = table.db.execute
+    assert q("SELECT count(*), count(DISTINCT run_id) FROM episodes").fetchone() == (360, 4)
+    # every episode's steps were credited once: aggregates equal the sums of the episode log
+    logged = dict(
+        ((s, p), (r, n, c))
+        for s, p, r, n, c in q(
+            """SELECT e.suite, s.prompt, sum(s.reward), count(*),
+                  sum(s.action = 'ask_user_for_clarification')
+           FROM steps s JOIN episodes e ON e.id = s.episode_id GROUP BY e.suite, s.prompt"""
+        )
+    )
+    memory = {(r.suite, r.prompt): (r.reward, r.visits, r.clarifications) for r in table.rows()}
+    assert memory == logged and len(memory) == 30
+    per_action = q("SELECT sum(n), sum(reward) FROM memory_actions").fetchone()
+    assert per_action == q("SELECT count(*), sum(reward) FROM steps").fetchone()
+    assert (
+        q("SELECT sum(reward) FROM reward_events").fetchone()
+        == q("SELECT sum(reward) FROM memory").fetchone()
+    )
+    assert {r.status for r in table.runs()} == {"completed"}

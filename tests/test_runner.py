@@ -1,0 +1,108 @@
+"""Training and evaluation loops: seeded order, exploration log, failures, the wrap path."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from langchain.agents import create_agent
+from langchain_core.messages import AIMessage
+
+from reflexrl import (
+    BadInputError,
+    EpisodeError,
+    EpsilonSchedule,
+    ReflexMiddleware,
+    RewardTable,
+    ScriptedChatModel,
+    Suite,
+    ask_user_for_clarification,
+    evaluate,
+    load_model,
+    train,
+    wrap,
+)
+from reflexrl.runner import plan
+
+
+def test_plan_visits_every_prompt_once_per_epoch_in_seeded_order(paper: Suite) -> None:
+    slots = plan(paper, 3, seed=7)
+    assert len(slots) == 90 and [s.index for s in slots] == list(range(90))
+    for epoch in (1, 2, 3):
+        prompts = [s.prompt for s in slots if s.epoch == epoch]
+        assert sorted(prompts) == sorted(p for _, p in paper.prompts())
+    assert plan(paper, 3, seed=7) == slots and plan(paper, 3, seed=8) != slots
+    assert [s.prompt for s in slots[:30]] != [s.prompt for s in slots[30:60]]
+
+
+def test_epsilon_schedule() -> None:
+    decay = EpsilonSchedule(0.1, 0.01)
+    assert decay.epsilon(0, 100) == pytest.approx(0.1) and decay.epsilon(99, 100) == pytest.approx(
+        0.01
+    )
+    draws = [EpsilonSchedule(0.2).explores(0, i, 1000) for i in range(1000)]
+    assert draws == [EpsilonSchedule(0.2).explores(0, i, 1000) for i in range(1000)]
+    assert 150 < sum(draws) < 250
+    with pytest.raises(BadInputError, match="not between 0 and 1"):
+        EpsilonSchedule(1.5)
+
+
+def _agent(paper: Suite, memory: RewardTable, spec: str, epsilon: float = 0.0):
+    middleware = ReflexMiddleware(memory, epsilon=epsilon)
+    return create_agent(load_model(spec, paper), paper.tools, middleware=[middleware])
+
+
+def test_train_logs_explored_episodes_and_is_reproducible(paper: Suite, tmp_path) -> None:
+    runs = []
+    for name in ("a", "b"):
+        memory = RewardTable(tmp_path / f"{name}.db")
+        result = train(_agent(paper, memory, "fake:first", 0.2), paper, memory, epochs=2, seed=3)
+        runs.append([(e.prompt, e.explored, e.reward) for e in result.episodes])
+        stored = memory.episodes(result.run_id)
+        assert [e.explored for e in stored] == [e.explored for e in result.episodes]
+        assert all(e.memory_blocks[0].startswith("<reflexrl_memory>") for e in stored)
+    assert runs[0] == runs[1]
+    assert 0 < sum(explored for _, explored, _ in runs[0]) < 60
+
+
+def test_failed_episode_is_logged_and_stops_the_run(paper: Suite, memory: RewardTable) -> None:
+    class Boom(ScriptedChatModel):
+        def _generate(self, messages, stop=None, run_manager=None, **kw):  # type: ignore[no-untyped-def]
+            if len(self.requests) == 3:
+                raise RuntimeError("provider exploded")
+            return super()._generate(messages, stop, run_manager, **kw)
+
+    script = [
+        AIMessage(
+            "", tool_calls=[{"name": "create_image", "args": {"description": "x"}, "id": "c"}]
+        )
+    ] * 9
+    agent = create_agent(Boom(script=script), paper.tools, middleware=[ReflexMiddleware(memory)])
+    with pytest.raises(EpisodeError, match="episode 3 failed: RuntimeError: provider exploded"):
+        train(agent, paper, memory, epochs=1, max_steps=1)
+    run = memory.runs()[-1]
+    outcomes = [e.outcome for e in memory.episodes(run.run_id)]
+    assert run.status == "failed" and outcomes[-1] == "failed" and len(outcomes) == 4
+    assert sum(r.visits for r in memory.rows()) == 3  # the failed episode credited nothing
+
+
+def test_evaluate_with_and_without_memory(paper: Suite, memory: RewardTable) -> None:
+    agent = _agent(paper, memory, "fake:oracle")
+    on = evaluate(agent, paper, use_memory=True, memory="m.db")
+    off = evaluate(agent, paper, use_memory=False)
+    assert on.metrics.success_rate == off.metrics.success_rate == 1.0
+    assert on.memory == "m.db" and off.memory is None
+    assert all(e.memory_blocks == () for e in off.episodes)
+    assert memory.rows() == [] and memory.runs() == []
+
+
+def test_wrap_trains_a_built_agent(paper: Suite, memory: RewardTable) -> None:
+    built = create_agent(
+        load_model("fake:first", paper), [*paper.tools, ask_user_for_clarification]
+    )
+    agent = wrap(built, memory, epsilon=0.0, render="paper")
+    result = train(agent, paper, memory, epochs=2, max_steps=1)
+    rewards = Counter(r.reward for r in memory.rows("paper"))
+    assert rewards == Counter({2.0: 5, -2.0: 25})
+    second = result.episodes[-1]
+    assert second.memory_blocks and '"reward": -1}' in second.memory_blocks[0]
