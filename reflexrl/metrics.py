@@ -53,11 +53,11 @@ def summarize(episodes: Sequence[Episode]) -> Metrics:
 
 
 def by_query(episodes: Iterable[Episode]) -> dict[str, Metrics]:
-    """Metrics per query, in first-seen order."""
+    """Metrics per query, sorted by query id."""
     groups: dict[str, list[Episode]] = {}
     for episode in episodes:
         groups.setdefault(episode.query, []).append(episode)
-    return {query: summarize(group) for query, group in groups.items()}
+    return {query: summarize(groups[query]) for query in sorted(groups)}
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:

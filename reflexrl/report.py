@@ -71,7 +71,7 @@ def table2(episodes: Sequence[Episode]) -> tuple[QueryBeforeAfter, ...]:
     if not episodes:
         return ()
     first, last = min(e.epoch for e in episodes), max(e.epoch for e in episodes)
-    queries = list(dict.fromkeys(e.query for e in episodes))
+    queries = sorted({e.query for e in episodes})
     return tuple(
         QueryBeforeAfter(q, _cell(episodes, q, first), _cell(episodes, q, last)) for q in queries
     )

@@ -227,6 +227,9 @@ def train(
             done.append(_train_one(agent, suite, slot, ctx, run_id, memory))
             if on_episode:
                 on_episode(done[-1])
+    except KeyboardInterrupt:
+        memory.finish_run(run_id, "interrupted")
+        raise
     except BaseException:
         memory.finish_run(run_id, "failed")
         raise

@@ -168,3 +168,24 @@ def test_clarification_tool_is_offered(paper: Suite, memory: RewardTable) -> Non
     )
     agent.invoke({"messages": [("user", "hi")]})
     assert CLARIFY in seen[0] and "create_image" in seen[0]
+
+
+def test_outside_training_a_real_person_answers_through_an_interrupt(
+    paper: Suite, memory: RewardTable
+) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
+
+    script = [_call(CLARIFY, {"question": "Which tool?"}, 1), AIMessage("Thanks, done.")]
+    model = ScriptedChatModel(script=script)
+    agent = create_agent(
+        model, paper.tools, middleware=[ReflexMiddleware(memory, suite="paper")],
+        checkpointer=InMemorySaver(),
+    )  # fmt: skip
+    config = {"configurable": {"thread_id": "t1"}}
+    paused = agent.invoke({"messages": [("user", "Calculate 5 plus 5 plus 10")]}, config)
+    assert paused["__interrupt__"][0].value == {"question": "Which tool?"}
+    done = agent.invoke(Command(resume="Use Python, please"), config)
+    answer = next(m for m in done["messages"] if isinstance(m, ToolMessage))
+    assert answer.content == "Use Python, please"
+    assert 'Current user prompt: "Use Python, please"' in _system(model.requests[1])

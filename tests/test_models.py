@@ -1,0 +1,39 @@
+"""Model specs resolve to the provider's LangChain class (no request is made)."""
+
+from __future__ import annotations
+
+import pytest
+
+from reflexrl import ModelSpecError, PolicyChatModel, load_model
+from reflexrl.models import choose_model
+
+
+@pytest.mark.parametrize(
+    ("spec", "key", "cls"),
+    [
+        ("anthropic:claude-sonnet-4-5", "ANTHROPIC_API_KEY", "ChatAnthropic"),
+        ("openai:gpt-4.1-mini", "OPENAI_API_KEY", "ChatOpenAI"),
+        ("litellm:openai/gpt-4.1-mini", "OPENAI_API_KEY", "ChatLiteLLM"),
+    ],
+)
+def test_hosted_specs_build_their_client(
+    spec: str, key: str, cls: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(key, "sk-test-not-a-real-key")
+    assert type(load_model(spec)).__name__ == cls
+
+
+def test_fake_specs_and_unknown_policy() -> None:
+    assert isinstance(load_model("fake:clarify"), PolicyChatModel)
+    with pytest.raises(ModelSpecError, match="unknown fake policy 'wise'"):
+        load_model("fake:wise")
+
+
+def test_default_model_choice() -> None:
+    assert choose_model("fake:first").reason == "--model"
+    assert choose_model(None, {"REFLEXRL_MODEL": "openai:x"}).spec == "openai:x"
+    assert choose_model(None, {"OPENAI_API_KEY": "k"}).spec.startswith("openai:")
+    assert choose_model(None, {"ANTHROPIC_API_KEY": "k", "OPENAI_API_KEY": "k"}).spec.startswith(
+        "anthropic:"
+    )
+    assert choose_model(None, {}).spec.startswith("local:")
