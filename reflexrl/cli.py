@@ -128,7 +128,15 @@ def train_cmd(
     render: RenderOpt = "focused",
     json_out: JsonOpt = False,
 ) -> None:
-    """Train: run EPOCHS passes over the suite, crediting every action's reward to MEMORY."""
+    """Train: run EPOCHS passes over the suite, crediting every action's reward to MEMORY.
+
+    Each epoch visits every prompt once in a seeded order; each action earns +1 (valid tool),
+    -1 (wrong tool) or 0 (asking), credited to the prompt it was taken on. Prints the
+    per-epoch table and the first-vs-last-epoch table per query.
+
+    Example (a scripted test double, no key needed):
+    reflexrl train --model fake:first --epochs 3 --memory /tmp/demo.db
+    """
     loaded = Suite.load(suite)
     spec, chat_model = _model(model, loaded)
     schedule = EpsilonSchedule(epsilon, epsilon_end)
@@ -170,7 +178,10 @@ def eval_cmd(
     render: RenderOpt = "focused",
     json_out: JsonOpt = False,
 ) -> None:
-    """Frozen evaluation: no exploration, nothing written; memory shown or not."""
+    """Frozen evaluation: no exploration, nothing written; memory shown or not.
+
+    Compare `reflexrl eval --no-memory` (before) with `reflexrl eval --memory PATH` (after).
+    """
     loaded = Suite.load(suite)
     spec, chat_model = _model(model, loaded)
     store = RewardTable(":memory:") if no_memory else RewardTable(memory, create=False)

@@ -141,6 +141,19 @@ def run_episode(
     output = agent.invoke({"messages": [HumanMessage(slot.prompt)]}, ctx.config())
     messages = output["messages"] if isinstance(output, dict) else output
     trajectory = read_trajectory(messages, slot.query, suite.reward_model, ctx.max_steps)
+    return _episode(
+        slot,
+        suite,
+        run_id,
+        explored=ctx.explored,
+        outcome=trajectory.outcome or "max_steps",
+        steps=trajectory.steps,
+        messages=tuple(messages_to_dict(messages)),
+        memory_blocks=tuple(ctx.memory_blocks),
+    )
+
+
+def _episode(slot: PlannedEpisode, suite: Suite, run_id: str, **fields: Any) -> Episode:
     return Episode(
         run_id=run_id,
         index=slot.index,
@@ -148,11 +161,7 @@ def run_episode(
         suite=suite.name,
         query=slot.query,
         prompt=slot.prompt,
-        explored=ctx.explored,
-        outcome=trajectory.outcome or "max_steps",
-        steps=trajectory.steps,
-        messages=tuple(messages_to_dict(messages)),
-        memory_blocks=tuple(ctx.memory_blocks),
+        **fields,
     )
 
 
@@ -182,18 +191,8 @@ def _context(
 
 
 def _failed(slot: PlannedEpisode, suite: Suite, run_id: str, exc: Exception) -> Episode:
-    return Episode(
-        run_id=run_id,
-        index=slot.index,
-        epoch=slot.epoch,
-        suite=suite.name,
-        query=slot.query,
-        prompt=slot.prompt,
-        explored=False,
-        outcome="failed",
-        steps=(),
-        error=f"{type(exc).__name__}: {exc}",
-    )
+    error = f"{type(exc).__name__}: {exc}"
+    return _episode(slot, suite, run_id, explored=False, outcome="failed", steps=(), error=error)
 
 
 def train(
