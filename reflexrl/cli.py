@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .agent import build_agent
-from .errors import BadInputError, ModelSpecError, ReflexRLError
+from .errors import BadInputError, ReflexRLError
 from .exploration import EpsilonSchedule
 from .metrics import Metrics
 from .models import choose_model, load_model
@@ -58,8 +58,24 @@ ModelOpt = Annotated[
     ),
 ]
 MemoryOpt = Annotated[Path, typer.Option(help="SQLite memory database.")]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Endpoint for a hosted spec: a proxy, or any OpenAI-compatible server "
+        "(e.g. http://127.0.0.1:8000/v1 with --model openai:NAME)."
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of the episode order, resets and user.")]
+TemperatureOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0,
+        help="Sampling temperature (default: the provider's; local models: 1.0 in train, "
+        "0 in eval).",
+    ),
+]
+LOCAL_TRAIN_TEMPERATURE = 1.0
 StepsOpt = Annotated[
     int, typer.Option(min=1, help="Most actions (tools or clarifications) per episode.")
 ]
@@ -97,15 +113,25 @@ def _progress(total: int, label: str) -> Iterator[Callable[[Episode], None]]:
         yield lambda _episode: progress.advance(task)
 
 
-def _model(spec: str | None, suite: Suite) -> tuple[str, Any]:
+def _model(
+    spec: str | None,
+    suite: Suite,
+    base_url: str | None,
+    temperature: float | None,
+    seed: int,
+    training: bool,
+) -> tuple[str, Any]:
+    """Resolve and load the model; a local model also gets the run's seed, and samples in
+    training (it explores) but not in a frozen evaluation."""
     choice = choose_model(spec)
-    if choice.reason != "--model" and choice.spec.startswith("local:"):
-        msg = (
-            "--model: no model given: pass --model or set REFLEXRL_MODEL, ANTHROPIC_API_KEY or "
-            "OPENAI_API_KEY (the embedded local model is not available in this version)"
-        )
-        raise ModelSpecError(msg)
-    model = load_model(choice.spec, suite)
+    kwargs: dict[str, Any] = {}
+    if choice.spec.startswith("local:"):
+        kwargs["seed"] = seed
+        if temperature is None and training:
+            temperature = LOCAL_TRAIN_TEMPERATURE
+    if temperature is not None and not choice.spec.startswith("fake:"):
+        kwargs["temperature"] = temperature
+    model = load_model(choice.spec, suite, base_url=base_url, **kwargs)
     err.print(f"model: {choice.spec} ({choice.reason})", markup=False, highlight=False)
     return choice.spec, model
 
@@ -115,6 +141,8 @@ def _model(spec: str | None, suite: Suite) -> tuple[str, Any]:
 def train_cmd(
     suite: SuiteOpt = "paper",
     model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    temperature: TemperatureOpt = None,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over every prompt.")] = 10,
     epsilon: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Exploration: chance an episode sees zeros.")
@@ -126,6 +154,13 @@ def train_cmd(
     memory: MemoryOpt = DEFAULT_MEMORY,
     max_steps: StepsOpt = 4,
     render: RenderOpt = "focused",
+    credit: Annotated[
+        Literal["current", "origin"],
+        typer.Option(
+            help="Credit each reward to the prompt being handled (current) or to the prompt "
+            "that started the episode (origin, seed 001's rule)."
+        ),
+    ] = "current",
     json_out: JsonOpt = False,
 ) -> None:
     """Train: run EPOCHS passes over the suite, crediting every action's reward to MEMORY.
@@ -138,7 +173,7 @@ def train_cmd(
     reflexrl train --model fake:first --epochs 3 --memory /tmp/demo.db
     """
     loaded = Suite.load(suite)
-    spec, chat_model = _model(model, loaded)
+    spec, chat_model = _model(model, loaded, base_url, temperature, seed, training=True)
     schedule = EpsilonSchedule(epsilon, epsilon_end)
     store = RewardTable(memory)
     agent = build_agent(chat_model, loaded, store, epsilon=schedule, render=render)
@@ -151,6 +186,7 @@ def train_cmd(
             epochs=epochs,
             seed=seed,
             max_steps=max_steps,
+            credit=credit,
             model=spec,
             settings=settings,
             on_episode=tick,
@@ -168,6 +204,8 @@ def train_cmd(
 def eval_cmd(
     suite: SuiteOpt = "paper",
     model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    temperature: TemperatureOpt = None,
     memory: MemoryOpt = DEFAULT_MEMORY,
     no_memory: Annotated[
         bool, typer.Option("--no-memory", help="Show no memory (the 'before' baseline).")
@@ -183,7 +221,7 @@ def eval_cmd(
     Compare `reflexrl eval --no-memory` (before) with `reflexrl eval --memory PATH` (after).
     """
     loaded = Suite.load(suite)
-    spec, chat_model = _model(model, loaded)
+    spec, chat_model = _model(model, loaded, base_url, temperature, seed, training=False)
     store = RewardTable(":memory:") if no_memory else RewardTable(memory, create=False)
     agent = build_agent(chat_model, loaded, store, epsilon=0.0, render=render)
     with _progress(len(plan(loaded, repeats, seed)), "evaluating") as tick:

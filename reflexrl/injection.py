@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, SystemMessage
 
 from .episode import EpisodeContext
 from .exploration import EpsilonSchedule
@@ -32,13 +32,29 @@ class MemoryInjector:
         if ctx is not None:
             ctx.explored = not ctx.frozen and self.schedule.explores(ctx.seed, ctx.index, ctx.total)
 
-    def system_text(self, messages: Sequence[BaseMessage], ctx: EpisodeContext | None) -> str:
-        """Reward rules, then (memory on) the note and the memory block; logged into `ctx`."""
+    def system_parts(
+        self, messages: Sequence[BaseMessage], ctx: EpisodeContext | None
+    ) -> tuple[str, str | None]:
+        """The static instructions, and the memory block (None with memory off).
+
+        The block is logged into `ctx`. They are kept apart so that the static part can be
+        cached by a provider and a local model can place the block where it reads it best.
+        """
         if ctx is not None and not ctx.use_memory:
-            return REWARD_RULES
+            return REWARD_RULES, None
         suite = ctx.suite if ctx is not None else self.suite
         explored = bool(ctx and ctx.explored)
         block = self.renderer(self.memory, suite, current_prompt(messages) or "", explored)
         if ctx is not None:
             ctx.memory_blocks.append(block)
-        return "\n\n".join([REWARD_RULES, MEMORY_NOTE, block])
+        return f"{REWARD_RULES}\n\n{MEMORY_NOTE}", block
+
+    def system_message(
+        self, messages: Sequence[BaseMessage], ctx: EpisodeContext | None, prefix: str = ""
+    ) -> SystemMessage:
+        """A system message of text blocks: `prefix` + static instructions, then the memory."""
+        static, block = self.system_parts(messages, ctx)
+        texts = ["\n\n".join(p for p in (prefix, static) if p)]
+        if block is not None:
+            texts.append(block)
+        return SystemMessage(content=[{"type": "text", "text": t} for t in texts])

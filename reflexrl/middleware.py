@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse, hook_config
-from langchain_core.messages import SystemMessage
 
 from .clarification import ask_user_for_clarification
 from .episode import current_episode
@@ -19,8 +18,9 @@ from .trajectory import read_trajectory
 class ReflexMiddleware(AgentMiddleware):
     """Renders the reward memory into the system prompt before every model call.
 
-    It adds the `ask_user_for_clarification` tool, appends the reward rules and the memory
-    block after the agent's own system prompt (so the static prefix stays cacheable),
+    It adds the `ask_user_for_clarification` tool, appends the reward rules and, as a second
+    text block, the memory after the agent's own system prompt (the static prefix stays
+    cacheable),
     applies epsilon resets, and, inside a training loop, ends the episode once a valid tool
     was called or the step budget is spent. It never chooses for the model: the model reads
     the block and decides.
@@ -73,6 +73,6 @@ class ReflexMiddleware(AgentMiddleware):
         return await handler(self._with_memory(request))
 
     def _with_memory(self, request: ModelRequest) -> ModelRequest:
-        text = self.injector.system_text(request.messages, current_episode())
-        prompt = "\n\n".join(p for p in (request.system_prompt, text) if p)
-        return request.override(system_message=SystemMessage(content=prompt))
+        ctx = current_episode()
+        message = self.injector.system_message(request.messages, ctx, request.system_prompt or "")
+        return request.override(system_message=message)

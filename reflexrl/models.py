@@ -2,7 +2,7 @@
 
 `anthropic:<model>`, `openai:<model>` and `litellm:<model>` go through
 `langchain.chat_models.init_chat_model`; `fake:oracle|first|clarify` are scripted test
-doubles; `local:<name>` (an embedded llama.cpp model) is not available in this version.
+doubles; `local:smollm2` and `local:gemma3-270m` are embedded llama.cpp models (extra `local`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from langchain_core.language_models import BaseChatModel
 
 from .errors import ModelSpecError
 from .fake_models import FakePolicy, PolicyChatModel
+from .local_models import DEFAULT_LOCAL, model_info
 
 if TYPE_CHECKING:
     from .suite import Suite
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 API_KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 DEFAULT_HOSTED = {"anthropic": "anthropic:claude-sonnet-4-5", "openai": "openai:gpt-4.1-mini"}
 PROVIDERS = ("anthropic", "openai", "litellm", "local", "fake")
+BASE_URL_ARG = {"anthropic": "base_url", "openai": "base_url", "litellm": "api_base"}
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,21 @@ def choose_model(spec: str | None, env: Mapping[str, str] = os.environ) -> Model
     for provider, key in API_KEYS.items():
         if env.get(key):
             return ModelChoice(DEFAULT_HOSTED[provider], f"{key} is set")
-    return ModelChoice("local:smollm2", "no --model, REFLEXRL_MODEL or API key")
+    return ModelChoice(f"local:{DEFAULT_LOCAL}", "no --model, REFLEXRL_MODEL or API key is set")
 
 
-def load_model(spec: str, suite: Suite | None = None, **kwargs: Any) -> BaseChatModel:
+def load_model(
+    spec: str, suite: Suite | None = None, *, base_url: str | None = None, **kwargs: Any
+) -> BaseChatModel:
     """A chat model for a spec; `fake:oracle` needs the suite (its answer key).
+
+    Args:
+        spec: `provider:model`.
+        suite: The suite (only `fake:oracle` reads it).
+        base_url: Endpoint of a hosted provider or of any OpenAI-compatible server (for
+            `openai:` the `OPENAI_BASE_URL` variable works too; without a key, a placeholder
+            key is sent, as local servers do not check it).
+        **kwargs: Passed to the provider's chat model (`temperature`, `max_tokens`, ...).
 
     Raises:
         ModelSpecError: unknown spec, unavailable provider, or missing API key.
@@ -61,13 +73,23 @@ def load_model(spec: str, suite: Suite | None = None, **kwargs: Any) -> BaseChat
     if provider == "fake":
         return _fake(name, suite)
     if provider == "local":
-        msg = (
-            f"--model: '{spec}': embedded local models are not available in this version of "
-            "reflexrl; use a hosted spec (anthropic:, openai:, litellm:) or fake: for tests"
-        )
-        raise ModelSpecError(msg)
-    _check_credentials(provider, name, spec)
+        return _local(name, **kwargs)
+    base_url = base_url or (os.environ.get("OPENAI_BASE_URL") if provider == "openai" else None)
+    if base_url:
+        kwargs[BASE_URL_ARG[provider]] = base_url
+        if provider == "openai" and not os.environ.get("OPENAI_API_KEY"):
+            kwargs["api_key"] = "sk-no-key-needed"
+    else:
+        _check_credentials(provider, name, spec)
     return init_chat_model(name, model_provider=provider, **kwargs)
+
+
+def _local(name: str, **kwargs: Any) -> BaseChatModel:
+    from .local_policy import LocalChatModel, load_scorer  # noqa: PLC0415  (needs numpy)
+
+    info = model_info(name)
+    load_scorer(info)  # verifies the file and loads it now: errors before anything is written
+    return LocalChatModel(model_name=name, **kwargs)
 
 
 def _fake(name: str, suite: Suite | None) -> BaseChatModel:

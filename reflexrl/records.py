@@ -11,6 +11,14 @@ CLARIFY = "ask_user_for_clarification"
 
 Outcome = Literal["valid", "answered", "max_steps", "failed"]
 
+Credit = Literal["current", "origin"]
+"""Which prompt a step's reward is credited to: the prompt being handled when the action was
+taken (`current`), or the prompt that started the episode (`origin`, seed 001's rule: the
+tool that finally served a rephrased request is also remembered for the original request)."""
+
+KNOWN_REWARDS: Mapping[str, float] = {CLARIFY: 0.0}
+"""Rewards known without trying (seed 001: asking earns 0)."""
+
 
 @dataclass(frozen=True)
 class ActionStats:
@@ -38,11 +46,20 @@ class MemoryRow:
     actions: Mapping[str, ActionStats] = field(default_factory=dict)
     updated_at: str = ""
 
-    def best_action(self) -> str | None:
-        """The action with the highest mean reward (ties: the most tried), or None."""
-        if not self.actions:
+    def best_action(self, known: Mapping[str, float] | None = None) -> str | None:
+        """The action with the highest mean reward (ties: the most tried), or None.
+
+        Args:
+            known: Rewards known without trying, for actions not tried yet (by default asking
+                for clarification, which always earns 0): so a prompt whose only tried tool
+                earned -1 shows asking as its best action, not that tool.
+        """
+        values = {a: (s.mean, s.n) for a, s in self.actions.items()}
+        for action, reward in (KNOWN_REWARDS if known is None else known).items():
+            values.setdefault(action, (reward, 0))
+        if not self.actions or not values:
             return None
-        return max(self.actions, key=lambda a: (self.actions[a].mean, self.actions[a].n))
+        return max(values, key=lambda a: values[a])
 
     def to_json(self) -> dict[str, Any]:
         """The `memory show --json` shape of this row."""
@@ -68,6 +85,13 @@ class Step:
     args: Mapping[str, Any]
     reward: float
     valid: bool
+    credited_to: str | None = None
+    """The prompt whose memory this step updates (None: `prompt`)."""
+
+    @property
+    def credit_key(self) -> str:
+        """The prompt whose memory this step updates."""
+        return self.prompt if self.credited_to is None else self.credited_to
 
     @property
     def is_clarification(self) -> bool:

@@ -9,6 +9,7 @@ close the block, start a new row, or read as an instruction.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
@@ -34,6 +35,14 @@ def quote(value: object) -> str:
     """User text (or a row holding it) as inert JSON: newlines, quotes and tags all escaped."""
     quoted = json.dumps(value, ensure_ascii=False)
     return quoted.replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+
+
+def action_name(action: str) -> str:
+    """A tool name as is (names are identifiers: easy for a model to copy), anything else quoted."""
+    return action if _IDENTIFIER.match(action) else quote(action)
 
 
 def _value(reward: float) -> float | int:
@@ -63,20 +72,24 @@ def render_paper(store: MemoryStore, suite: str, prompt: str, explored: bool) ->
 
 
 def render_focused(store: MemoryStore, suite: str, prompt: str, explored: bool) -> str:
-    """The current prompt's row: aggregate reward, each action's record, the best action."""
+    """The current prompt's row: the best action, each action's record, the aggregate.
+
+    The best action is stated first and again last: small models follow what they read last,
+    and the per-action lines in between name the tools that lost.
+    """
     row = store.lookup(suite, prompt)
     lines = [f"Current user prompt: {quote(prompt)}"]
     if row is None or explored or not row.actions:
         return _block([*lines, "No reward recorded for this prompt yet."])
-    lines.append(
+    best = f"Best action so far: {action_name(row.best_action() or '')}"
+    lines += [
+        best,
         f"Aggregate reward: {_num(row.reward)} over {row.visits} actions "
-        f"({row.clarifications} clarifications)"
-    )
+        f"({row.clarifications} clarifications)",
+    ]
     for action, stats in sorted(row.actions.items()):
-        lines.append(f"- {quote(action)}: chosen {stats.n}x, mean reward {_num(stats.mean)}")
-    best = row.best_action()
-    lines.append(f"Best action so far: {quote(best or '')}")
-    return _block(lines)
+        lines.append(f"- {action_name(action)}: chosen {stats.n}x, mean reward {_num(stats.mean)}")
+    return _block([*lines, best])
 
 
 RENDERINGS: dict[str, Renderer] = {"paper": render_paper, "focused": render_focused}

@@ -178,7 +178,7 @@ class RewardTable:
             {
                 "step_id": step_id,
                 "suite": episode.suite,
-                "prompt": step.prompt,
+                "prompt": step.credit_key,
                 "action": step.action,
                 "reward": step.reward,
                 "created_at": now,
@@ -189,13 +189,20 @@ class RewardTable:
                ON CONFLICT (suite, prompt) DO UPDATE SET reward = reward + excluded.reward,
                visits = visits + 1, clarifications = clarifications + excluded.clarifications,
                updated_at = excluded.updated_at""",
-            [episode.suite, step.prompt, episode.query, step.reward, step.is_clarification, now],
+            [
+                episode.suite,
+                step.credit_key,
+                episode.query,
+                step.reward,
+                step.is_clarification,
+                now,
+            ],
         )
         db.execute(
             """INSERT INTO memory_actions VALUES (?, ?, ?, 1, ?)
                ON CONFLICT (suite, prompt, action) DO UPDATE SET n = n + 1,
                reward = reward + excluded.reward""",
-            [episode.suite, step.prompt, step.action, step.reward],
+            [episode.suite, step.credit_key, step.action, step.reward],
         )
 
     def reset(self, suite: str | None = None) -> int:
@@ -234,6 +241,7 @@ def _step_record(step: Step, episode_id: Any, episode: Episode) -> dict[str, Any
         "episode_id": episode_id,
         "step_index": step.index,
         "prompt": step.prompt,
+        "credited_to": step.credit_key,
         "action": step.action,
         "args": json.dumps(dict(step.args), default=str),
         "reward": step.reward,
@@ -250,6 +258,7 @@ def _step(r: dict[str, Any]) -> Step:
         args=json.loads(r["args"]),
         reward=r["reward"],
         valid=bool(r["valid"]),
+        credited_to=r["credited_to"],
     )
 
 

@@ -20,7 +20,7 @@ from langchain_core.runnables import Runnable
 from .episode import EpisodeContext
 from .errors import EpisodeError
 from .metrics import Metrics, by_query, summarize
-from .records import Episode, RunInfo
+from .records import Credit, Episode, RunInfo
 from .simulated_user import RephrasingUser
 from .store import MemoryStore
 from .suite import Suite
@@ -136,11 +136,13 @@ def run_episode(
     slot: PlannedEpisode,
     ctx: EpisodeContext,
     run_id: str,
+    credit: Credit = "current",
 ) -> Episode:
     """Run the agent on one prompt and read the scored episode out of its messages."""
     output = agent.invoke({"messages": [HumanMessage(slot.prompt)]}, ctx.config())
     messages = output["messages"] if isinstance(output, dict) else output
-    trajectory = read_trajectory(messages, slot.query, suite.reward_model, ctx.max_steps)
+    reward_model = suite.reward_model
+    trajectory = read_trajectory(messages, slot.query, reward_model, ctx.max_steps, credit)
     return _episode(
         slot,
         suite,
@@ -203,6 +205,7 @@ def train(
     epochs: int = 10,
     seed: int = 0,
     max_steps: int = 4,
+    credit: Credit = "current",
     model: str = "",
     settings: dict[str, Any] | None = None,
     on_episode: EpisodeCallback | None = None,
@@ -212,18 +215,18 @@ def train(
     The agent must read the memory it is trained into (`ReflexMiddleware(memory)` or
     `reflexrl.wrap(agent, memory)`). Each episode is logged and credited in one transaction;
     if an episode raises, it is logged as failed, the run is marked failed, and
-    `EpisodeError` is raised: the episodes before it are kept.
+    `EpisodeError` is raised: the episodes before it are kept. `credit` picks the prompt a
+    step's reward goes to (see `reflexrl.records.Credit`).
     """
     run_id = new_run_id()
-    memory.start_run(
-        RunInfo(run_id, suite.name, model, seed, epochs, max_steps, dict(settings or {}))
-    )
+    settings = {**(settings or {}), "credit": credit}
+    memory.start_run(RunInfo(run_id, suite.name, model, seed, epochs, max_steps, settings))
     slots = plan(suite, epochs, seed)
     done: list[Episode] = []
     try:
         for slot in slots:
             ctx = _context(suite, slot, seed, len(slots), max_steps)
-            done.append(_train_one(agent, suite, slot, ctx, run_id, memory))
+            done.append(_train_one(agent, suite, slot, ctx, run_id, memory, credit))
             if on_episode:
                 on_episode(done[-1])
     except KeyboardInterrupt:
@@ -243,9 +246,10 @@ def _train_one(
     ctx: EpisodeContext,
     run_id: str,
     memory: MemoryStore,
+    credit: Credit,
 ) -> Episode:
     try:
-        episode = run_episode(agent, suite, slot, ctx, run_id)
+        episode = run_episode(agent, suite, slot, ctx, run_id, credit)
     except Exception as exc:
         memory.record_episode(_failed(slot, suite, run_id, exc), update=False)
         raise EpisodeError(f"episode {slot.index} failed: {type(exc).__name__}: {exc}") from exc

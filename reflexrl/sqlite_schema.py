@@ -22,8 +22,9 @@ CREATE TABLE IF NOT EXISTS episodes (
 );
 CREATE TABLE IF NOT EXISTS steps (
     id INTEGER PRIMARY KEY, episode_id INTEGER NOT NULL REFERENCES episodes(id),
-    step_index INTEGER NOT NULL, prompt TEXT NOT NULL, action TEXT NOT NULL, args TEXT NOT NULL,
-    reward REAL NOT NULL, valid INTEGER NOT NULL, explored INTEGER NOT NULL
+    step_index INTEGER NOT NULL, prompt TEXT NOT NULL, credited_to TEXT NOT NULL,
+    action TEXT NOT NULL, args TEXT NOT NULL, reward REAL NOT NULL, valid INTEGER NOT NULL,
+    explored INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS reward_events (
     id INTEGER PRIMARY KEY, step_id INTEGER NOT NULL REFERENCES steps(id),

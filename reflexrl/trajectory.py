@@ -12,7 +12,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
-from .records import CLARIFY, Outcome, Step
+from .records import CLARIFY, Credit, Outcome, Step
 from .reward import RewardModel
 
 
@@ -45,14 +45,19 @@ class Trajectory:
 
 
 def read_trajectory(
-    messages: Sequence[BaseMessage], query: str, reward_model: RewardModel, max_steps: int
+    messages: Sequence[BaseMessage],
+    query: str,
+    reward_model: RewardModel,
+    max_steps: int,
+    credit: Credit = "current",
 ) -> Trajectory:
     """Score the agent's tool calls: stop at the first valid tool or after `max_steps`."""
     steps: list[Step] = []
-    prompt = ""
+    prompt = origin = ""
     for message in messages:
         if is_user_turn(message):
             prompt = message_text(message)
+            origin = origin or prompt
         if not isinstance(message, AIMessage):
             continue
         if not message.tool_calls:
@@ -60,17 +65,21 @@ def read_trajectory(
         for call in message.tool_calls:
             if len(steps) == max_steps:
                 return Trajectory(tuple(steps), "max_steps")
-            steps.append(_step(len(steps), prompt, call, query, reward_model))
+            credited = origin if credit == "origin" else prompt
+            steps.append(_step(len(steps), (prompt, credited), call, query, reward_model))
             if steps[-1].valid:
                 return Trajectory(tuple(steps), "valid")
     return Trajectory(tuple(steps), "max_steps" if len(steps) >= max_steps else None)
 
 
-def _step(index: int, prompt: str, call: Any, query: str, reward_model: RewardModel) -> Step:
+def _step(
+    index: int, prompts: tuple[str, str], call: Any, query: str, reward_model: RewardModel
+) -> Step:
     action = str(call["name"])
     return Step(
         index=index,
-        prompt=prompt,
+        prompt=prompts[0],
+        credited_to=prompts[1],
         action=action,
         args=dict(call.get("args") or {}),
         reward=reward_model.reward(query, action),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.messages import BaseMessage, SystemMessage, convert_to_messages
+from langchain_core.messages import BaseMessage, convert_to_messages
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from .episode import current_episode
@@ -41,7 +41,7 @@ def wrap(
         messages: list[BaseMessage] = convert_to_messages(_messages_of(value))
         ctx = current_episode(config)
         injector.start_episode(ctx)
-        memory_message = SystemMessage(content=injector.system_text(messages, ctx))
+        memory_message = injector.system_message(messages, ctx)
         return {**_as_dict(value), "messages": [memory_message, *messages]}
 
     return RunnableLambda(_inject) | runnable

@@ -156,8 +156,7 @@ def run_cli(
             ["train", "--model", "litellm:anthropic/claude-3-haiku"],
             "needs the ANTHROPIC_API_KEY variable",
         ),
-        (["train"], "no model given"),
-        (["train", "--model", "local:smollm2"], "not available in this version"),
+        (["train", "--model", "local:gpt5"], "unknown local model 'local:gpt5'"),
         (["eval", "--model", "fake:first"], "reflexrl.db: no memory database here"),
     ],
 )

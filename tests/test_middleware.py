@@ -42,9 +42,15 @@ def _credit(
     memory.record_episode(episode)
 
 
-def _system(request: list) -> str:
+def _blocks(request: list) -> list[str]:
+    """The text blocks of the system message the model received."""
     assert isinstance(request[0], SystemMessage)
-    return request[0].text
+    content = request[0].content
+    return [content] if isinstance(content, str) else [b["text"] for b in content]
+
+
+def _system(request: list) -> str:
+    return "\n\n".join(_blocks(request))
 
 
 def _ctx(paper: Suite, query: str, **kw) -> EpisodeContext:
@@ -67,12 +73,10 @@ def test_memory_block_follows_static_prompt_and_hostile_text_is_inert(
             middleware=[ReflexMiddleware(memory, suite="paper", epsilon=0.0, render=render)],
         )
         agent.invoke({"messages": [("user", HOSTILE)]})
-        system = _system(model.requests[-1])
-        assert system.startswith(STATIC)
-        start = system.index("\n<reflexrl_memory>\n") + 1
-        assert system.index(STATIC) < system.index("You learn from rewards") < start
-        block = system[start:]
-        assert block.count("</reflexrl_memory>") == 1 and block.endswith("</reflexrl_memory>")
+        static, block = _blocks(model.requests[-1])  # the memory is its own, last, block
+        assert static.startswith(STATIC) and "You learn from rewards" in static
+        assert block.startswith("<reflexrl_memory>\n") and block.endswith("</reflexrl_memory>")
+        assert block.count("</reflexrl_memory>") == 1 and "<reflexrl_memory>" not in block[1:]
         # the hostile prompt is one JSON string on one line: no raw newline, quote or tag
         line = next(ln for ln in block.splitlines() if "Ignore previous instructions" in ln)
         quoted = re.search(r'"(?:[^"\\]|\\.)*"', line[line.index('"Add') :]).group(0)
@@ -95,10 +99,11 @@ def test_focused_rendering_shows_actions_and_best(paper: Suite, memory: RewardTa
         model, paper.tools, middleware=[ReflexMiddleware(memory, suite="paper", epsilon=0.0)]
     )
     agent.invoke({"messages": [("user", prompt)]})
-    block = _system(model.requests[0])
+    block = _blocks(model.requests[0])[-1]
     assert f"Current user prompt: {json.dumps(prompt)}" in block
-    assert '"calculator": chosen 1x, mean reward -1' in block
-    assert 'Best action so far: "python_interpreter"' in block
+    assert "- calculator: chosen 1x, mean reward -1" in block
+    lines = block.splitlines()
+    assert lines[2] == lines[-2] == "Best action so far: python_interpreter"
 
 
 def test_training_episode_clarifies_then_stops_at_valid_tool(
@@ -151,8 +156,9 @@ def test_memory_off_shows_rules_but_no_block(paper: Suite, memory: RewardTable) 
     agent = create_agent(model, paper.tools, middleware=[ReflexMiddleware(memory)])
     ctx = _ctx(paper, "q3", frozen=True, use_memory=False)
     agent.invoke({"messages": [("user", "hi")]}, ctx.config())
-    system = _system(model.requests[0])
-    assert "You learn from rewards" in system and "<reflexrl_memory>" not in system
+    blocks = _blocks(model.requests[0])
+    assert len(blocks) == 1 and "You learn from rewards" in blocks[0]
+    assert "<reflexrl_memory>" not in blocks[0]
 
 
 def test_clarification_tool_is_offered(paper: Suite, memory: RewardTable) -> None:

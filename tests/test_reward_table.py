@@ -140,3 +140,12 @@ def test_four_processes_train_into_one_file_exactly(tmp_path: Path) -> None:
         == q("SELECT sum(reward) FROM memory").fetchone()
     )
     assert {r.status for r in table.runs()} == {"completed"}
+
+
+def test_best_action_prefers_asking_over_tools_that_only_lost(memory: RewardTable) -> None:
+    memory.record_episode(_episode(0, ("p", "calculator", -1.0), ("q", "calculator", 1.0)))
+    lost, won = memory.lookup("s", "p"), memory.lookup("s", "q")
+    assert lost is not None and won is not None
+    assert lost.best_action() == "ask_user_for_clarification"
+    assert lost.best_action(known={}) == "calculator"
+    assert won.best_action() == "calculator"

@@ -106,3 +106,26 @@ def test_wrap_trains_a_built_agent(paper: Suite, memory: RewardTable) -> None:
     assert rewards == Counter({2.0: 5, -2.0: 25})
     second = result.episodes[-1]
     assert second.memory_blocks and '"reward": -1}' in second.memory_blocks[0]
+
+
+def test_origin_credit_remembers_the_tool_that_served_the_rephrase(paper: Suite, memory) -> None:
+    from langchain_core.messages import HumanMessage, ToolMessage
+
+    from reflexrl.trajectory import read_trajectory
+
+    first, second = paper.prompts_of("q4")[:2]
+    messages = [
+        HumanMessage(first),
+        AIMessage("", tool_calls=[{"name": "calculator", "args": {}, "id": "1"}]),
+        ToolMessage("20", tool_call_id="1", name="calculator"),
+        AIMessage("", tool_calls=[{"name": "ask_user_for_clarification", "args": {}, "id": "2"}]),
+        ToolMessage(second, tool_call_id="2", name="ask_user_for_clarification"),
+        AIMessage("", tool_calls=[{"name": "python_interpreter", "args": {}, "id": "3"}]),
+    ]
+    current = read_trajectory(messages, "q4", paper.reward_model, 4, "current")
+    origin = read_trajectory(messages, "q4", paper.reward_model, 4, "origin")
+    assert current.outcome == origin.outcome == "valid"
+    assert [s.prompt for s in origin.steps] == [first, first, second]
+    assert [s.credit_key for s in current.steps] == [first, first, second]
+    assert [s.credit_key for s in origin.steps] == [first, first, first]
+    assert [s.reward for s in origin.steps] == [-1.0, 0.0, 1.0]

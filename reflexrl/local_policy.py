@@ -1,0 +1,204 @@
+"""`LocalChatModel`: an embedded llama.cpp model as a LangChain tool-calling chat model.
+
+A small model (135M-270M parameters) does not write reliable tool calls: greedy decoding under
+a grammar of tool names collapses to the first tool. So each decision scores every bound
+action (the tools and `ask_user_for_clarification`) by its log-likelihood as the reply to the
+prompt the model sees, calibrated against the same under an empty request (see `decide`). The
+prompt is the tool list, the static system text, the current request and then, when the
+system message has a separate last block (reflexrl's memory), that block, right before the
+reply: small models follow what they read last. The choice comes only from the model's
+scores over that text; no code reads the memory store.
+
+Tool arguments follow a simple rule per tool schema: every required string argument gets the
+user's request text. After a tool result (other than a clarification) the model replies with
+a short final answer that quotes the result, which ends the ReAct loop.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import PrivateAttr
+
+from .errors import ModelSpecError
+from .local_models import INSTALL_HINT, LocalModelInfo, model_info, verified_path
+from .local_scoring import PrefixScorer
+from .records import CLARIFY
+from .trajectory import current_prompt
+
+_SCORERS: dict[str, PrefixScorer] = {}
+_LOAD_LOCK = threading.Lock()
+
+TEMPLATES = {
+    "chatml": (
+        "<|im_start|>system\n{tools}\n\n{system}<|im_end|>\n"
+        "<|im_start|>user\n{request}<|im_end|>\n{context}<|im_start|>assistant\nTool:"
+    ),
+    "plain": "{tools}\n\n{system}\n\nUser request: {request}\n{context}Tool:",
+}
+CONTEXT = {"chatml": "<|im_start|>system\n{text}<|im_end|>\n", "plain": "{text}\n"}
+
+
+def load_scorer(info: LocalModelInfo, n_ctx: int = 4096) -> PrefixScorer:
+    """One scorer (one loaded model) per model, verified once, shared by every copy."""
+    with _LOAD_LOCK:
+        if info.name not in _SCORERS:
+            path = verified_path(info)
+            try:
+                from llama_cpp import Llama  # noqa: PLC0415  (optional dependency)
+            except ImportError as exc:
+                msg = f"--model: local:{info.name} needs llama-cpp-python: {INSTALL_HINT}"
+                raise ModelSpecError(msg) from exc
+            llama = Llama(model_path=str(path), n_ctx=n_ctx, verbose=False, seed=0)
+            _SCORERS[info.name] = PrefixScorer(llama)
+    return _SCORERS[info.name]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One choice and the scores it came from (log-likelihoods of each action name)."""
+
+    action: str
+    scores: dict[str, float]
+    calibration: dict[str, float]
+
+
+class LocalChatModel(BaseChatModel):
+    """A `local:<name>` model: a calibrated log-likelihood choice among the bound actions."""
+
+    model_name: str
+    temperature: float = 0.0
+    """0: always the best-scoring action (frozen evaluation); above 0, actions are sampled
+    from a softmax of the calibrated scores, so a training run explores."""
+    seed: int = 0
+    bound_tools: Sequence[Mapping[str, Any]] = ()
+    _calibration: dict[tuple[str, ...], dict[str, float]] = PrivateAttr(default_factory=dict)
+    _rng: random.Random = PrivateAttr(default_factory=random.Random)
+
+    def model_post_init(self, context: Any) -> None:
+        """Seed the sampling generator."""
+        self._rng = random.Random(f"reflexrl:local:{self.seed}")
+
+    @property
+    def _llm_type(self) -> str:
+        return f"reflexrl-local-{self.model_name}"
+
+    @property
+    def info(self) -> LocalModelInfo:
+        """The registry entry of this model."""
+        return model_info(self.model_name)
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> LocalChatModel:
+        """Remember the tools (names, descriptions, arguments) to choose among."""
+        schemas = [convert_to_openai_tool(t)["function"] for t in tools]
+        return self.model_copy(update={"bound_tools": schemas})
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        last = messages[-1] if messages else None
+        if isinstance(last, ToolMessage) and last.name != CLARIFY:
+            return _result(AIMessage(content=f"Done. The tool returned: {last.text[:300]}"))
+        request = current_prompt(messages) or ""
+        name = self.decide(messages).action
+        call = {"name": name, "args": self._args(name, request), "id": f"call_{len(messages)}"}
+        return _result(AIMessage(content="", tool_calls=[call]))
+
+    def decide(self, messages: Sequence[BaseMessage]) -> Decision:
+        """Choose an action for the latest request.
+
+        The tool is the one whose log-likelihood rises most over its log-likelihood under an
+        empty request (calibration). Asking wins over that tool when the model prefers asking
+        to it by more than it does for an empty request: it asks when it is less sure than
+        with no information at all, or when its prompt (the memory) tells it to. With a
+        temperature, both choices are sampled from the same scores (softmax, logistic).
+        """
+        if not self.bound_tools:
+            raise ModelSpecError(f"local:{self.model_name}: bind tools before calling the model")
+        static, context = _system_parts(messages)
+        names = [t["name"] for t in self.bound_tools]
+        scorer = load_scorer(self.info)
+        prompt = self.prompt(static, current_prompt(messages) or "", context)
+        raw = _by_name(scorer.score(prompt, [f" {n}" for n in names]))
+        cal = self._calibrate(scorer, static, tuple(names))
+        return Decision(_choose(raw, cal, self.temperature, self._rng), raw, cal)
+
+    def prompt(self, system: str, request: str, context: str | None = None) -> str:
+        """The text the model reads: tools, static system prompt, request, then the memory."""
+        tools = "You can call one of these tools:\n" + "\n".join(
+            f"- {t['name']}: {t.get('description', '').strip().splitlines()[0]}"
+            for t in self.bound_tools
+        )
+        kind = self.info.template
+        extra = CONTEXT[kind].format(text=context.strip()) if context else ""
+        return TEMPLATES[kind].format(
+            tools=tools, system=system.strip(), request=request.strip(), context=extra
+        )
+
+    def _calibrate(
+        self, scorer: PrefixScorer, static: str, names: tuple[str, ...]
+    ) -> dict[str, float]:
+        key = (static, *names)
+        if key not in self._calibration:
+            empty = scorer.score(self.prompt(static, ""), [f" {n}" for n in names])
+            self._calibration[key] = _by_name(empty)
+        return self._calibration[key]
+
+    def _args(self, name: str, request: str) -> dict[str, Any]:
+        schema = next((t for t in self.bound_tools if t["name"] == name), {})
+        params = schema.get("parameters", {})
+        props = params.get("properties", {})
+        required = params.get("required", list(props))
+        return {p: request for p in required if props.get(p, {}).get("type") == "string"}
+
+
+def _choose(
+    raw: dict[str, float], cal: dict[str, float], temperature: float = 0.0, rng: Any = None
+) -> str:
+    tools = [n for n in raw if n != CLARIFY] or [CLARIFY]
+    tool = _pick({n: raw[n] - cal[n] for n in tools}, temperature, rng)
+    if CLARIFY not in raw or tool == CLARIFY:
+        return tool
+    prior = cal[CLARIFY] - max(cal[n] for n in tools)
+    ask = raw[CLARIFY] - raw[tool] - prior
+    return _pick({CLARIFY: ask, tool: 0.0}, temperature, rng)
+
+
+def _pick(scores: dict[str, float], temperature: float, rng: Any) -> str:
+    """The best key at temperature 0, else a draw from softmax(scores / temperature)."""
+    best = max(scores, key=lambda k: scores[k])
+    if temperature <= 0:
+        return best
+    weights = [math.exp((scores[k] - scores[best]) / temperature) for k in scores]
+    return str(rng.choices(list(scores), weights=weights)[0])
+
+
+def _by_name(scores: Mapping[str, float]) -> dict[str, float]:
+    return {name.strip(): value for name, value in scores.items()}
+
+
+def _system_parts(messages: Sequence[BaseMessage]) -> tuple[str, str | None]:
+    """Static system text, and the last system block when there are several (the memory)."""
+    blocks = [b for m in messages if isinstance(m, SystemMessage) for b in _text_blocks(m)]
+    if len(blocks) > 1:
+        return "\n\n".join(blocks[:-1]), blocks[-1]
+    return "".join(blocks), None
+
+
+def _text_blocks(message: SystemMessage) -> list[str]:
+    if isinstance(message.content, str):
+        return [message.content]
+    return [b["text"] for b in message.content if isinstance(b, dict) and b.get("type") == "text"]
+
+
+def _result(message: AIMessage) -> ChatResult:
+    return ChatResult(generations=[ChatGeneration(message=message)])
