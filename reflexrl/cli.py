@@ -71,11 +71,11 @@ TemperatureOpt = Annotated[
     float | None,
     typer.Option(
         min=0.0,
-        help="Sampling temperature (default: the provider's; local models: 1.0 in train, "
+        help="Sampling temperature (default: the provider's; local models: 2.0 in train, "
         "0 in eval).",
     ),
 ]
-LOCAL_TRAIN_TEMPERATURE = 1.0
+LOCAL_TRAIN_TEMPERATURE = 2.0
 StepsOpt = Annotated[
     int, typer.Option(min=1, help="Most actions (tools or clarifications) per episode.")
 ]
@@ -160,7 +160,7 @@ def train_cmd(
             help="Credit each reward to the prompt being handled (current) or to the prompt "
             "that started the episode (origin, seed 001's rule)."
         ),
-    ] = "current",
+    ] = "origin",
     json_out: JsonOpt = False,
 ) -> None:
     """Train: run EPOCHS passes over the suite, crediting every action's reward to MEMORY.

@@ -37,8 +37,8 @@ class MemoryInjector:
     ) -> tuple[str, str | None]:
         """The static instructions, and the memory block (None with memory off).
 
-        The block is logged into `ctx`. They are kept apart so that the static part can be
-        cached by a provider and a local model can place the block where it reads it best.
+        The block is logged into `ctx`. It always comes last, after everything static, so a
+        provider's prefix cache keeps the rest.
         """
         if ctx is not None and not ctx.use_memory:
             return REWARD_RULES, None
@@ -52,9 +52,7 @@ class MemoryInjector:
     def system_message(
         self, messages: Sequence[BaseMessage], ctx: EpisodeContext | None, prefix: str = ""
     ) -> SystemMessage:
-        """A system message of text blocks: `prefix` + static instructions, then the memory."""
+        """`prefix`, the static instructions, then the memory block last (plain text: every
+        OpenAI-compatible server accepts it)."""
         static, block = self.system_parts(messages, ctx)
-        texts = ["\n\n".join(p for p in (prefix, static) if p)]
-        if block is not None:
-            texts.append(block)
-        return SystemMessage(content=[{"type": "text", "text": t} for t in texts])
+        return SystemMessage(content="\n\n".join(p for p in (prefix, static, block) if p))

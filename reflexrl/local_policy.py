@@ -4,10 +4,10 @@ A small model (135M-270M parameters) does not write reliable tool calls: greedy 
 a grammar of tool names collapses to the first tool. So each decision scores every bound
 action (the tools and `ask_user_for_clarification`) by its log-likelihood as the reply to the
 prompt the model sees, calibrated against the same under an empty request (see `decide`). The
-prompt is the tool list, the static system text, the current request and then, when the
-system message has a separate last block (reflexrl's memory), that block, right before the
-reply: small models follow what they read last. The choice comes only from the model's
-scores over that text; no code reads the memory store.
+prompt is the tool list, the system text, the current request and then reflexrl's memory
+block (cut out of the system text), right before the reply: small models follow what they
+read last. The choice comes only from the model's scores over that text; no code reads the
+memory store.
 
 Tool arguments follow a simple rule per tool schema: every required string argument gets the
 user's request text. After a tool result (other than a clarification) the model replies with
@@ -33,6 +33,7 @@ from .errors import ModelSpecError
 from .local_models import INSTALL_HINT, LocalModelInfo, model_info, verified_path
 from .local_scoring import PrefixScorer
 from .records import CLARIFY
+from .render import split_memory
 from .trajectory import current_prompt
 
 _SCORERS: dict[str, PrefixScorer] = {}
@@ -130,7 +131,7 @@ class LocalChatModel(BaseChatModel):
         prompt = self.prompt(static, current_prompt(messages) or "", context)
         raw = _by_name(scorer.score(prompt, [f" {n}" for n in names]))
         cal = self._calibrate(scorer, static, tuple(names))
-        return Decision(_choose(raw, cal, self.temperature, self._rng), raw, cal)
+        return Decision(choose_action(raw, cal, self.temperature, self._rng), raw, cal)
 
     def prompt(self, system: str, request: str, context: str | None = None) -> str:
         """The text the model reads: tools, static system prompt, request, then the memory."""
@@ -161,9 +162,10 @@ class LocalChatModel(BaseChatModel):
         return {p: request for p in required if props.get(p, {}).get("type") == "string"}
 
 
-def _choose(
+def choose_action(
     raw: dict[str, float], cal: dict[str, float], temperature: float = 0.0, rng: Any = None
 ) -> str:
+    """The decision rule of `LocalChatModel.decide`, on raw and calibration scores by name."""
     tools = [n for n in raw if n != CLARIFY] or [CLARIFY]
     tool = _pick({n: raw[n] - cal[n] for n in tools}, temperature, rng)
     if CLARIFY not in raw or tool == CLARIFY:
@@ -187,17 +189,9 @@ def _by_name(scores: Mapping[str, float]) -> dict[str, float]:
 
 
 def _system_parts(messages: Sequence[BaseMessage]) -> tuple[str, str | None]:
-    """Static system text, and the last system block when there are several (the memory)."""
-    blocks = [b for m in messages if isinstance(m, SystemMessage) for b in _text_blocks(m)]
-    if len(blocks) > 1:
-        return "\n\n".join(blocks[:-1]), blocks[-1]
-    return "".join(blocks), None
-
-
-def _text_blocks(message: SystemMessage) -> list[str]:
-    if isinstance(message.content, str):
-        return [message.content]
-    return [b["text"] for b in message.content if isinstance(b, dict) and b.get("type") == "text"]
+    """The system text before reflexrl's memory block, and the block (None if there is none)."""
+    text = "\n\n".join(m.text for m in messages if isinstance(m, SystemMessage))
+    return split_memory(text)
 
 
 def _result(message: AIMessage) -> ChatResult:

@@ -53,8 +53,21 @@ def _num(value: float) -> str:
     return f"{value:+g}" if value else "0"
 
 
+OPEN_TAG = "<reflexrl_memory>\n"
+"""How every memory block starts (user text inside it has `<` escaped, so the tag can only be
+reflexrl's own)."""
+
+
 def _block(lines: Iterable[str]) -> str:
-    return "\n".join(["<reflexrl_memory>", *lines, "</reflexrl_memory>"])
+    return "\n".join([OPEN_TAG.strip(), *lines, "</reflexrl_memory>"])
+
+
+def split_memory(text: str) -> tuple[str, str | None]:
+    """A system text split into what comes before its memory block, and the block (or None)."""
+    start = text.rfind(OPEN_TAG)
+    if start < 0 or (start > 0 and text[start - 1] != "\n"):
+        return text, None
+    return text[:start].rstrip(), text[start:]
 
 
 def _zeroed(row: MemoryRow) -> MemoryRow:

@@ -205,7 +205,7 @@ def train(
     epochs: int = 10,
     seed: int = 0,
     max_steps: int = 4,
-    credit: Credit = "current",
+    credit: Credit = "origin",
     model: str = "",
     settings: dict[str, Any] | None = None,
     on_episode: EpisodeCallback | None = None,

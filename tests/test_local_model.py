@@ -12,7 +12,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from reflexrl import ModelSpecError, Suite, ask_user_for_clarification, load_model
 from reflexrl.local_models import LOCAL_MODELS, LocalModelInfo, verified_path
-from reflexrl.local_policy import _choose
+from reflexrl.local_policy import choose_action
 
 HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None
 needs_local = pytest.mark.skipif(not HAS_LLAMA, reason="the [local] extra is not installed")
@@ -28,22 +28,22 @@ ASK = "ask_user_for_clarification"
 def test_decision_rule_calibrates_tools_and_asking() -> None:
     cal = {"a": -8.0, "b": -4.0, ASK: -3.0}  # empty request: asking leads the best tool by 1
     # b is likelier than a, but a rose more over its prior (+3 against -0.5): the tool is a
-    assert _choose({"a": -5.0, "b": -4.5, ASK: -9.0}, cal) == "a"
+    assert choose_action({"a": -5.0, "b": -4.5, ASK: -9.0}, cal) == "a"
     # asking leads a by 0.5, less than the 1 it leads by for an empty request: act
-    assert _choose({"a": -5.0, "b": -6.0, ASK: -4.5}, cal) == "a"
+    assert choose_action({"a": -5.0, "b": -6.0, ASK: -4.5}, cal) == "a"
     # asking leads a by 4.5: ask
-    assert _choose({"a": -5.0, "b": -6.0, ASK: -0.5}, cal) == ASK
+    assert choose_action({"a": -5.0, "b": -6.0, ASK: -0.5}, cal) == ASK
     # without the clarification tool bound, only tools compete
-    assert _choose({"a": -5.0, "b": -6.0}, {"a": -8.0, "b": -4.0}) == "a"
+    assert choose_action({"a": -5.0, "b": -6.0}, {"a": -8.0, "b": -4.0}) == "a"
 
 
 def test_sampling_explores_and_is_seeded() -> None:
     raw, cal = {"a": -5.0, "b": -5.5, ASK: -9.0}, {"a": -8.0, "b": -8.0, ASK: -3.0}
-    picks = [_choose(raw, cal, 1.0, rng) for rng in [random.Random(7)] for _ in range(400)]
+    picks = [choose_action(raw, cal, 1.0, rng) for rng in [random.Random(7)] for _ in range(400)]
     assert {"a", "b"} <= set(picks) and picks.count("a") > picks.count("b")
     rng = random.Random(7)
-    assert picks == [_choose(raw, cal, 1.0, rng) for _ in range(400)]
-    assert _choose(raw, cal, 0.0, None) == "a"
+    assert picks == [choose_action(raw, cal, 1.0, rng) for _ in range(400)]
+    assert choose_action(raw, cal, 0.0, None) == "a"
 
 
 def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -77,16 +77,14 @@ def test_local_model_makes_a_real_decision(paper: Suite, tmp_path: Path) -> None
     system = SystemMessage(content="You call exactly one tool.")
     decision = model.decide([system, HumanMessage(request)])
     assert set(decision.scores) == {*paper.tool_names, "ask_user_for_clarification"}
-    assert decision.action == _choose(decision.scores, decision.calibration)
+    assert decision.action == choose_action(decision.scores, decision.calibration)
     # the same prompt gives the same scores: the KV-cache reuse changes nothing
     again = model.decide([system, HumanMessage(request)])
     assert again.scores == pytest.approx(decision.scores, abs=1e-3)
     # the memory block, read last, changes what the model prefers
     memory = "<reflexrl_memory>\nBest action so far: python_interpreter\n</reflexrl_memory>"
-    steered = model.decide(
-        [SystemMessage(content=[{"type": "text", "text": "You call exactly one tool."},
-                                {"type": "text", "text": memory}]), HumanMessage(request)]
-    )  # fmt: skip
+    system_with_memory = SystemMessage(content=f"You call exactly one tool.\n\n{memory}")
+    steered = model.decide([system_with_memory, HumanMessage(request)])
     gain = steered.scores["python_interpreter"] - decision.scores["python_interpreter"]
     assert gain > 1.0
     result = model.invoke([system, HumanMessage(request)])
