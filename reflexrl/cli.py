@@ -214,32 +214,75 @@ def eval_cmd(
     max_steps: StepsOpt = 4,
     repeats: Annotated[int, typer.Option(min=1, help="Passes over every prompt.")] = 1,
     render: RenderOpt = "focused",
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare", help="Run without and with the memory; report both side by side."
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Frozen evaluation: no exploration, nothing written; memory shown or not.
+    """Frozen evaluation: no exploration, greedy, nothing written; memory shown or not.
 
-    Compare `reflexrl eval --no-memory` (before) with `reflexrl eval --memory PATH` (after).
+    `reflexrl eval --compare` runs the same model without memory (before) and with MEMORY
+    (after) and prints them side by side; `--no-memory` runs only the first.
     """
     loaded = Suite.load(suite)
     spec, chat_model = _model(model, loaded, base_url, temperature, seed, training=False)
-    store = RewardTable(":memory:") if no_memory else RewardTable(memory, create=False)
-    agent = build_agent(chat_model, loaded, store, epsilon=0.0, render=render)
-    with _progress(len(plan(loaded, repeats, seed)), "evaluating") as tick:
-        result = evaluate(
-            agent,
-            loaded,
-            seed=seed,
-            max_steps=max_steps,
-            use_memory=not no_memory,
-            model=spec,
-            memory=str(memory),
-            repeats=repeats,
-            on_episode=tick,
-        )
-    if json_out:
-        _print_json(result.to_json())
+    store = None if no_memory else RewardTable(memory, create=False)
+    runs = [False, True] if compare else [store is not None]
+    results = {}
+    for use_memory in runs:
+        table = store if use_memory and store is not None else RewardTable(":memory:")
+        agent = build_agent(chat_model, loaded, table, epsilon=0.0, render=render)
+        label = "with memory" if use_memory else "without memory"
+        with _progress(len(plan(loaded, repeats, seed)), f"evaluating {label}") as tick:
+            results[use_memory] = evaluate(
+                agent,
+                loaded,
+                seed=seed,
+                max_steps=max_steps,
+                use_memory=use_memory,
+                model=spec,
+                memory=str(memory),
+                repeats=repeats,
+                on_episode=tick,
+            )
+    _print_eval(results, json_out)
+
+
+def _print_eval(results: dict[bool, EvalResult], json_out: bool) -> None:
+    if len(results) == 1:
+        (result,) = results.values()
+        if json_out:
+            _print_json(result.to_json())
+        else:
+            out.print(_eval_table(result))
+    elif json_out:
+        _print_json({"before": results[False].to_json(), "after": results[True].to_json()})
     else:
-        out.print(_eval_table(result))
+        out.print(_compare_table(results[False], results[True]))
+
+
+COMPARED = (
+    ("success", "success_rate"),
+    ("within 2", "success_within_2"),
+    ("steps to valid", "steps_to_valid"),
+    ("clarify", "clarification_rate"),
+    ("wrong tool", "wrong_tool_rate"),
+)
+
+
+def _compare_table(before: EvalResult, after: EvalResult) -> Table:
+    table = Table(title=f"{before.model}: without memory -> with {after.memory}")
+    table.add_column("query")
+    for name, _ in COMPARED:
+        table.add_column(name, justify="right")
+    rows = [*((q, before.per_query[q], after.per_query[q]) for q in before.per_query)]
+    for name, b, a in [*rows, ("all", before.metrics, after.metrics)]:
+        cells = [f"{getattr(b, k):.2f} -> {getattr(a, k):.2f}" for _, k in COMPARED]
+        table.add_row(name, *cells)
+    return table
 
 
 def _eval_table(result: EvalResult) -> Table:

@@ -18,6 +18,8 @@ class Metrics:
     success_rate: float
     success_within_2: float
     mean_steps: float
+    steps_to_valid: float
+    """Mean step at which the valid tool was called, over the successful episodes."""
     clarifications: int
     wrong_tools: int
     clarification_rate: float
@@ -37,12 +39,14 @@ def summarize(episodes: Sequence[Episode]) -> Metrics:
     clarifications = sum(e.clarifications for e in episodes)
     wrong = sum(e.wrong_tools for e in episodes)
     reward = sum(e.reward for e in episodes)
-    within_2 = sum(1 for e in episodes if (e.steps_to_valid or 99) <= 2)
+    to_valid = [e.steps_to_valid for e in episodes if e.steps_to_valid is not None]
+    within_2 = sum(1 for s in to_valid if s <= 2)
     return Metrics(
         episodes=n,
         success_rate=_ratio(sum(e.success for e in episodes), n),
         success_within_2=_ratio(within_2, n),
         mean_steps=_ratio(steps, n),
+        steps_to_valid=_ratio(sum(to_valid), len(to_valid)),
         clarifications=clarifications,
         wrong_tools=wrong,
         clarification_rate=_ratio(clarifications, steps),

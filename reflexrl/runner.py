@@ -98,6 +98,7 @@ class EvalResult:
             "success_rate",
             "success_within_2",
             "mean_steps",
+            "steps_to_valid",
             "clarification_rate",
             "wrong_tool_rate",
         )

@@ -108,6 +108,17 @@ def test_eval_is_frozen_and_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "none.db").exists()
 
 
+def test_eval_compare_reports_before_and_after(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    train(db, "fake:oracle", "--epochs", "1")
+    both = cli_json("eval", "--compare", "--model", "fake:oracle", "--memory", str(db))
+    assert both["before"]["memory"] is None and both["after"]["memory"] == str(db)
+    assert both["before"]["success_rate"] == both["after"]["success_rate"] == 1.0
+    assert both["after"]["steps_to_valid"] == 1.0
+    text = cli("eval", "--compare", "--model", "fake:first", "--memory", str(db))
+    assert "without memory -> with" in text and text.count("0.17") >= 2 and "->" in text
+
+
 def test_memory_reset_needs_yes(tmp_path: Path) -> None:
     db = tmp_path / "m.db"
     train(db, "fake:first", "--epochs", "1", "--max-steps", "1")
