@@ -166,8 +166,8 @@ def train_cmd(
     """Train: run EPOCHS passes over the suite, crediting every action's reward to MEMORY.
 
     Each epoch visits every prompt once in a seeded order; each action earns +1 (valid tool),
-    -1 (wrong tool) or 0 (asking), credited to the prompt it was taken on. Prints the
-    per-epoch table and the first-vs-last-epoch table per query.
+    -1 (wrong tool) or 0 (asking), credited to the prompt that started the episode (see
+    --credit). Prints the per-epoch table and the first-vs-last-epoch table per query.
 
     Example (a scripted test double, no key needed):
     reflexrl train --model fake:first --epochs 3 --memory /tmp/demo.db
@@ -177,7 +177,8 @@ def train_cmd(
     schedule = EpsilonSchedule(epsilon, epsilon_end)
     store = RewardTable(memory)
     agent = build_agent(chat_model, loaded, store, epsilon=schedule, render=render)
-    settings = {"epsilon": schedule.describe(), "render": render}
+    temperature = getattr(chat_model, "temperature", None)
+    settings = {"epsilon": schedule.describe(), "render": render, "temperature": temperature}
     with _progress(len(plan(loaded, epochs, seed)), "training") as tick:
         result = train(
             agent,
@@ -197,6 +198,7 @@ def train_cmd(
     out.print(epoch_table(result.epochs))
     out.print(table2_table(table2(result.episodes)))
     out.print(f"run {result.run_id}: memory written to {result.memory}")
+    out.print(f"next: reflexrl eval --compare --model {spec} --memory {result.memory}")
 
 
 @app.command("eval")

@@ -11,58 +11,36 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr
 
+from .action_model import ActionChatModel
 from .records import CLARIFY
 from .trajectory import current_prompt
 
 FakePolicy = Literal["oracle", "first", "clarify"]
 
 
-class PolicyChatModel(BaseChatModel):
+class PolicyChatModel(ActionChatModel):
     """A scripted tool-calling policy (see module docstring). Deterministic."""
 
     policy: FakePolicy
     answer_key: Mapping[str, Sequence[str]] = {}
     """prompt -> valid tools; only `oracle` reads it."""
-    bound_tools: Sequence[Mapping[str, Any]] = ()
 
     @property
     def _llm_type(self) -> str:
         return f"reflexrl-fake-{self.policy}"
 
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> PolicyChatModel:
-        """Remember the tools' schemas (names and arguments) to build calls from."""
-        schemas = [convert_to_openai_tool(t)["function"] for t in tools]
-        return self.model_copy(update={"bound_tools": schemas})
-
-    def _generate(
-        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
-    ) -> ChatResult:
-        last = messages[-1] if messages else None
-        if isinstance(last, ToolMessage) and last.name != CLARIFY:
-            return _result(AIMessage(content=f"Done: {last.content!s:.200}"))
-        prompt = current_prompt(messages) or ""
-        name = self._choose(prompt)
-        call = {"name": name, "args": self._args(name, prompt), "id": f"call_{len(messages)}"}
-        return _result(AIMessage(content="", tool_calls=[call]))
-
-    def _choose(self, prompt: str) -> str:
+    def choose_action(self, messages: Sequence[BaseMessage]) -> str:
+        """The scripted choice for the latest request."""
         tools = [t["name"] for t in self.bound_tools if t["name"] != CLARIFY]
         if self.policy == "first" and tools:
             return tools[0]
         if self.policy == "oracle":
-            return next(iter(self.answer_key.get(prompt, ())), CLARIFY)
+            return next(iter(self.answer_key.get(current_prompt(messages) or "", ())), CLARIFY)
         return CLARIFY
-
-    def _args(self, name: str, prompt: str) -> dict[str, Any]:
-        schema = next((t for t in self.bound_tools if t["name"] == name), {})
-        props = schema.get("parameters", {}).get("properties", {})
-        required = schema.get("parameters", {}).get("required", list(props))
-        return {p: prompt for p in required if props.get(p, {}).get("type") == "string"}
 
 
 class ScriptedChatModel(BaseChatModel):

@@ -9,9 +9,7 @@ block (cut out of the system text), right before the reply: small models follow 
 read last. The choice comes only from the model's scores over that text; no code reads the
 memory store.
 
-Tool arguments follow a simple rule per tool schema: every required string argument gets the
-user's request text. After a tool result (other than a clarification) the model replies with
-a short final answer that quotes the result, which ends the ReAct loop.
+Tool arguments and the final answer follow `ActionChatModel`'s rules.
 """
 
 from __future__ import annotations
@@ -23,12 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_core.messages import BaseMessage, SystemMessage
 from pydantic import PrivateAttr
 
+from .action_model import ActionChatModel
 from .errors import ModelSpecError
 from .local_models import INSTALL_HINT, LocalModelInfo, model_info, verified_path
 from .local_scoring import PrefixScorer
@@ -73,7 +69,7 @@ class Decision:
     calibration: dict[str, float]
 
 
-class LocalChatModel(BaseChatModel):
+class LocalChatModel(ActionChatModel):
     """A `local:<name>` model: a calibrated log-likelihood choice among the bound actions."""
 
     model_name: str
@@ -81,7 +77,6 @@ class LocalChatModel(BaseChatModel):
     """0: always the best-scoring action (frozen evaluation); above 0, actions are sampled
     from a softmax of the calibrated scores, so a training run explores."""
     seed: int = 0
-    bound_tools: Sequence[Mapping[str, Any]] = ()
     _calibration: dict[tuple[str, ...], dict[str, float]] = PrivateAttr(default_factory=dict)
     _rng: random.Random = PrivateAttr(default_factory=random.Random)
 
@@ -98,21 +93,9 @@ class LocalChatModel(BaseChatModel):
         """The registry entry of this model."""
         return model_info(self.model_name)
 
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> LocalChatModel:
-        """Remember the tools (names, descriptions, arguments) to choose among."""
-        schemas = [convert_to_openai_tool(t)["function"] for t in tools]
-        return self.model_copy(update={"bound_tools": schemas})
-
-    def _generate(
-        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
-    ) -> ChatResult:
-        last = messages[-1] if messages else None
-        if isinstance(last, ToolMessage) and last.name != CLARIFY:
-            return _result(AIMessage(content=f"Done. The tool returned: {last.text[:300]}"))
-        request = current_prompt(messages) or ""
-        name = self.decide(messages).action
-        call = {"name": name, "args": self._args(name, request), "id": f"call_{len(messages)}"}
-        return _result(AIMessage(content="", tool_calls=[call]))
+    def choose_action(self, messages: Sequence[BaseMessage]) -> str:
+        """The action `decide` picks."""
+        return self.decide(messages).action
 
     def decide(self, messages: Sequence[BaseMessage]) -> Decision:
         """Choose an action for the latest request.
@@ -154,13 +137,6 @@ class LocalChatModel(BaseChatModel):
             self._calibration[key] = _by_name(empty)
         return self._calibration[key]
 
-    def _args(self, name: str, request: str) -> dict[str, Any]:
-        schema = next((t for t in self.bound_tools if t["name"] == name), {})
-        params = schema.get("parameters", {})
-        props = params.get("properties", {})
-        required = params.get("required", list(props))
-        return {p: request for p in required if props.get(p, {}).get("type") == "string"}
-
 
 def choose_action(
     raw: dict[str, float], cal: dict[str, float], temperature: float = 0.0, rng: Any = None
@@ -192,7 +168,3 @@ def _system_parts(messages: Sequence[BaseMessage]) -> tuple[str, str | None]:
     """The system text before reflexrl's memory block, and the block (None if there is none)."""
     text = "\n\n".join(m.text for m in messages if isinstance(m, SystemMessage))
     return split_memory(text)
-
-
-def _result(message: AIMessage) -> ChatResult:
-    return ChatResult(generations=[ChatGeneration(message=message)])
