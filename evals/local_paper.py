@@ -37,7 +37,7 @@ def one_run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         db = str(Path(folder) / "memory.db")
         train, train_s = reflexrl(
             "train", *common, "--epochs", str(args.epochs), "--credit", args.credit,
-            "--render", args.train_render, "--memory", db,
+            "--render", args.train_render, "--epsilon", str(args.epsilon), "--memory", db,
         )  # fmt: skip
         before, before_s = reflexrl("eval", *common, "--no-memory")
         after = {
@@ -48,6 +48,7 @@ def one_run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         "seed": seed,
         "train_render": args.train_render,
         "credit": args.credit,
+        "epsilon": args.epsilon,
         "train_seconds": round(train_s, 1),
         "eval_seconds": {
             "none": round(before_s, 1),
@@ -68,7 +69,7 @@ def markdown(run: dict[str, Any]) -> str:
     b = run["before"]
     lines = [
         f"### {run['model']}, seed {run['seed']} (trained with render={run['train_render']}, "
-        f"credit={run['credit']})",
+        f"credit={run['credit']}, epsilon={run['epsilon']})",
         "",
         f"Training: {run['train']['episodes']} episodes in {run['train_seconds']} s; "
         f"evaluations (s): {run['eval_seconds']}.",
@@ -106,6 +107,7 @@ def main() -> None:
     parser.add_argument("--train-render", default="focused")
     parser.add_argument("--eval-renders", nargs="+", default=["focused", "paper"])
     parser.add_argument("--credit", default="origin")
+    parser.add_argument("--epsilon", type=float, default=0.05)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("evals/reports"))
     args = parser.parse_args()
@@ -114,7 +116,7 @@ def main() -> None:
         runs.append(one_run(args, seed))
         print(markdown(runs[-1]), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"{args.model.replace(':', '-')}-{args.credit}"
+    stem = f"{args.model.replace(':', '-')}-{args.credit}-eps{args.epsilon:g}"
     (args.out / f"{stem}.json").write_text(json.dumps(runs, indent=2) + "\n")
     (args.out / f"{stem}.md").write_text("\n".join(markdown(r) for r in runs))
 

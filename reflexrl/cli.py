@@ -76,6 +76,8 @@ TemperatureOpt = Annotated[
     ),
 ]
 LOCAL_TRAIN_TEMPERATURE = 2.0
+DEFAULT_EPSILON = 0.05
+LOCAL_EPSILON = 0.3  # measured: evals/reports/local-smollm2-origin-eps0.3.md
 StepsOpt = Annotated[
     int, typer.Option(min=1, help="Most actions (tools or clarifications) per episode.")
 ]
@@ -145,8 +147,14 @@ def train_cmd(
     temperature: TemperatureOpt = None,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over every prompt.")] = 10,
     epsilon: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Exploration: chance an episode sees zeros.")
-    ] = 0.05,
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Exploration: chance an episode sees every value as zero (default 0.05, the "
+            "paper's; 0.3 for local models, whose prior needs more exploring).",
+        ),
+    ] = None,
     epsilon_end: Annotated[
         float | None, typer.Option(min=0.0, max=1.0, help="Decay epsilon linearly to this.")
     ] = None,
@@ -174,6 +182,8 @@ def train_cmd(
     """
     loaded = Suite.load(suite)
     spec, chat_model = _model(model, loaded, base_url, temperature, seed, training=True)
+    if epsilon is None:
+        epsilon = LOCAL_EPSILON if spec.startswith("local:") else DEFAULT_EPSILON
     schedule = EpsilonSchedule(epsilon, epsilon_end)
     store = RewardTable(memory)
     agent = build_agent(chat_model, loaded, store, epsilon=schedule, render=render)
