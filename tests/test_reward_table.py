@@ -126,9 +126,9 @@ def test_four_processes_train_into_one_file_exactly(tmp_path: Path) -> None:
     logged = dict(
         ((s, p), (r, n, c))
         for s, p, r, n, c in q(
-            """SELECT e.suite, s.prompt, sum(s.reward), count(*),
+            """SELECT e.suite, s.credited_to, sum(s.reward), count(*),
                   sum(s.action = 'ask_user_for_clarification')
-           FROM steps s JOIN episodes e ON e.id = s.episode_id GROUP BY e.suite, s.prompt"""
+           FROM steps s JOIN episodes e ON e.id = s.episode_id GROUP BY e.suite, s.credited_to"""
         )
     )
     memory = {(r.suite, r.prompt): (r.reward, r.visits, r.clarifications) for r in table.rows()}
