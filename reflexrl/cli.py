@@ -208,7 +208,13 @@ def train_cmd(
     out.print(epoch_table(result.epochs))
     out.print(table2_table(table2(result.episodes)))
     out.print(f"run {result.run_id}: memory written to {result.memory}")
-    out.print(f"next: reflexrl eval --compare --model {spec} --memory {result.memory}")
+    out.print(
+        f"These numbers include exploration (epsilon {schedule.describe()}, temperature "
+        f"{temperature}); the frozen before/after: reflexrl eval --compare --model {spec} "
+        f"--memory {result.memory}",
+        markup=False,
+        highlight=False,
+    )
 
 
 @app.command("eval")
