@@ -42,11 +42,8 @@ class ActionChatModel(BaseChatModel):
             return _result(AIMessage(content=f"Done. The tool returned: {last.text[:300]}"))
         name = self.choose_action(messages)
         args = self._args(name, current_prompt(messages) or "")
-        return _result(
-            AIMessage(
-                content="", tool_calls=[{"name": name, "args": args, "id": f"call_{len(messages)}"}]
-            )
-        )
+        call = {"name": name, "args": args, "id": f"call_{len(messages)}"}
+        return _result(AIMessage(content="", tool_calls=[call]))
 
     def _args(self, name: str, request: str) -> dict[str, Any]:
         schema = next((t for t in self.bound_tools if t["name"] == name), {})

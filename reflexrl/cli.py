@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from . import local_models
 from .agent import build_agent
 from .errors import BadInputError, ReflexRLError
 from .exploration import EpsilonSchedule
@@ -75,9 +76,7 @@ TemperatureOpt = Annotated[
         "0 in eval).",
     ),
 ]
-LOCAL_TRAIN_TEMPERATURE = 2.0
 DEFAULT_EPSILON = 0.05
-LOCAL_EPSILON = 0.3  # measured: evals/reports/local-smollm2-origin-eps0.3.md
 StepsOpt = Annotated[
     int, typer.Option(min=1, help="Most actions (tools or clarifications) per episode.")
 ]
@@ -130,7 +129,7 @@ def _model(
     if choice.spec.startswith("local:"):
         kwargs["seed"] = seed
         if temperature is None and training:
-            temperature = LOCAL_TRAIN_TEMPERATURE
+            temperature = local_models.TRAIN_TEMPERATURE
     if temperature is not None and not choice.spec.startswith("fake:"):
         kwargs["temperature"] = temperature
     model = load_model(choice.spec, suite, base_url=base_url, **kwargs)
@@ -183,12 +182,12 @@ def train_cmd(
     loaded = Suite.load(suite)
     spec, chat_model = _model(model, loaded, base_url, temperature, seed, training=True)
     if epsilon is None:
-        epsilon = LOCAL_EPSILON if spec.startswith("local:") else DEFAULT_EPSILON
+        epsilon = local_models.TRAIN_EPSILON if spec.startswith("local:") else DEFAULT_EPSILON
     schedule = EpsilonSchedule(epsilon, epsilon_end)
     store = RewardTable(memory)
     agent = build_agent(chat_model, loaded, store, epsilon=schedule, render=render)
-    temperature = getattr(chat_model, "temperature", None)
-    settings = {"epsilon": schedule.describe(), "render": render, "temperature": temperature}
+    sampling = getattr(chat_model, "temperature", None)
+    settings = {"epsilon": schedule.describe(), "render": render, "temperature": sampling}
     with _progress(len(plan(loaded, epochs, seed)), "training") as tick:
         result = train(
             agent,
@@ -210,7 +209,7 @@ def train_cmd(
     out.print(f"run {result.run_id}: memory written to {result.memory}")
     out.print(
         f"These numbers include exploration (epsilon {schedule.describe()}, temperature "
-        f"{temperature}); the frozen before/after: reflexrl eval --compare --model {spec} "
+        f"{sampling}); the frozen before/after: reflexrl eval --compare --model {spec} "
         f"--memory {result.memory}",
         markup=False,
         highlight=False,
@@ -245,13 +244,14 @@ def eval_cmd(
     `reflexrl eval --compare` runs the same model without memory (before) and with MEMORY
     (after) and prints them side by side; `--no-memory` runs only the first.
     """
+    if compare and no_memory:
+        raise BadInputError("--compare runs without and with the memory: drop --no-memory")
     loaded = Suite.load(suite)
     spec, chat_model = _model(model, loaded, base_url, temperature, seed, training=False)
-    store = None if no_memory else RewardTable(memory, create=False)
-    runs = [False, True] if compare else [store is not None]
+    store = RewardTable(":memory:") if no_memory else RewardTable(memory, create=False)
     results = {}
-    for use_memory in runs:
-        table = store if use_memory and store is not None else RewardTable(":memory:")
+    for use_memory in [False, True] if compare else [not no_memory]:
+        table = store if use_memory else RewardTable(":memory:")
         agent = build_agent(chat_model, loaded, table, epsilon=0.0, render=render)
         label = "with memory" if use_memory else "without memory"
         with _progress(len(plan(loaded, repeats, seed)), f"evaluating {label}") as tick:

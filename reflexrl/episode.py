@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_config
 
+from .records import Credit
 from .reward import RewardModel
 from .simulated_user import SimulatedUser
 
@@ -34,6 +35,7 @@ class EpisodeContext:
     user: SimulatedUser
     frozen: bool = False
     use_memory: bool = True
+    credit: Credit = "origin"
     explored: bool = False
     memory_blocks: list[str] = field(default_factory=list)
 

@@ -73,6 +73,11 @@ LOCAL_MODELS: dict[str, LocalModelInfo] = {
     ),
 }
 DEFAULT_LOCAL = "smollm2"
+TRAIN_TEMPERATURE = 2.0
+"""Local models sample at this temperature in training, so they explore (greedy in eval)."""
+TRAIN_EPSILON = 0.3
+"""Epsilon for local models: a 135M prior finds the right tool for few prompts, so it needs
+more resets than seed 001's 0.05 (measured: evals/reports/local-smollm2-origin-eps*.md)."""
 
 
 def cache_dir() -> Path:

@@ -13,8 +13,6 @@ from typing import Any
 
 import numpy as np
 
-_LOCK = threading.Lock()
-
 
 def _log_softmax(logits: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     shifted = logits - logits.max()

@@ -18,9 +18,8 @@ from .trajectory import read_trajectory
 class ReflexMiddleware(AgentMiddleware):
     """Renders the reward memory into the system prompt before every model call.
 
-    It adds the `ask_user_for_clarification` tool, appends the reward rules and, as a second
-    text block, the memory after the agent's own system prompt (the static prefix stays
-    cacheable),
+    It adds the `ask_user_for_clarification` tool, appends the reward rules and then the memory
+    block, last, after the agent's own system prompt (the static prefix stays cacheable),
     applies epsilon resets, and, inside a training loop, ends the episode once a valid tool
     was called or the step budget is spent. It never chooses for the model: the model reads
     the block and decides.

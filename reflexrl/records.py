@@ -54,11 +54,11 @@ class MemoryRow:
                 for clarification, which always earns 0): so a prompt whose only tried tool
                 earned -1 shows asking as its best action, not that tool.
         """
+        if not self.actions:
+            return None
         values = {a: (s.mean, s.n) for a, s in self.actions.items()}
         for action, reward in (KNOWN_REWARDS if known is None else known).items():
             values.setdefault(action, (reward, 0))
-        if not self.actions or not values:
-            return None
         return max(values, key=lambda a: values[a])
 
     def to_json(self) -> dict[str, Any]:

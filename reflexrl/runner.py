@@ -137,13 +137,12 @@ def run_episode(
     slot: PlannedEpisode,
     ctx: EpisodeContext,
     run_id: str,
-    credit: Credit = "current",
 ) -> Episode:
     """Run the agent on one prompt and read the scored episode out of its messages."""
     output = agent.invoke({"messages": [HumanMessage(slot.prompt)]}, ctx.config())
     messages = output["messages"] if isinstance(output, dict) else output
     reward_model = suite.reward_model
-    trajectory = read_trajectory(messages, slot.query, reward_model, ctx.max_steps, credit)
+    trajectory = read_trajectory(messages, slot.query, reward_model, ctx.max_steps, ctx.credit)
     return _episode(
         slot,
         suite,
@@ -177,6 +176,7 @@ def _context(
     *,
     frozen: bool = False,
     use_memory: bool = True,
+    credit: Credit = "origin",
 ) -> EpisodeContext:
     rng = random.Random(f"reflexrl:user:{seed}:{slot.index}")
     return EpisodeContext(
@@ -190,6 +190,7 @@ def _context(
         user=RephrasingUser(suite.prompts_of(slot.query), rng),
         frozen=frozen,
         use_memory=use_memory,
+        credit=credit,
     )
 
 
@@ -226,8 +227,8 @@ def train(
     done: list[Episode] = []
     try:
         for slot in slots:
-            ctx = _context(suite, slot, seed, len(slots), max_steps)
-            done.append(_train_one(agent, suite, slot, ctx, run_id, memory, credit))
+            ctx = _context(suite, slot, seed, len(slots), max_steps, credit=credit)
+            done.append(_train_one(agent, suite, slot, ctx, run_id, memory))
             if on_episode:
                 on_episode(done[-1])
     except KeyboardInterrupt:
@@ -247,10 +248,9 @@ def _train_one(
     ctx: EpisodeContext,
     run_id: str,
     memory: MemoryStore,
-    credit: Credit,
 ) -> Episode:
     try:
-        episode = run_episode(agent, suite, slot, ctx, run_id, credit)
+        episode = run_episode(agent, suite, slot, ctx, run_id)
     except Exception as exc:
         memory.record_episode(_failed(slot, suite, run_id, exc), update=False)
         raise EpisodeError(f"episode {slot.index} failed: {type(exc).__name__}: {exc}") from exc

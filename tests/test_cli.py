@@ -169,6 +169,7 @@ def run_cli(
         ),
         (["train", "--model", "local:gpt5"], "unknown local model 'local:gpt5'"),
         (["eval", "--model", "fake:first"], "reflexrl.db: no memory database here"),
+        (["eval", "--compare", "--no-memory", "--model", "fake:first"], "drop --no-memory"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_nothing_written(
