@@ -8,6 +8,7 @@ from langchain.agents import create_agent
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
+from .calls import ModelCallMiddleware
 from .exploration import EpsilonSchedule
 from .middleware import ReflexMiddleware
 from .store import MemoryStore
@@ -25,7 +26,13 @@ def build_agent(
     *,
     epsilon: float | EpsilonSchedule = 0.05,
     render: str = "focused",
+    calls: ModelCallMiddleware | None = None,
 ) -> Runnable[Any, Any]:
-    """A ReAct agent over the suite's tools that reads `memory` before every model call."""
-    middleware = ReflexMiddleware(memory, suite=suite.name, epsilon=epsilon, render=render)
-    return create_agent(model, suite.tools, system_prompt=SYSTEM_PROMPT, middleware=[middleware])
+    """A ReAct agent over the suite's tools that reads `memory` before every model call.
+
+    `calls` (retries, limits, budget, usage, response cache) wraps each call inside the
+    memory middleware, so it sees the request with the memory block.
+    """
+    reflex = ReflexMiddleware(memory, suite=suite.name, epsilon=epsilon, render=render)
+    middleware = [reflex, calls or ModelCallMiddleware()]
+    return create_agent(model, suite.tools, system_prompt=SYSTEM_PROMPT, middleware=middleware)

@@ -8,25 +8,42 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import typer
+from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import local_models
 from .agent import build_agent
+from .budget import Budget
+from .calls import ModelCallMiddleware
 from .errors import BadInputError, ReflexRLError
 from .exploration import EpsilonSchedule
 from .metrics import Metrics
 from .models import choose_model, load_model
-from .records import Episode
-from .report import build_report, epoch_table, print_report, table2, table2_table
+from .rate_limit import RateLimiter
+from .records import Episode, Failure
+from .report import (
+    build_report,
+    cost_text,
+    epoch_table,
+    print_report,
+    table2,
+    table2_table,
+    usage_summary,
+)
+from .response_cache import ResponseCache
+from .retry import RetryPolicy
 from .reward_table import RewardTable
-from .runner import EvalResult, evaluate, plan, train
+from .runner import EvalResult, TrainResult, evaluate, plan, resume_info, total_usage, train
+from .secrets import redact
 from .suite import Suite, bundled_suites
+from .usage import price_for
 
 DEFAULT_MEMORY = Path("memory/reflexrl.db")
 
@@ -93,7 +110,7 @@ def cli_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ReflexRLError as exc:
-            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            err.print(f"error: {redact(str(exc))}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted: completed episodes are saved")
@@ -107,11 +124,23 @@ def _print_json(data: Any) -> None:
 
 
 @contextmanager
-def _progress(total: int, label: str) -> Iterator[Callable[[Episode], None]]:
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+def _progress(
+    total: int, label: str, calls: ModelCallMiddleware
+) -> Iterator[Callable[[Episode | Failure], None]]:
+    columns = (
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[spent]}"),
+    )
     with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda _episode: progress.advance(task)
+        task = progress.add_task(label, total=total, spent="")
+
+        def tick(_record: Episode | Failure) -> None:
+            progress.update(task, advance=1, spent=cost_text(calls.totals.cost))
+
+        yield tick
 
 
 def _model(
@@ -121,11 +150,14 @@ def _model(
     temperature: float | None,
     seed: int,
     training: bool,
+    options: CallOptions,
 ) -> tuple[str, Any]:
     """Resolve and load the model; a local model also gets the run's seed, and samples in
     training (it explores) but not in a frozen evaluation."""
     choice = choose_model(spec)
     kwargs: dict[str, Any] = {}
+    if choice.spec.split(":")[0] in ("anthropic", "openai", "litellm"):
+        kwargs.update(headers=options.header_map(), timeout=options.timeout)
     if choice.spec.startswith("local:"):
         kwargs["seed"] = seed
         if temperature is None and training:
@@ -137,9 +169,94 @@ def _model(
     return choice.spec, model
 
 
+ConcurrencyOpt = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Episodes run at once (asyncio). Each sees the memory as of its own start; "
+        "1 reproduces a run exactly.",
+    ),
+]
+RetriesOpt = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="Retries of a model call on 429, 5xx, timeouts and connection errors "
+        "(exponential backoff with jitter, at least the server's retry-after).",
+    ),
+]
+TimeoutOpt = Annotated[float, typer.Option(min=0.1, help="Seconds before a model call times out.")]
+RpmOpt = Annotated[int | None, typer.Option(min=1, help="Most model requests per minute.")]
+TpmOpt = Annotated[int | None, typer.Option(min=1, help="Most tokens per minute (estimated).")]
+MaxCostOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0,
+        help="Stop before the run spends more than this many USD (LiteLLM's price map; a "
+        "resumed run counts what it spent before).",
+    ),
+]
+CacheOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Response cache (SQLite): a request sent before, identical in every byte that "
+        "matters, is answered from it for free. For reproducible reruns.",
+    ),
+]
+HeaderOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--header",
+        help="Extra HTTP header for a hosted spec, 'Name: value' (repeatable). Values are "
+        "treated as secrets.",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """The model-call options shared by train and eval."""
+
+    concurrency: int = 1
+    retries: int = 6
+    timeout: float = 60.0
+    rpm: int | None = None
+    tpm: int | None = None
+    max_cost: float | None = None
+    response_cache: Path | None = None
+    headers: tuple[str, ...] = ()
+
+    def header_map(self) -> dict[str, str]:
+        """`--header 'Name: value'` options as a mapping."""
+        found = {}
+        for header in self.headers:
+            name, sep, value = header.partition(":")
+            if not sep or not name.strip():
+                raise BadInputError(f"--header: expected 'Name: value', got '{name.strip()}...'")
+            found[name.strip()] = value.strip()
+        return found
+
+    def middleware(self, spec: str, spent: float = 0.0) -> ModelCallMiddleware:
+        """Retries, limits, budget, prices and cache for the model `spec`."""
+        price = price_for(spec)
+        if self.max_cost is not None and price is None:
+            msg = f"--max-cost: LiteLLM's price map has no price for '{spec}'"
+            raise BadInputError(msg)
+        limits = self.rpm is not None or self.tpm is not None
+        return ModelCallMiddleware(
+            spec,
+            retry=RetryPolicy(retries=self.retries),
+            limiter=RateLimiter(self.rpm, self.tpm) if limits else None,
+            budget=Budget(self.max_cost, spent) if self.max_cost is not None else None,
+            price=price,
+            cache=ResponseCache(self.response_cache) if self.response_cache else None,
+        )
+
+
 @app.command("train")
 @cli_errors
 def train_cmd(
+    ctx: typer.Context,
     suite: SuiteOpt = "paper",
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
@@ -168,27 +285,72 @@ def train_cmd(
             "that started the episode (origin, seed 001's rule)."
         ),
     ] = "origin",
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="Continue run RUN_ID where it stopped: its unfinished episodes, with its own "
+            "suite, model, seed, epochs, max-steps, epsilon, render, credit and temperature "
+            "(do not pass those). Give --base-url, --header and the limits again.",
+        ),
+    ] = None,
+    concurrency: ConcurrencyOpt = 1,
+    retries: RetriesOpt = 6,
+    timeout: TimeoutOpt = 60.0,
+    rpm: RpmOpt = None,
+    tpm: TpmOpt = None,
+    max_cost: MaxCostOpt = None,
+    response_cache: CacheOpt = None,
+    header: HeaderOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Train: run EPOCHS passes over the suite, crediting every action's reward to MEMORY.
 
     Each epoch visits every prompt once in a seeded order; each action earns +1 (valid tool),
     -1 (wrong tool) or 0 (asking), credited to the prompt that started the episode (see
-    --credit). Prints the per-epoch table and the first-vs-last-epoch table per query.
+    --credit). Prints the per-epoch table, the first-vs-last-epoch table per query, and what
+    the run spent (tokens, prompt-cache hits, retries, cost).
+
+    A failed episode (after retries) is logged, credits nothing, and the run goes on; resume
+    the run to retry it. Ctrl-C stops cleanly. Exit codes: 0 completed, 1 some episodes
+    failed, 3 stopped by --max-cost, 130 interrupted (resume with --resume RUN_ID).
 
     Example (a scripted test double, no key needed):
     reflexrl train --model fake:first --epochs 3 --memory /tmp/demo.db
     """
+    options = CallOptions(
+        concurrency, retries, timeout, rpm, tpm, max_cost, response_cache, tuple(header or ())
+    )
+    if resume is not None:
+        _reject_with_resume(ctx)
+        store = RewardTable(memory, create=False)
+        logged = resume_info(store, resume)
+        settings = dict(logged.settings)
+        suite = str(settings.get("suite_source", logged.suite))
+        model, seed, epochs, max_steps = logged.model, logged.seed, logged.epochs, logged.max_steps
+        temperature = settings.get("temperature")
+        epsilon, epsilon_end = settings.get("epsilon_start"), settings.get("epsilon_end")
+        render, credit = settings.get("render", render), settings.get("credit", credit)
     loaded = Suite.load(suite)
-    spec, chat_model = _model(model, loaded, base_url, temperature, seed, training=True)
+    spec, chat_model = _model(model, loaded, base_url, temperature, seed, True, options)
     if epsilon is None:
         epsilon = local_models.TRAIN_EPSILON if spec.startswith("local:") else DEFAULT_EPSILON
     schedule = EpsilonSchedule(epsilon, epsilon_end)
     store = RewardTable(memory)
-    agent = build_agent(chat_model, loaded, store, epsilon=schedule, render=render)
+    spent = _spent(store, resume)
+    calls = options.middleware(spec, spent)
+    agent = build_agent(chat_model, loaded, store, epsilon=schedule, render=render, calls=calls)
     sampling = getattr(chat_model, "temperature", None)
-    settings = {"epsilon": schedule.describe(), "render": render, "temperature": sampling}
-    with _progress(len(plan(loaded, epochs, seed)), "training") as tick:
+    settings = {
+        "suite_source": suite,
+        "epsilon": schedule.describe(),
+        "epsilon_start": schedule.start,
+        "epsilon_end": schedule.end,
+        "render": render,
+        "temperature": sampling,
+        "concurrency": concurrency,
+    }
+    total = len(plan(loaded, epochs, seed))
+    with _progress(total, "training", calls) as tick:
         result = train(
             agent,
             loaded,
@@ -199,21 +361,72 @@ def train_cmd(
             credit=credit,
             model=spec,
             settings=settings,
+            concurrency=concurrency,
+            resume=resume,
             on_episode=tick,
         )
+    _print_train(result, schedule, sampling, spec, memory, json_out)
+
+
+RESUME_FIXED = (
+    "suite",
+    "model",
+    "seed",
+    "epochs",
+    "max_steps",
+    "epsilon",
+    "epsilon_end",
+    "render",
+    "credit",
+    "temperature",
+)
+
+
+def _reject_with_resume(ctx: typer.Context) -> None:
+    """A resumed run keeps its own plan: options that would change it are refused."""
+    for name in RESUME_FIXED:
+        if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+            flag = "--" + name.replace("_", "-")
+            raise BadInputError(f"{flag}: a resumed run keeps its own; drop {flag} or --resume")
+
+
+def _spent(store: RewardTable, resume: str | None) -> float:
+    if resume is None:
+        return 0.0
+    return total_usage([*store.episodes(resume), *store.failures(resume)]).cost or 0.0
+
+
+def _print_train(
+    result: TrainResult,
+    schedule: EpsilonSchedule,
+    sampling: Any,
+    spec: str,
+    memory: Path,
+    json_out: bool,
+) -> None:
     if json_out:
         _print_json(result.to_json())
-        return
-    out.print(epoch_table(result.epochs))
-    out.print(table2_table(table2(result.episodes)))
-    out.print(f"run {result.run_id}: memory written to {result.memory}")
-    out.print(
-        f"These numbers include exploration (epsilon {schedule.describe()}, temperature "
-        f"{sampling}); the frozen before/after: reflexrl eval --compare --model {spec} "
-        f"--memory {result.memory}",
-        markup=False,
-        highlight=False,
-    )
+    else:
+        out.print(epoch_table(result.epochs))
+        out.print(table2_table(table2(result.episodes)))
+        out.print(f"run {result.run_id} ({result.status}): memory written to {result.memory}")
+        _say(f"spent: {usage_summary(result.usage)}")
+        _say(
+            f"These numbers include exploration (epsilon {schedule.describe()}, temperature "
+            f"{sampling}); the frozen before/after: reflexrl eval --compare --model {spec} "
+            f"--memory {result.memory}"
+        )
+    if result.status != "completed":
+        _say(
+            f"{result.unfinished} episodes did not finish ({result.status}); continue with: "
+            f"reflexrl train --resume {result.run_id} --memory {memory}",
+            err,
+        )
+        raise typer.Exit(3 if result.status == "stopped" else 1)
+
+
+def _say(text: str, console: Console = out) -> None:
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("eval")
@@ -237,6 +450,14 @@ def eval_cmd(
             "--compare", help="Run without and with the memory; report both side by side."
         ),
     ] = False,
+    concurrency: ConcurrencyOpt = 1,
+    retries: RetriesOpt = 6,
+    timeout: TimeoutOpt = 60.0,
+    rpm: RpmOpt = None,
+    tpm: TpmOpt = None,
+    max_cost: MaxCostOpt = None,
+    response_cache: CacheOpt = None,
+    header: HeaderOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Frozen evaluation: no exploration, greedy, nothing written; memory shown or not.
@@ -246,15 +467,19 @@ def eval_cmd(
     """
     if compare and no_memory:
         raise BadInputError("--compare runs without and with the memory: drop --no-memory")
+    options = CallOptions(
+        concurrency, retries, timeout, rpm, tpm, max_cost, response_cache, tuple(header or ())
+    )
     loaded = Suite.load(suite)
-    spec, chat_model = _model(model, loaded, base_url, temperature, seed, training=False)
+    spec, chat_model = _model(model, loaded, base_url, temperature, seed, False, options)
     store = RewardTable(":memory:") if no_memory else RewardTable(memory, create=False)
+    calls = options.middleware(spec)
     results = {}
     for use_memory in [False, True] if compare else [not no_memory]:
         table = store if use_memory else RewardTable(":memory:")
-        agent = build_agent(chat_model, loaded, table, epsilon=0.0, render=render)
+        agent = build_agent(chat_model, loaded, table, epsilon=0.0, render=render, calls=calls)
         label = "with memory" if use_memory else "without memory"
-        with _progress(len(plan(loaded, repeats, seed)), f"evaluating {label}") as tick:
+        with _progress(len(plan(loaded, repeats, seed)), f"evaluating {label}", calls) as tick:
             results[use_memory] = evaluate(
                 agent,
                 loaded,
@@ -264,9 +489,12 @@ def eval_cmd(
                 model=spec,
                 memory=str(memory),
                 repeats=repeats,
+                concurrency=concurrency,
                 on_episode=tick,
             )
     _print_eval(results, json_out)
+    if not json_out:
+        _say(f"spent: {usage_summary(calls.totals)}")
 
 
 def _print_eval(results: dict[bool, EvalResult], json_out: bool) -> None:

@@ -10,6 +10,8 @@ from langgraph.config import get_config
 from .records import Credit
 from .reward import RewardModel
 from .simulated_user import SimulatedUser
+from .store import MemoryReader
+from .usage import Usage
 
 CONFIG_KEY = "reflexrl_episode"
 
@@ -20,8 +22,10 @@ class EpisodeContext:
 
     The runner creates one per episode and passes it as
     `config={"configurable": {"reflexrl_episode": ctx}}`. The injector (middleware or
-    wrapper) writes back `explored` and the memory blocks it showed; nothing else is mutable.
-    Outside a training loop there is no context: the memory is shown, nobody explores, and a
+    wrapper) writes back `explored`, the memory blocks it showed and the memory snapshot the
+    episode reads (`view`: the memory as of the episode's start, whatever other episodes
+    running at the same time write); the model-call middleware adds up `usage`. Outside a
+    training loop there is no context: the memory is shown, nobody explores, and a
     clarification goes to a real person.
     """
 
@@ -38,6 +42,14 @@ class EpisodeContext:
     credit: Credit = "origin"
     explored: bool = False
     memory_blocks: list[str] = field(default_factory=list)
+    view: MemoryReader | None = None
+    usage: Usage = field(default_factory=Usage)
+
+    def close(self) -> None:
+        """Release the memory snapshot (the runner calls this when the episode ends)."""
+        if self.view is not None:
+            self.view.close()
+            self.view = None
 
     def config(self) -> RunnableConfig:
         """A run config carrying this context (and enough recursion for max_steps)."""

@@ -37,3 +37,7 @@ class MemoryStoreError(ReflexRLError):
 
 class EpisodeError(ReflexRLError):
     """An episode that could not run to its end (the model or a tool failed)."""
+
+
+class BudgetExceededError(ReflexRLError):
+    """A model call was refused because the run could go over `--max-cost`."""

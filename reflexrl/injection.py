@@ -28,9 +28,13 @@ class MemoryInjector:
         self.renderer = get_renderer(self.render)
 
     def start_episode(self, ctx: EpisodeContext | None) -> None:
-        """Draw the episode's epsilon reset (training only; frozen evaluations never explore)."""
-        if ctx is not None:
-            ctx.explored = not ctx.frozen and self.schedule.explores(ctx.seed, ctx.index, ctx.total)
+        """Draw the episode's epsilon reset (training only; frozen evaluations never explore)
+        and pin the memory it will see: the memory as of now."""
+        if ctx is None:
+            return
+        ctx.explored = not ctx.frozen and self.schedule.explores(ctx.seed, ctx.index, ctx.total)
+        if ctx.use_memory and ctx.view is None:
+            ctx.view = self.memory.snapshot()
 
     def system_parts(
         self, messages: Sequence[BaseMessage], ctx: EpisodeContext | None
@@ -44,15 +48,30 @@ class MemoryInjector:
             return REWARD_RULES, None
         suite = ctx.suite if ctx is not None else self.suite
         explored = bool(ctx and ctx.explored)
-        block = self.renderer(self.memory, suite, current_prompt(messages) or "", explored)
+        reader = ctx.view if ctx is not None and ctx.view is not None else self.memory
+        block = self.renderer(reader, suite, current_prompt(messages) or "", explored)
         if ctx is not None:
             ctx.memory_blocks.append(block)
         return f"{REWARD_RULES}\n\n{MEMORY_NOTE}", block
 
     def system_message(
-        self, messages: Sequence[BaseMessage], ctx: EpisodeContext | None, prefix: str = ""
+        self,
+        messages: Sequence[BaseMessage],
+        ctx: EpisodeContext | None,
+        prefix: str = "",
+        *,
+        cache_control: bool = False,
     ) -> SystemMessage:
-        """`prefix`, the static instructions, then the memory block last (plain text: every
-        OpenAI-compatible server accepts it)."""
+        """`prefix`, the static instructions, then the memory block last.
+
+        Plain text (every OpenAI-compatible server accepts it), or with `cache_control` two
+        text blocks, the static one marked for Anthropic's prompt cache so that the tools and
+        the static instructions are read from the cache while the memory block changes.
+        """
         static, block = self.system_parts(messages, ctx)
-        return SystemMessage(content="\n\n".join(p for p in (prefix, static, block) if p))
+        head = "\n\n".join(p for p in (prefix, static) if p)
+        if not cache_control:
+            return SystemMessage(content="\n\n".join(p for p in (head, block) if p))
+        marked = {"type": "text", "text": head, "cache_control": {"type": "ephemeral"}}
+        rest = [{"type": "text", "text": block}] if block else []
+        return SystemMessage(content=[marked, *rest])

@@ -29,6 +29,8 @@ class ReflexMiddleware(AgentMiddleware):
         suite: Memory namespace outside a training loop (training uses the suite's name).
         epsilon: Exploration probability per training episode, or a schedule.
         render: "focused" (the current prompt's row and its actions) or "paper" (every row).
+        cache_prefix: For Anthropic models, mark the static part of the system prompt for the
+            provider's prompt cache (other providers cache prefixes automatically).
     """
 
     def __init__(
@@ -38,15 +40,21 @@ class ReflexMiddleware(AgentMiddleware):
         suite: str = "default",
         epsilon: float | EpsilonSchedule = 0.05,
         render: str = "focused",
+        cache_prefix: bool = True,
     ) -> None:
         super().__init__()
         self.injector = MemoryInjector(memory, suite, as_schedule(epsilon), render)
+        self.cache_prefix = cache_prefix
         self.tools = [ask_user_for_clarification]
 
     def before_agent(self, state: Any, runtime: Any) -> dict[str, Any] | None:
-        """Draw the episode's epsilon reset."""
+        """Draw the episode's epsilon reset and pin the memory it sees."""
         self.injector.start_episode(current_episode())
         return None
+
+    async def abefore_agent(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        """Async twin of `before_agent`."""
+        return self.before_agent(state, runtime)
 
     @hook_config(can_jump_to=["end"])
     def before_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
@@ -73,5 +81,15 @@ class ReflexMiddleware(AgentMiddleware):
 
     def _with_memory(self, request: ModelRequest) -> ModelRequest:
         ctx = current_episode()
-        message = self.injector.system_message(request.messages, ctx, request.system_prompt or "")
+        marked = self.cache_prefix and is_anthropic(request.model)
+        prefix = request.system_prompt or ""
+        message = self.injector.system_message(request.messages, ctx, prefix, cache_control=marked)
         return request.override(system_message=message)
+
+
+def is_anthropic(model: Any) -> bool:
+    """Whether a chat model talks to Anthropic's Messages API (explicit prompt caching):
+    langchain-anthropic, or a LiteLLM route to an `anthropic/` model."""
+    if str(getattr(model, "_llm_type", "")).startswith("anthropic"):
+        return True
+    return str(getattr(model, "model", "")).startswith("anthropic/")

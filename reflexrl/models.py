@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast, get_args
 from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
 
+from . import secrets
 from .errors import ModelSpecError
 from .fake_models import FakePolicy, PolicyChatModel
 from .local_models import DEFAULT_LOCAL, model_info
@@ -27,6 +28,12 @@ API_KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 DEFAULT_HOSTED = {"anthropic": "anthropic:claude-sonnet-4-5", "openai": "openai:gpt-4.1-mini"}
 PROVIDERS = ("anthropic", "openai", "litellm", "local", "fake")
 BASE_URL_ARG = {"anthropic": "base_url", "openai": "base_url", "litellm": "api_base"}
+HEADERS_ARG = {
+    "anthropic": "default_headers",
+    "openai": "default_headers",
+    "litellm": "extra_headers",
+}
+TIMEOUT_ARG = {"anthropic": "timeout", "openai": "timeout", "litellm": "request_timeout"}
 
 
 @dataclass(frozen=True)
@@ -50,9 +57,18 @@ def choose_model(spec: str | None, env: Mapping[str, str] = os.environ) -> Model
 
 
 def load_model(
-    spec: str, suite: Suite | None = None, *, base_url: str | None = None, **kwargs: Any
+    spec: str,
+    suite: Suite | None = None,
+    *,
+    base_url: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    **kwargs: Any,
 ) -> BaseChatModel:
     """A chat model for a spec; `fake:oracle` needs the suite (its answer key).
+
+    A hosted model is made with its client's own retries off (`max_retries=0`): reflexrl's
+    `ModelCallMiddleware` retries, so that every retry is counted and waits on the limits.
 
     Args:
         spec: `provider:model`.
@@ -60,6 +76,9 @@ def load_model(
         base_url: Endpoint of a hosted provider or of any OpenAI-compatible server (for
             `openai:` the `OPENAI_BASE_URL` variable works too; without a key, a placeholder
             key is sent, as local servers do not check it).
+        headers: Extra HTTP headers sent with every request (their values are treated as
+            secrets: never logged or stored).
+        timeout: Seconds before a request is abandoned (and retried).
         **kwargs: Passed to the provider's chat model (`temperature`, `max_tokens`, ...).
 
     Raises:
@@ -74,6 +93,9 @@ def load_model(
         return _fake(name, suite)
     if provider == "local":
         return _local(name, **kwargs)
+    if provider == "litellm":
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at import
+    kwargs = _client_kwargs(provider, kwargs, headers, timeout)
     base_url = base_url or (os.environ.get("OPENAI_BASE_URL") if provider == "openai" else None)
     if base_url:
         kwargs[BASE_URL_ARG[provider]] = base_url
@@ -82,6 +104,25 @@ def load_model(
     else:
         _check_credentials(provider, name, spec)
     return init_chat_model(name, model_provider=provider, **kwargs)
+
+
+def _client_kwargs(
+    provider: str,
+    kwargs: dict[str, Any],
+    headers: Mapping[str, str] | None,
+    timeout: float | None,
+) -> dict[str, Any]:
+    """Client options under each provider's own names; the client's retries off."""
+    kwargs = {"max_retries": 0, **kwargs}
+    if provider == "litellm":  # ChatLiteLLM does not pass max_retries on to LiteLLM
+        kwargs["model_kwargs"] = {"max_retries": 0, "num_retries": 0, **kwargs.get("model_kwargs", {})}
+    if headers:
+        for value in headers.values():
+            secrets.register(value)
+        kwargs[HEADERS_ARG[provider]] = dict(headers)
+    if timeout is not None:
+        kwargs[TIMEOUT_ARG[provider]] = timeout
+    return kwargs
 
 
 def _local(name: str, **kwargs: Any) -> BaseChatModel:
@@ -110,7 +151,6 @@ def _check_credentials(provider: str, name: str, spec: str) -> None:
     if importlib.util.find_spec("litellm") is None:
         msg = f"--model: '{spec}' needs LiteLLM: pip install 'reflexrl[litellm]'"
         raise ModelSpecError(msg)
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at import
     import litellm  # noqa: PLC0415  (heavy, and only for litellm: specs)
 
     missing = litellm.validate_environment(model=name).get("missing_keys") or []

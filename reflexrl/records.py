@@ -6,10 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .usage import Usage
+
 CLARIFY = "ask_user_for_clarification"
 """Name of the clarification tool (an action like any other in the memory)."""
 
-Outcome = Literal["valid", "answered", "max_steps", "failed"]
+Outcome = Literal["valid", "answered", "max_steps"]
 
 Credit = Literal["current", "origin"]
 """Which prompt a step's reward is credited to: the prompt being handled when the action was
@@ -114,7 +116,7 @@ class Episode:
     steps: tuple[Step, ...]
     messages: tuple[Mapping[str, Any], ...] = ()
     memory_blocks: tuple[str, ...] = ()
-    error: str | None = None
+    usage: Usage = field(default_factory=Usage)
 
     @property
     def success(self) -> bool:
@@ -140,6 +142,21 @@ class Episode:
     def steps_to_valid(self) -> int | None:
         """1-based step at which a valid tool was called, or None."""
         return next((s.index + 1 for s in self.steps if s.valid), None)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An attempt at an episode that did not finish: it credited nothing and is retried on
+    resume. What it spent is kept in `usage`."""
+
+    run_id: str
+    index: int
+    epoch: int
+    query: str
+    prompt: str
+    error: str
+    usage: Usage = field(default_factory=Usage)
+    created_at: str = ""
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from rich.table import Table
 from .errors import BadInputError
 from .metrics import Metrics, by_query, mean_std
 from .records import Episode, RunInfo
-from .runner import EpochMetrics, per_epoch
+from .runner import EpochMetrics, per_epoch, total_usage
 from .store import MemoryStore
+from .usage import Usage
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ class Report:
     epochs: tuple[EpochMetrics, ...]
     table2: tuple[QueryBeforeAfter, ...]
     per_query: dict[str, Metrics]
+    usage: Usage
+    """What the run spent, failed attempts included."""
+    failed_attempts: int
+    unfinished: int
+    """Planned episodes that have not finished (retried on resume)."""
 
     def to_json(self) -> dict[str, Any]:
         """The `report --format json` shape."""
@@ -50,6 +56,9 @@ class Report:
             "epochs": [e.to_json() for e in self.epochs],
             "table2": {r.query: {"before": r.before, "after": r.after} for r in self.table2},
             "per_query": {q: m.to_json() for q, m in self.per_query.items()},
+            "usage": self.usage.to_json(),
+            "failed_attempts": self.failed_attempts,
+            "unfinished": self.unfinished,
         }
 
 
@@ -62,8 +71,25 @@ def build_report(store: MemoryStore, run_id: str | None = None) -> Report:
         run_id = list(runs)[-1]
     if run_id not in runs:
         raise BadInputError(f"--run: no run '{run_id}' in {store.location}")
-    episodes = [e for e in store.episodes(run_id) if e.outcome != "failed"]
-    return Report(runs[run_id], per_epoch(episodes), table2(episodes), by_query(episodes))
+    run = runs[run_id]
+    episodes = list(store.episodes(run_id))
+    failures = store.failures(run_id)
+    planned = run.epochs * _prompts_per_epoch(episodes, failures)
+    return Report(
+        run,
+        per_epoch(episodes),
+        table2(episodes),
+        by_query(episodes),
+        total_usage([*episodes, *failures]),
+        len(failures),
+        max(0, planned - len(episodes)),
+    )
+
+
+def _prompts_per_epoch(episodes: Sequence[Episode], failures: Sequence[Any]) -> int:
+    """Episodes an epoch plans (the highest index seen in epoch 1, plus one)."""
+    first = [r.index for r in [*episodes, *failures] if r.epoch == 1]
+    return max(first) + 1 if first else 0
 
 
 def table2(episodes: Sequence[Episode]) -> tuple[QueryBeforeAfter, ...]:
@@ -95,6 +121,29 @@ def print_report(report: Report, console: Console) -> None:
     console.print(f"run {run.run_id}: suite {run.suite}, model {run.model}, seed {run.seed}")
     console.print(epoch_table(report.epochs))
     console.print(table2_table(report.table2))
+    console.print(f"status {run.status}; spent: {usage_summary(report.usage)}")
+    if report.failed_attempts or report.unfinished:
+        console.print(
+            f"{report.failed_attempts} failed attempts; {report.unfinished} planned episodes "
+            f"unfinished (reflexrl train --resume {run.run_id})"
+        )
+
+
+def cost_text(cost: float | None) -> str:
+    """`$0.0123`, or `cost unknown` when the price is not known."""
+    return "cost unknown" if cost is None else f"${cost:.4f}"
+
+
+def usage_summary(usage: Usage) -> str:
+    """One line: calls, retries, tokens, prompt-cache hits, response-cache hits, cost."""
+    cached = usage.cache_read_tokens
+    share = f" ({cached / usage.input_tokens:.0%})" if usage.input_tokens else ""
+    return (
+        f"{usage.calls} model calls ({usage.retries} retries, {usage.cached_responses} from the "
+        f"response cache), {usage.input_tokens} input tokens of which {cached} read from the "
+        f"prompt cache{share} in {usage.cache_hits} calls and {usage.cache_write_tokens} "
+        f"written to it, {usage.output_tokens} output tokens, {cost_text(usage.cost)}"
+    )
 
 
 def epoch_table(epochs: Sequence[EpochMetrics]) -> Table:

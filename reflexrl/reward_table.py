@@ -18,9 +18,11 @@ from typing import Any
 import sqlite_utils
 
 from .errors import MemoryNotFoundError, MemoryStoreError
-from .records import ActionStats, Episode, MemoryRow, RunInfo, Step
+from .records import ActionStats, Episode, Failure, MemoryRow, RunInfo, Step
+from .secrets import redact
 from .sqlite_schema import migrate
-from .store import SortKey
+from .store import MemoryReader, SortKey
+from .usage import Usage
 
 _ORDER = {
     "reward": "reward DESC, prompt",
@@ -33,44 +35,17 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class RewardTable:
-    """Lookup-table memory stored in SQLite (WAL, versioned schema, exact under concurrency).
+def _connect(path: Path, **kwargs: Any) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, timeout=60.0, **kwargs)
+    conn.execute("PRAGMA busy_timeout=60000")
+    return conn
 
-    Args:
-        path: The database file. Its folder is created if needed.
-        create: If False, a missing file raises `MemoryNotFoundError` instead of being created.
-    """
 
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
-        self.path = Path(path)
-        self.location = str(self.path)
-        if not create and not self.path.is_file():
-            raise MemoryNotFoundError(f"{self.path}: no memory database here")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=60.0)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=60000")
-            migrate(conn, self.location)
-        except sqlite3.DatabaseError as exc:
-            raise MemoryStoreError(f"{self.path}: not a usable memory database ({exc})") from exc
-        self.db = sqlite_utils.Database(conn)
+class _Reader:
+    """The reading half of the table, shared by the table and its snapshots."""
 
-    def close(self) -> None:
-        """Close the connection."""
-        self.db.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite_utils.Database]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
-    # -- reading ---------------------------------------------------------------------------
+    db: sqlite_utils.Database
+    location: str
 
     def lookup(self, suite: str, prompt: str) -> MemoryRow | None:
         """The memory of one prompt, or None if it was never credited."""
@@ -110,6 +85,80 @@ class RewardTable:
             )
         return out
 
+
+class MemorySnapshot(_Reader):
+    """The memory as of the moment the snapshot was taken (a pinned WAL read transaction)."""
+
+    def __init__(self, path: Path, location: str) -> None:
+        self.location = location
+        conn = _connect(path, check_same_thread=False)  # opened by a hook, read by the loop
+        conn.execute("BEGIN")
+        conn.execute("SELECT count(*) FROM memory").fetchone()  # pins the snapshot
+        self.db = sqlite_utils.Database(conn)
+
+    def close(self) -> None:
+        """End the read transaction."""
+        self.db.conn.rollback()
+        self.db.close()
+
+
+class _LiveView(_Reader):
+    """The table itself, read through a view whose `close` leaves the table open."""
+
+    def __init__(self, table: _Reader) -> None:
+        self.db, self.location = table.db, table.location
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class RewardTable(_Reader):
+    """Lookup-table memory stored in SQLite (WAL, versioned schema, exact under concurrency).
+
+    Args:
+        path: The database file. Its folder is created if needed.
+        create: If False, a missing file raises `MemoryNotFoundError` instead of being created.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        self.location = str(self.path)
+        if not create and not self.path.is_file():
+            raise MemoryNotFoundError(f"{self.path}: no memory database here")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = _connect(self.path)
+            conn.execute("PRAGMA journal_mode=WAL")
+            migrate(conn, self.location)
+        except sqlite3.DatabaseError as exc:
+            raise MemoryStoreError(f"{self.path}: not a usable memory database ({exc})") from exc
+        self.db = sqlite_utils.Database(conn)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite_utils.Database]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def snapshot(self) -> MemoryReader:
+        """A read-only view of the memory as it is now, unaffected by later writes.
+
+        An in-memory table (":memory:") cannot be opened twice: its view is the live table.
+        """
+        if self.location == ":memory:":
+            return _LiveView(self)
+        return MemorySnapshot(self.path, self.location)
+
     def runs(self) -> Sequence[RunInfo]:
         """All runs, oldest first."""
         return [_run_info(r) for r in self.db.query("SELECT * FROM runs ORDER BY started_at")]
@@ -134,8 +183,13 @@ class RewardTable:
             steps=steps,
             messages=tuple(json.loads(r["messages"])),
             memory_blocks=tuple(json.loads(r["memory_blocks"])),
-            error=r["error"],
+            usage=Usage.from_json(json.loads(r["usage"])),
         )
+
+    def failures(self, run_id: str) -> Sequence[Failure]:
+        """The unfinished attempts of a run, oldest first."""
+        sql = "SELECT * FROM failures WHERE run_id = ? ORDER BY id"
+        return [_failure(r) for r in self.db.query(sql, [run_id])]
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -148,7 +202,7 @@ class RewardTable:
             "seed": run.seed,
             "epochs": run.epochs,
             "max_steps": run.max_steps,
-            "settings": json.dumps(dict(run.settings), sort_keys=True),
+            "settings": redact(json.dumps(dict(run.settings), sort_keys=True)),
             "started_at": run.started_at or _now(),
             "finished_at": None,
             "status": "running",
@@ -157,9 +211,25 @@ class RewardTable:
             db.table("runs").insert(record)
 
     def finish_run(self, run_id: str, status: str) -> None:
-        """Mark a run finished."""
+        """Mark a run finished (or, with status "running", resumed)."""
+        finished = None if status == "running" else _now()
         with self._write() as db:
-            db.table("runs").update(run_id, {"status": status, "finished_at": _now()})
+            db.table("runs").update(run_id, {"status": status, "finished_at": finished})
+
+    def record_failure(self, failure: Failure) -> None:
+        """Log an attempt that did not finish (it credits nothing)."""
+        record = {
+            "run_id": failure.run_id,
+            "episode_index": failure.index,
+            "epoch": failure.epoch,
+            "query": failure.query,
+            "prompt": failure.prompt,
+            "error": redact(failure.error),
+            "usage": json.dumps(failure.usage.to_json()),
+            "created_at": failure.created_at or _now(),
+        }
+        with self._write() as db:
+            db.table("failures").insert(record)
 
     def record_episode(self, episode: Episode, *, update: bool = True) -> None:
         """Append the episode and its steps; if `update`, credit every step. One transaction."""
@@ -229,9 +299,9 @@ def _episode_record(episode: Episode, update: bool, now: str) -> dict[str, Any]:
         "reward": episode.reward,
         "n_steps": len(episode.steps),
         "updated_memory": update,
-        "messages": json.dumps(list(episode.messages), default=str),
+        "messages": redact(json.dumps(list(episode.messages), default=str)),
         "memory_blocks": json.dumps(list(episode.memory_blocks)),
-        "error": episode.error,
+        "usage": json.dumps(episode.usage.to_json()),
         "created_at": now,
     }
 
@@ -243,7 +313,7 @@ def _step_record(step: Step, episode_id: Any, episode: Episode) -> dict[str, Any
         "prompt": step.prompt,
         "credited_to": step.credit_key,
         "action": step.action,
-        "args": json.dumps(dict(step.args), default=str),
+        "args": redact(json.dumps(dict(step.args), default=str)),
         "reward": step.reward,
         "valid": step.valid,
         "explored": episode.explored,
@@ -272,6 +342,19 @@ def _memory_row(r: dict[str, Any], actions: dict[str, ActionStats]) -> MemoryRow
         clarifications=r["clarifications"],
         actions=actions,
         updated_at=r["updated_at"],
+    )
+
+
+def _failure(r: dict[str, Any]) -> Failure:
+    return Failure(
+        run_id=r["run_id"],
+        index=r["episode_index"],
+        epoch=r["epoch"],
+        query=r["query"],
+        prompt=r["prompt"],
+        error=r["error"],
+        usage=Usage.from_json(json.loads(r["usage"])),
+        created_at=r["created_at"],
     )
 
 

@@ -1,32 +1,44 @@
 """Training and frozen evaluation loops over a suite.
 
 An epoch visits every prompt of the suite once, in a seeded order. Each episode runs the agent
-on one prompt with an `EpisodeContext` in its config; the steps are read from the returned
-messages, scored by the suite's reward model and (in training) credited to the memory.
+(its async API) on one prompt with an `EpisodeContext` in its config; the steps are read from
+the returned messages, scored by the suite's reward model and (in training) credited to the
+memory in one transaction. Up to `concurrency` episodes run at once, started in the planned
+order; each sees the memory as of its own start. An episode that fails (after the model-call
+middleware's retries) is logged as a failure, credits nothing and is run again on resume.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import reduce
+from operator import add
+from typing import Any, Literal
 
 from langchain_core.messages import HumanMessage, messages_to_dict
 from langchain_core.runnables import Runnable
 
 from .episode import EpisodeContext
-from .errors import EpisodeError
+from .errors import BadInputError, BudgetExceededError, EpisodeError
 from .metrics import Metrics, by_query, summarize
-from .records import Credit, Episode, RunInfo
+from .records import Credit, Episode, Failure, RunInfo
+from .secrets import redact
 from .simulated_user import RephrasingUser
 from .store import MemoryStore
 from .suite import Suite
 from .trajectory import read_trajectory
+from .usage import Usage
 
-EpisodeCallback = Callable[[Episode], None]
+EpisodeCallback = Callable[[Episode | Failure], None]
+RunStatus = Literal["running", "completed", "incomplete", "interrupted", "stopped", "failed"]
+"""`completed`: every episode finished; `incomplete`: some failed (resume retries them);
+`interrupted`: Ctrl-C; `stopped`: `--max-cost` reached; `failed`: too many failures in a row."""
+MAX_ERROR_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -69,14 +81,22 @@ class TrainResult:
     memory: str
     episodes: tuple[Episode, ...]
     epochs: tuple[EpochMetrics, ...] = field(default=())
+    status: RunStatus = "completed"
+    unfinished: int = 0
+    """Planned episodes of the run that have not finished (failed, interrupted, not run)."""
+    usage: Usage = field(default_factory=Usage)
+    """Everything the run spent, its failed attempts included, over all its sessions."""
 
     def to_json(self) -> dict[str, Any]:
         """The `train --json` shape."""
         return {
             "run_id": self.run_id,
             "model": self.model,
+            "status": self.status,
             "episodes": len(self.episodes),
+            "unfinished": self.unfinished,
             "epochs": [e.to_json() for e in self.epochs],
+            "usage": self.usage.to_json(),
             "memory": self.memory,
         }
 
@@ -90,6 +110,8 @@ class EvalResult:
     episodes: tuple[Episode, ...]
     metrics: Metrics
     per_query: dict[str, Metrics]
+    failures: tuple[Failure, ...] = ()
+    usage: Usage = field(default_factory=Usage)
 
     def to_json(self) -> dict[str, Any]:
         """The `eval --json` shape."""
@@ -106,8 +128,10 @@ class EvalResult:
             "model": self.model,
             "memory": self.memory,
             "episodes": self.metrics.episodes,
+            "failed": len(self.failures),
             **{k: m[k] for k in keys},
             "per_query": {q: _pick(v.to_json(), keys) for q, v in self.per_query.items()},
+            "usage": self.usage.to_json(),
         }
 
 
@@ -131,7 +155,7 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
-def run_episode(
+async def arun_episode(
     agent: Runnable[Any, Any],
     suite: Suite,
     slot: PlannedEpisode,
@@ -139,23 +163,10 @@ def run_episode(
     run_id: str,
 ) -> Episode:
     """Run the agent on one prompt and read the scored episode out of its messages."""
-    output = agent.invoke({"messages": [HumanMessage(slot.prompt)]}, ctx.config())
+    output = await agent.ainvoke({"messages": [HumanMessage(slot.prompt)]}, ctx.config())
     messages = output["messages"] if isinstance(output, dict) else output
     reward_model = suite.reward_model
     trajectory = read_trajectory(messages, slot.query, reward_model, ctx.max_steps, ctx.credit)
-    return _episode(
-        slot,
-        suite,
-        run_id,
-        explored=ctx.explored,
-        outcome=trajectory.outcome or "max_steps",
-        steps=trajectory.steps,
-        messages=tuple(messages_to_dict(messages)),
-        memory_blocks=tuple(ctx.memory_blocks),
-    )
-
-
-def _episode(slot: PlannedEpisode, suite: Suite, run_id: str, **fields: Any) -> Episode:
     return Episode(
         run_id=run_id,
         index=slot.index,
@@ -163,7 +174,12 @@ def _episode(slot: PlannedEpisode, suite: Suite, run_id: str, **fields: Any) -> 
         suite=suite.name,
         query=slot.query,
         prompt=slot.prompt,
-        **fields,
+        explored=ctx.explored,
+        outcome=trajectory.outcome or "max_steps",
+        steps=trajectory.steps,
+        messages=tuple(messages_to_dict(messages)),
+        memory_blocks=tuple(ctx.memory_blocks),
+        usage=ctx.usage,
     )
 
 
@@ -194,9 +210,65 @@ def _context(
     )
 
 
-def _failed(slot: PlannedEpisode, suite: Suite, run_id: str, exc: Exception) -> Episode:
-    error = f"{type(exc).__name__}: {exc}"
-    return _episode(slot, suite, run_id, explored=False, outcome="failed", steps=(), error=error)
+def _failure(slot: PlannedEpisode, run_id: str, error: str, usage: Usage) -> Failure:
+    text = redact(error)
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[:MAX_ERROR_CHARS] + " [...]"
+    now = datetime.now(UTC).isoformat(timespec="milliseconds")
+    return Failure(run_id, slot.index, slot.epoch, slot.query, slot.prompt, text, usage, now)
+
+
+@dataclass
+class _Session:
+    """Runs planned episodes, `concurrency` at a time, and decides when to stop early."""
+
+    agent: Runnable[Any, Any]
+    suite: Suite
+    run_id: str
+    context: Callable[[PlannedEpisode], EpisodeContext]
+    finished: Callable[[Episode], None]
+    failed: Callable[[Failure], None]
+    concurrency: int = 1
+    max_failures: int = 5
+    stop: RunStatus | None = None
+    in_a_row: int = 0
+    last_error: str = ""
+
+    async def run(self, slots: Sequence[PlannedEpisode]) -> None:
+        """Run `slots`; they start in order, up to `concurrency` at once."""
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(slot: PlannedEpisode) -> None:
+            async with gate:
+                if self.stop is None:
+                    await self._episode(slot)
+
+        await asyncio.gather(*(one(slot) for slot in slots))
+
+    async def _episode(self, slot: PlannedEpisode) -> None:
+        ctx = self.context(slot)
+        try:
+            episode = await arun_episode(self.agent, self.suite, slot, ctx, self.run_id)
+        except asyncio.CancelledError:
+            self.failed(_failure(slot, self.run_id, "interrupted", ctx.usage))
+            raise
+        except Exception as exc:
+            self._fail(slot, ctx, exc)
+            return
+        finally:
+            ctx.close()
+        self.in_a_row = 0
+        self.finished(episode)
+
+    def _fail(self, slot: PlannedEpisode, ctx: EpisodeContext, exc: Exception) -> None:
+        failure = _failure(slot, self.run_id, f"{type(exc).__name__}: {exc}", ctx.usage)
+        self.failed(failure)
+        self.last_error = failure.error
+        self.in_a_row += 1
+        if isinstance(exc, BudgetExceededError):
+            self.stop = "stopped"
+        elif self.in_a_row >= self.max_failures:
+            self.stop = "failed"
 
 
 def train(
@@ -210,52 +282,167 @@ def train(
     credit: Credit = "origin",
     model: str = "",
     settings: dict[str, Any] | None = None,
+    concurrency: int = 1,
+    resume: str | None = None,
+    max_failures: int = 5,
     on_episode: EpisodeCallback | None = None,
 ) -> TrainResult:
     """Train `agent` on `suite`: run every episode, credit its rewards to `memory`.
 
     The agent must read the memory it is trained into (`ReflexMiddleware(memory)` or
-    `reflexrl.wrap(agent, memory)`). Each episode is logged and credited in one transaction;
-    if an episode raises, it is logged as failed, the run is marked failed, and
-    `EpisodeError` is raised: the episodes before it are kept. `credit` picks the prompt a
-    step's reward goes to (see `reflexrl.records.Credit`).
+    `reflexrl.wrap(agent, memory)`). Each episode is logged and credited in one transaction.
+    A failed episode is logged as a failure and the run goes on (status "incomplete"), unless
+    `max_failures` fail in a row: then `EpisodeError` is raised (status "failed"). A
+    `BudgetExceededError` from the model-call middleware stops the run (status "stopped").
+    Ctrl-C marks the run "interrupted"; nothing half-written is kept. `resume=RUN_ID` runs
+    the episodes of that run that have not finished, with the same plan; the other arguments
+    must match the run's (see `resume_info`). `credit` picks the prompt a step's reward goes
+    to (see `reflexrl.records.Credit`). Runs its own event loop: inside one, use `atrain`.
     """
-    run_id = new_run_id()
-    settings = {**(settings or {}), "credit": credit}
-    memory.start_run(RunInfo(run_id, suite.name, model, seed, epochs, max_steps, settings))
-    slots = plan(suite, epochs, seed)
-    done: list[Episode] = []
-    try:
-        for slot in slots:
-            ctx = _context(suite, slot, seed, len(slots), max_steps, credit=credit)
-            done.append(_train_one(agent, suite, slot, ctx, run_id, memory))
-            if on_episode:
-                on_episode(done[-1])
-    except KeyboardInterrupt:
-        memory.finish_run(run_id, "interrupted")
-        raise
-    except BaseException:
-        memory.finish_run(run_id, "failed")
-        raise
-    memory.finish_run(run_id, "completed")
-    return TrainResult(run_id, model, suite.name, memory.location, tuple(done), per_epoch(done))
+    return asyncio.run(
+        atrain(
+            agent,
+            suite,
+            memory,
+            epochs=epochs,
+            seed=seed,
+            max_steps=max_steps,
+            credit=credit,
+            model=model,
+            settings=settings,
+            concurrency=concurrency,
+            resume=resume,
+            max_failures=max_failures,
+            on_episode=on_episode,
+        )
+    )
 
 
-def _train_one(
+async def atrain(
     agent: Runnable[Any, Any],
     suite: Suite,
-    slot: PlannedEpisode,
-    ctx: EpisodeContext,
-    run_id: str,
     memory: MemoryStore,
-) -> Episode:
+    *,
+    epochs: int = 10,
+    seed: int = 0,
+    max_steps: int = 4,
+    credit: Credit = "origin",
+    model: str = "",
+    settings: dict[str, Any] | None = None,
+    concurrency: int = 1,
+    resume: str | None = None,
+    max_failures: int = 5,
+    on_episode: EpisodeCallback | None = None,
+) -> TrainResult:
+    """Async twin of `train` (same arguments)."""
+    run = RunInfo(
+        resume or new_run_id(),
+        suite.name,
+        model,
+        seed,
+        epochs,
+        max_steps,
+        {**(settings or {}), "credit": credit},
+    )
+    slots = plan(suite, epochs, seed)
+    todo = _open_run(memory, run, slots, resume is not None)
+
+    def finished(episode: Episode) -> None:
+        memory.record_episode(episode, update=True)
+        if on_episode:
+            on_episode(episode)
+
+    def failed(failure: Failure) -> None:
+        memory.record_failure(failure)
+        if on_episode:
+            on_episode(failure)
+
+    def context(slot: PlannedEpisode) -> EpisodeContext:
+        return _context(suite, slot, seed, len(slots), max_steps, credit=credit)
+
+    session = _Session(
+        agent, suite, run.run_id, context, finished, failed, concurrency, max_failures
+    )
     try:
-        episode = run_episode(agent, suite, slot, ctx, run_id)
-    except Exception as exc:
-        memory.record_episode(_failed(slot, suite, run_id, exc), update=False)
-        raise EpisodeError(f"episode {slot.index} failed: {type(exc).__name__}: {exc}") from exc
-    memory.record_episode(episode, update=True)
-    return episode
+        await session.run(todo)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        memory.finish_run(run.run_id, "interrupted")
+        raise
+    except BaseException:
+        memory.finish_run(run.run_id, "failed")
+        raise
+    return _close_run(memory, run, session, len(slots))
+
+
+def _open_run(
+    memory: MemoryStore, run: RunInfo, slots: list[PlannedEpisode], resume: bool
+) -> list[PlannedEpisode]:
+    """Log a new run, or reopen one; return the slots still to run."""
+    if not resume:
+        memory.start_run(run)
+        return slots
+    check_resumable(memory, run)
+    memory.finish_run(run.run_id, "running")
+    done = {e.index for e in memory.episodes(run.run_id)}
+    return [s for s in slots if s.index not in done]
+
+
+def check_resumable(memory: MemoryStore, run: RunInfo) -> RunInfo:
+    """The logged run `run.run_id`, if it can be resumed with `run`'s plan.
+
+    Raises:
+        BadInputError: no such run, it already completed, or its plan differs.
+    """
+    logged = resume_info(memory, run.run_id)
+    if logged.status == "completed":
+        raise BadInputError(f"--resume: run {run.run_id} already completed")
+    mine = (run.suite, run.seed, run.epochs, run.max_steps)
+    theirs = (logged.suite, logged.seed, logged.epochs, logged.max_steps)
+    if mine != theirs:
+        msg = (
+            f"--resume: run {run.run_id} was planned with suite, seed, epochs, max_steps "
+            f"{theirs}, not {mine}"
+        )
+        raise BadInputError(msg)
+    return logged
+
+
+def resume_info(memory: MemoryStore, run_id: str) -> RunInfo:
+    """The logged run to resume (its suite, model, seed, epochs, max_steps and settings)."""
+    runs = {r.run_id: r for r in memory.runs()}
+    if run_id not in runs:
+        raise BadInputError(f"--resume: no run '{run_id}' in {memory.location}")
+    return runs[run_id]
+
+
+def _close_run(memory: MemoryStore, run: RunInfo, session: _Session, planned: int) -> TrainResult:
+    episodes = tuple(memory.episodes(run.run_id))
+    failures = memory.failures(run.run_id)
+    status: RunStatus = session.stop or ("completed" if len(episodes) == planned else "incomplete")
+    memory.finish_run(run.run_id, status)
+    if status == "failed":
+        msg = (
+            f"{session.in_a_row} episodes in a row failed, last: {session.last_error}; "
+            f"run {run.run_id} is saved, resume it with --resume {run.run_id}"
+        )
+        raise EpisodeError(msg)
+    usage = total_usage([*episodes, *failures])
+    return TrainResult(
+        run.run_id,
+        run.model,
+        run.suite,
+        memory.location,
+        episodes,
+        per_epoch(episodes),
+        status,
+        planned - len(episodes),
+        usage,
+    )
+
+
+def total_usage(records: Sequence[Episode | Failure]) -> Usage:
+    """What a set of episodes and failed attempts spent in all."""
+    return reduce(add, (r.usage for r in records), Usage())
 
 
 def per_epoch(episodes: Sequence[Episode]) -> tuple[EpochMetrics, ...]:
@@ -274,18 +461,72 @@ def evaluate(
     model: str = "",
     memory: str | None = None,
     repeats: int = 1,
+    concurrency: int = 1,
     on_episode: EpisodeCallback | None = None,
 ) -> EvalResult:
     """Frozen evaluation: epsilon 0, nothing written, memory shown or not (`use_memory`).
 
-    `memory` only labels the result (the agent reads the store it was built with).
+    `memory` only labels the result (the agent reads the store it was built with). Failed
+    episodes are counted in `failures` and left out of the metrics; after 5 failures in a
+    row, or at the budget, the evaluation stops with `EpisodeError`/`BudgetExceededError`.
     """
+    return asyncio.run(
+        aevaluate(
+            agent,
+            suite,
+            seed=seed,
+            max_steps=max_steps,
+            use_memory=use_memory,
+            model=model,
+            memory=memory,
+            repeats=repeats,
+            concurrency=concurrency,
+            on_episode=on_episode,
+        )
+    )
+
+
+async def aevaluate(
+    agent: Runnable[Any, Any],
+    suite: Suite,
+    *,
+    seed: int = 0,
+    max_steps: int = 4,
+    use_memory: bool = True,
+    model: str = "",
+    memory: str | None = None,
+    repeats: int = 1,
+    concurrency: int = 1,
+    on_episode: EpisodeCallback | None = None,
+) -> EvalResult:
+    """Async twin of `evaluate` (same arguments)."""
     slots = plan(suite, repeats, seed)
     episodes: list[Episode] = []
-    for slot in slots:
-        ctx = _context(suite, slot, seed, len(slots), max_steps, frozen=True, use_memory=use_memory)
-        episodes.append(run_episode(agent, suite, slot, ctx, run_id="eval"))
-        if on_episode:
-            on_episode(episodes[-1])
+    failures: list[Failure] = []
+
+    def keep(into: list[Any]) -> Callable[[Any], None]:
+        def _keep(record: Any) -> None:
+            into.append(record)
+            if on_episode:
+                on_episode(record)
+
+        return _keep
+
+    def context(slot: PlannedEpisode) -> EpisodeContext:
+        total = len(slots)
+        return _context(suite, slot, seed, total, max_steps, frozen=True, use_memory=use_memory)
+
+    session = _Session(agent, suite, "eval", context, keep(episodes), keep(failures), concurrency)
+    await session.run(slots)
+    if session.stop is not None:
+        msg = (
+            f"evaluation stopped after {len(failures)} failed episodes, last: {session.last_error}"
+        )
+        raise BudgetExceededError(msg) if session.stop == "stopped" else EpisodeError(msg)
+    episodes.sort(key=lambda e: e.index)
     label = memory if use_memory else None
-    return EvalResult(model, label, tuple(episodes), summarize(episodes), by_query(episodes))
+    metrics = summarize(episodes)
+    usage = total_usage([*episodes, *failures])
+    return EvalResult(
+        model, label, tuple(episodes), metrics, by_query(episodes), tuple(failures), usage
+    )

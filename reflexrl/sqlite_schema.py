@@ -48,7 +48,23 @@ CREATE INDEX IF NOT EXISTS steps_episode ON steps (episode_id, step_index);
 CREATE INDEX IF NOT EXISTS events_prompt ON reward_events (suite, prompt);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+V2 = """
+ALTER TABLE episodes ADD COLUMN usage TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE IF NOT EXISTS failures (
+    id INTEGER PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(run_id),
+    episode_index INTEGER NOT NULL, epoch INTEGER NOT NULL, query TEXT NOT NULL,
+    prompt TEXT NOT NULL, error TEXT NOT NULL, usage TEXT NOT NULL, created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS failures_run ON failures (run_id, episode_index);
+INSERT INTO failures (run_id, episode_index, epoch, query, prompt, error, usage, created_at)
+    SELECT run_id, episode_index, epoch, query, prompt, coalesce(error, ''), '{}', created_at
+    FROM episodes WHERE outcome = 'failed';
+DELETE FROM episodes WHERE outcome = 'failed';
+"""
+"""Version 2: token usage and cost per episode; unfinished attempts move to `failures`, so
+`episodes` holds exactly the finished episodes (one per index) and a resume retries the rest."""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)
 """MIGRATIONS[i] takes the schema from version i to version i + 1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -5,18 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal, Protocol, runtime_checkable
 
-from .records import Episode, MemoryRow, RunInfo
+from .records import Episode, Failure, MemoryRow, RunInfo
 
 SortKey = Literal["reward", "visits", "prompt"]
 
 
 @runtime_checkable
-class MemoryStore(Protocol):
-    """Reward memory keyed by (suite, prompt), plus the append-only log it is built from.
-
-    Callers (middleware, runner, CLI, reports) use only these methods, so a new store
-    (an embedding-kNN store, a Postgres store for a fleet) plugs in without changing them.
-    """
+class MemoryReader(Protocol):
+    """Read access to the memory: what the agent's prompt is rendered from."""
 
     location: str
     """Where the store lives (a path or a URL), for messages and reports."""
@@ -39,6 +35,23 @@ class MemoryStore(Protocol):
         """
         ...
 
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+@runtime_checkable
+class MemoryStore(MemoryReader, Protocol):
+    """Reward memory keyed by (suite, prompt), plus the append-only log it is built from.
+
+    Callers (middleware, runner, CLI, reports) use only these methods, so a new store
+    (an embedding-kNN store, a Postgres store for a fleet) plugs in without changing them.
+    """
+
+    def snapshot(self) -> MemoryReader:
+        """The memory as it is now, unchanged by later writes (what an episode sees)."""
+        ...
+
     def start_run(self, run: RunInfo) -> None:
         """Log the start of a run."""
         ...
@@ -47,8 +60,12 @@ class MemoryStore(Protocol):
         """Append an episode (and its steps) and, if `update`, credit its rewards: atomically."""
         ...
 
+    def record_failure(self, failure: Failure) -> None:
+        """Log an attempt that did not finish; it credits nothing."""
+        ...
+
     def finish_run(self, run_id: str, status: str) -> None:
-        """Mark a run finished ("completed", "failed", "interrupted")."""
+        """Set a run's status ("running" again on resume; see `reflexrl.runner.RunStatus`)."""
         ...
 
     def runs(self) -> Sequence[RunInfo]:
@@ -56,7 +73,11 @@ class MemoryStore(Protocol):
         ...
 
     def episodes(self, run_id: str) -> Sequence[Episode]:
-        """The episodes of a run, in order."""
+        """The finished episodes of a run, in order."""
+        ...
+
+    def failures(self, run_id: str) -> Sequence[Failure]:
+        """The unfinished attempts of a run, oldest first."""
         ...
 
     def reset(self, suite: str | None = None) -> int:
