@@ -4,10 +4,13 @@ The public API is what `__all__` lists; everything else may change.
 """
 
 from .agent import build_agent
+from .budget import Budget
+from .calls import ModelCallMiddleware
 from .clarification import ask_user_for_clarification
 from .episode import EpisodeContext
 from .errors import (
     BadInputError,
+    BudgetExceededError,
     EpisodeError,
     MemoryNotFoundError,
     MemoryStoreError,
@@ -20,15 +23,19 @@ from .fake_models import PolicyChatModel, ScriptedChatModel
 from .metrics import Metrics
 from .middleware import ReflexMiddleware
 from .models import load_model
-from .records import CLARIFY, ActionStats, Episode, MemoryRow, RunInfo, Step
+from .rate_limit import RateLimiter
+from .records import CLARIFY, ActionStats, Episode, Failure, MemoryRow, RunInfo, Step
 from .render import RENDERINGS, render_focused, render_paper
 from .report import Report, build_report
+from .response_cache import ResponseCache
+from .retry import RetryPolicy
 from .reward import RewardModel, RewardWeights, ToolMappingReward
 from .reward_table import RewardTable
-from .runner import EvalResult, TrainResult, evaluate, train
+from .runner import EvalResult, TrainResult, aevaluate, atrain, evaluate, train
 from .simulated_user import RephrasingUser, SimulatedUser
-from .store import MemoryStore
+from .store import MemoryReader, MemoryStore
 from .suite import Suite
+from .usage import Price, Usage, price_for
 from .wrap import wrap
 
 __version__ = "0.1.0"
@@ -38,22 +45,31 @@ __all__ = [
     "RENDERINGS",
     "ActionStats",
     "BadInputError",
+    "Budget",
+    "BudgetExceededError",
     "Episode",
     "EpisodeContext",
     "EpisodeError",
     "EpsilonSchedule",
     "EvalResult",
+    "Failure",
     "MemoryNotFoundError",
+    "MemoryReader",
     "MemoryRow",
     "MemoryStore",
     "MemoryStoreError",
     "Metrics",
+    "ModelCallMiddleware",
     "ModelSpecError",
     "PolicyChatModel",
+    "Price",
+    "RateLimiter",
     "ReflexMiddleware",
     "ReflexRLError",
     "RephrasingUser",
     "Report",
+    "ResponseCache",
+    "RetryPolicy",
     "RewardModel",
     "RewardTable",
     "RewardWeights",
@@ -65,11 +81,15 @@ __all__ = [
     "SuiteError",
     "ToolMappingReward",
     "TrainResult",
+    "Usage",
+    "aevaluate",
     "ask_user_for_clarification",
+    "atrain",
     "build_agent",
     "build_report",
     "evaluate",
     "load_model",
+    "price_for",
     "render_focused",
     "render_paper",
     "train",

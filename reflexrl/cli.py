@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import typer
-from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -52,7 +51,7 @@ app = typer.Typer(
         "Teach a tool-using agent when to ask for clarification instead of guessing a tool, "
         "by verbal reinforcement learning: rewards are kept in a memory table that is "
         "rendered into the agent's system prompt.\n\n"
-        "Example: reflexrl train --suite paper --model anthropic:claude-sonnet-4-5 --epochs 10"
+        "Example: reflexrl train --suite paper --model anthropic:claude-sonnet-4-6 --epochs 10"
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -385,7 +384,8 @@ RESUME_FIXED = (
 def _reject_with_resume(ctx: typer.Context) -> None:
     """A resumed run keeps its own plan: options that would change it are refused."""
     for name in RESUME_FIXED:
-        if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+        source = ctx.get_parameter_source(name)  # typer vendors click: compare by name
+        if source is not None and source.name == "COMMANDLINE":
             flag = "--" + name.replace("_", "-")
             raise BadInputError(f"{flag}: a resumed run keeps its own; drop {flag} or --resume")
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .suite import Suite
 
 API_KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
-DEFAULT_HOSTED = {"anthropic": "anthropic:claude-sonnet-4-5", "openai": "openai:gpt-4.1-mini"}
+DEFAULT_HOSTED = {"anthropic": "anthropic:claude-sonnet-4-6", "openai": "openai:gpt-4.1-mini"}
 PROVIDERS = ("anthropic", "openai", "litellm", "local", "fake")
 BASE_URL_ARG = {"anthropic": "base_url", "openai": "base_url", "litellm": "api_base"}
 HEADERS_ARG = {
@@ -115,7 +115,11 @@ def _client_kwargs(
     """Client options under each provider's own names; the client's retries off."""
     kwargs = {"max_retries": 0, **kwargs}
     if provider == "litellm":  # ChatLiteLLM does not pass max_retries on to LiteLLM
-        kwargs["model_kwargs"] = {"max_retries": 0, "num_retries": 0, **kwargs.get("model_kwargs", {})}
+        kwargs["model_kwargs"] = {
+            "max_retries": 0,
+            "num_retries": 0,
+            **kwargs.get("model_kwargs", {}),
+        }
     if headers:
         for value in headers.values():
             secrets.register(value)

@@ -159,7 +159,7 @@ def run_cli(
         (["memory", "show", "--memory", "{missing}"], "missing.db: no memory database here"),
         (["train", "--model", "gpt9:big"], "unknown model spec 'gpt9:big'"),
         (
-            ["train", "--model", "anthropic:claude-sonnet-4-5"],
+            ["train", "--model", "anthropic:claude-sonnet-4-6"],
             "needs the ANTHROPIC_API_KEY variable",
         ),
         (["train", "--model", "openai:gpt-4.1-mini"], "needs the OPENAI_API_KEY variable"),

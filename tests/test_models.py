@@ -11,7 +11,7 @@ from reflexrl.models import choose_model
 @pytest.mark.parametrize(
     ("spec", "key", "cls"),
     [
-        ("anthropic:claude-sonnet-4-5", "ANTHROPIC_API_KEY", "ChatAnthropic"),
+        ("anthropic:claude-sonnet-4-6", "ANTHROPIC_API_KEY", "ChatAnthropic"),
         ("openai:gpt-4.1-mini", "OPENAI_API_KEY", "ChatOpenAI"),
         ("litellm:openai/gpt-4.1-mini", "OPENAI_API_KEY", "ChatLiteLLM"),
     ],

@@ -134,7 +134,9 @@ def test_a_dead_endpoint_stops_the_run_after_five_failures_in_a_row(
 ) -> None:
     spec, _, agent = _agent("openai", stub, paper, memory)
     stub.fail_next(*[401] * 5)  # not worth retrying: each fails at once
-    with pytest.raises(EpisodeError, match="5 episodes in a row failed, last: OpenAIAuthenticationError"):
+    with pytest.raises(
+        EpisodeError, match="5 episodes in a row failed, last: OpenAIAuthenticationError"
+    ):
         train(agent, paper, memory, epochs=1, seed=0, model=spec)
     (run,) = memory.runs()
     assert run.status == "failed" and len(memory.failures(run.run_id)) == 5

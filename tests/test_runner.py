@@ -10,7 +10,6 @@ from langchain_core.messages import AIMessage
 
 from reflexrl import (
     BadInputError,
-    EpisodeError,
     EpsilonSchedule,
     ReflexMiddleware,
     RewardTable,
@@ -65,9 +64,7 @@ def test_train_logs_explored_episodes_and_is_reproducible(paper: Suite, tmp_path
     assert 0 < sum(explored for _, explored, _ in runs[0]) < 60
 
 
-def test_a_failed_episode_is_logged_and_the_run_goes_on(
-    paper: Suite, memory: RewardTable
-) -> None:
+def test_a_failed_episode_is_logged_and_the_run_goes_on(paper: Suite, memory: RewardTable) -> None:
     exploded: list[int] = []
 
     class Boom(ScriptedChatModel):

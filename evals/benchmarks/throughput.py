@@ -1,0 +1,100 @@
+"""Throughput of training against a provider that answers after a fixed 200 ms.
+
+Starts tests/stub_provider.py in its own process on 127.0.0.1 (OpenAI wire format, 200 ms per
+answer), trains the paper suite through the real `openai:` client path (langchain-openai,
+ModelCallMiddleware, SQLite memory) and prints model calls per second against the ideal
+(concurrency / 0.2 s), then checks that the memory aggregates equal the episode log exactly.
+
+    python evals/benchmarks/throughput.py                 # 600 episodes at --concurrency 32,
+                                                          # then 60 one at a time
+    python evals/benchmarks/throughput.py --episodes 300 --concurrency 16 --sequential 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from reflexrl import RewardTable, Suite, load_model, train
+from reflexrl.agent import build_agent
+from reflexrl.calls import ModelCallMiddleware
+from reflexrl.usage import price_for
+
+ROOT = Path(__file__).resolve().parents[2]
+DELAY = 0.2
+SPEC = "openai:gpt-4.1-mini"
+
+
+def start_stub() -> tuple[subprocess.Popen[str], str]:
+    """The stub server in another process (so it does not share this one's GIL)."""
+    cmd = [sys.executable, str(ROOT / "tests" / "stub_provider.py"), "--delay", str(DELAY)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline() if proc.stdout else ""
+    if not line.startswith("READY "):
+        raise RuntimeError(f"stub server did not start: {line!r}")
+    return proc, line.split()[1] + "/v1"
+
+
+def run(url: str, episodes: int, concurrency: int, db: Path) -> None:
+    """Train for `episodes` episodes and print throughput and the exactness check."""
+    suite = Suite.load("paper")
+    epochs = max(1, episodes // sum(1 for _ in suite.prompts()))
+    memory = RewardTable(db)
+    model = load_model(SPEC, suite, base_url=url, timeout=30)
+    calls = ModelCallMiddleware(SPEC, price=price_for(SPEC))
+    agent = build_agent(model, suite, memory, calls=calls)
+    start = time.perf_counter()
+    result = train(agent, suite, memory, epochs=epochs, model=SPEC, concurrency=concurrency)
+    wall = time.perf_counter() - start
+    rate, ideal = result.usage.calls / wall, concurrency / DELAY
+    print(
+        f"concurrency {concurrency}: {len(result.episodes)} episodes, {result.usage.calls} "
+        f"model calls in {wall:.1f} s = {rate:.1f} calls/s; ideal {ideal:.0f} calls/s; "
+        f"{rate / ideal:.0%} of ideal; status {result.status}"
+    )
+    check_exact(memory, result.run_id)
+    memory.close()
+
+
+def check_exact(memory: RewardTable, run_id: str) -> None:
+    """Every aggregate equals the sum of the logged steps credited to it."""
+    steps = [s for e in memory.episodes(run_id) for s in e.steps]
+    by_prompt: dict[str, list[float]] = {}
+    for s in steps:
+        by_prompt.setdefault(s.credit_key, []).append(s.reward)
+    rows = {r.prompt: r for r in memory.rows()}
+    exact = set(rows) == set(by_prompt) and all(
+        rows[p].visits == len(v) and rows[p].reward == sum(v) for p, v in by_prompt.items()
+    )
+    visits = sum(r.visits for r in rows.values())
+    print(f"  memory: {len(rows)} rows, {visits} visits, {len(steps)} logged steps, exact={exact}")
+    if not exact:
+        raise SystemExit("memory totals differ from the log")
+
+
+def main() -> None:
+    """Parse the options, start the stub, run both measurements."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=600)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--sequential", type=int, default=60, help="episodes at concurrency 1")
+    args = parser.parse_args()
+    os.environ.setdefault("OPENAI_API_KEY", "sk-benchmark-stub")
+    proc, url = start_stub()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            run(url, args.episodes, args.concurrency, Path(tmp) / "concurrent.db")
+            if args.sequential:
+                run(url, args.sequential, 1, Path(tmp) / "sequential.db")
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+if __name__ == "__main__":
+    main()
