@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reflexrl import Episode, MemoryStore, MemoryStoreError, RewardTable, RunInfo, Step
-from reflexrl.sqlite_schema import SCHEMA_VERSION
+from reflexrl.sqlite_schema import SCHEMA_VERSION, V1
 
 
 def _episode(index: int, *steps: tuple[str, str, float]) -> Episode:
@@ -149,3 +149,25 @@ def test_best_action_prefers_asking_over_tools_that_only_lost(memory: RewardTabl
     assert lost.best_action() == "ask_user_for_clarification"
     assert lost.best_action(known={}) == "calculator"
     assert won.best_action() == "calculator"
+
+
+def test_version_1_files_move_failed_episodes_to_failures(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(V1)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO runs VALUES ('r', 'paper', 'fake:x', 0, 1, 4, '{}', 't', NULL, 'failed')"
+    )
+    conn.execute(
+        "INSERT INTO episodes (run_id, episode_index, epoch, suite, query, prompt, explored, "
+        "outcome, reward, n_steps, updated_memory, messages, memory_blocks, error, created_at) "
+        "VALUES ('r', 3, 1, 'paper', 'q1', 'p', 0, 'failed', 0, 0, 0, '[]', '[]', 'boom', 't')"
+    )
+    conn.commit()
+    conn.close()
+    table = RewardTable(path)
+    assert table.episodes("r") == []
+    (failure,) = table.failures("r")
+    assert (failure.index, failure.error, failure.usage.calls) == (3, "boom", 0)
+    assert table.db.execute("PRAGMA user_version").fetchone()[0] == 2
