@@ -77,7 +77,9 @@ class ModelCallMiddleware(AgentMiddleware):
         if (hit := self._cached(call)) is not None:
             return hit
         for attempt in itertools.count():
-            self._admit(call, request, blocking=True)
+            self._reserve(call)
+            if self.limiter is not None:
+                call.slot = self.limiter.acquire_blocking(_estimate(request))
             try:
                 return self._done(call, handler(request))
             except Exception as exc:
@@ -94,8 +96,8 @@ class ModelCallMiddleware(AgentMiddleware):
         if (hit := self._cached(call)) is not None:
             return hit
         for attempt in itertools.count():
-            self._admit(call, request, blocking=False)
-            if self.limiter is not None and call.slot is None:
+            self._reserve(call)
+            if self.limiter is not None:
                 call.slot = await self.limiter.acquire(_estimate(request))
             try:
                 return self._done(call, await handler(request))
@@ -113,11 +115,9 @@ class ModelCallMiddleware(AgentMiddleware):
         self._add(Usage(cached_responses=1))
         return ModelResponse(result=[message])
 
-    def _admit(self, call: _Call, request: ModelRequest, *, blocking: bool) -> None:
+    def _reserve(self, call: _Call) -> None:
+        """Admit one attempt under the budget (raises `BudgetExceededError`)."""
         call.reserved = self.budget.reserve() if self.budget is not None else 0.0
-        call.slot = None
-        if self.limiter is not None and blocking:
-            call.slot = self.limiter.acquire_blocking(_estimate(request))
 
     def _done(self, call: _Call, response: ModelResponse) -> ModelResponse:
         reply = next((m for m in response.result if isinstance(m, AIMessage)), None)

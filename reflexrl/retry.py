@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -91,6 +92,4 @@ def _seconds(value: str, per_second: float) -> float | None:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    from datetime import UTC, datetime  # noqa: PLC0415
-
     return max(0.0, (moment - datetime.now(UTC)).total_seconds())
