@@ -40,6 +40,7 @@ class EpisodeContext:
     frozen: bool = False
     use_memory: bool = True
     credit: Credit = "origin"
+    started: bool = False
     explored: bool = False
     memory_blocks: list[str] = field(default_factory=list)
     view: MemoryReader | None = None

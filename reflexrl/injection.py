@@ -29,11 +29,12 @@ class MemoryInjector:
 
     def start_episode(self, ctx: EpisodeContext | None) -> None:
         """Draw the episode's epsilon reset (training only; frozen evaluations never explore)
-        and pin the memory it will see: the memory as of now."""
-        if ctx is None:
+        and pin the memory it will see: the memory as of now. Once per episode."""
+        if ctx is None or ctx.started:
             return
+        ctx.started = True
         ctx.explored = not ctx.frozen and self.schedule.explores(ctx.seed, ctx.index, ctx.total)
-        if ctx.use_memory and ctx.view is None:
+        if ctx.use_memory:
             ctx.view = self.memory.snapshot()
 
     def system_parts(

@@ -12,11 +12,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast, get_args
+from urllib.request import getproxies
 
 from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
+from openai import DefaultAioHttpClient
 
-from . import secrets
+from . import event_loop, secrets
 from .errors import ModelSpecError
 from .fake_models import FakePolicy, PolicyChatModel
 from .local_models import DEFAULT_LOCAL, model_info
@@ -96,6 +98,11 @@ def load_model(
     if provider == "litellm":
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at import
     kwargs = _client_kwargs(provider, kwargs, headers, timeout)
+    if provider == "openai" and "http_async_client" not in kwargs and not getproxies():
+        # aiohttp under the openai SDK: a fraction of httpx's CPU per call at high concurrency
+        # (httpcore checks every pooled connection on each request). It ignores proxy
+        # variables, so with a proxy configured httpx stays.
+        kwargs["http_async_client"] = event_loop.close_at_exit(DefaultAioHttpClient())
     base_url = base_url or (os.environ.get("OPENAI_BASE_URL") if provider == "openai" else None)
     if base_url:
         kwargs[BASE_URL_ARG[provider]] = base_url

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -86,20 +87,47 @@ class _Reader:
         return out
 
 
+class _ReaderPool:
+    """Read connections to one file, kept open between snapshots (a training run takes one
+    per episode; opening a connection each time costs more than the reads themselves)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return _connect(self.path, check_same_thread=False)  # opened by a hook, read by the loop
+
+    def give_back(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            self._idle.append(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
 class MemorySnapshot(_Reader):
     """The memory as of the moment the snapshot was taken (a pinned WAL read transaction)."""
 
-    def __init__(self, path: Path, location: str) -> None:
+    def __init__(self, pool: _ReaderPool, location: str) -> None:
         self.location = location
-        conn = _connect(path, check_same_thread=False)  # opened by a hook, read by the loop
+        self._pool = pool
+        conn = pool.take()
         conn.execute("BEGIN")
         conn.execute("SELECT count(*) FROM memory").fetchone()  # pins the snapshot
         self.db = sqlite_utils.Database(conn)
 
     def close(self) -> None:
-        """End the read transaction."""
+        """End the read transaction (the connection goes back to the table's pool)."""
         self.db.conn.rollback()
-        self.db.close()
+        self._pool.give_back(self.db.conn)
 
 
 class _LiveView(_Reader):
@@ -137,9 +165,11 @@ class RewardTable(_Reader):
         except sqlite3.DatabaseError as exc:
             raise MemoryStoreError(f"{self.path}: not a usable memory database ({exc})") from exc
         self.db = sqlite_utils.Database(conn)
+        self._readers = _ReaderPool(self.path)
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (and the idle read connections of finished snapshots)."""
+        self._readers.close()
         self.db.close()
 
     @contextmanager
@@ -161,7 +191,7 @@ class RewardTable(_Reader):
         """
         if self.location == ":memory:":
             return _LiveView(self)
-        return MemorySnapshot(self.path, self.location)
+        return MemorySnapshot(self._readers, self.location)
 
     def runs(self) -> Sequence[RunInfo]:
         """All runs, oldest first."""
@@ -212,7 +242,7 @@ class RewardTable(_Reader):
             "status": "running",
         }
         with self._write() as db:
-            db.table("runs").insert(record)
+            _insert(db, "runs", record)
 
     def finish_run(self, run_id: str, status: str) -> None:
         """Mark a run finished (or, with status "running", resumed)."""
@@ -233,22 +263,24 @@ class RewardTable(_Reader):
             "created_at": failure.created_at or _now(),
         }
         with self._write() as db:
-            db.table("failures").insert(record)
+            _insert(db, "failures", record)
 
     def record_episode(self, episode: Episode, *, update: bool = True) -> None:
         """Append the episode and its steps; if `update`, credit every step. One transaction."""
         now = _now()
         with self._write() as db:
-            episode_id = db.table("episodes").insert(_episode_record(episode, update, now)).last_pk
+            episode_id = _insert(db, "episodes", _episode_record(episode, update, now))
             for step in episode.steps:
-                step_id = db.table("steps").insert(_step_record(step, episode_id, episode)).last_pk
+                step_id = _insert(db, "steps", _step_record(step, episode_id, episode))
                 if update:
                     self._credit(db, episode, step, step_id, now)
 
     def _credit(
-        self, db: sqlite_utils.Database, episode: Episode, step: Step, step_id: Any, now: str
+        self, db: sqlite_utils.Database, episode: Episode, step: Step, step_id: int, now: str
     ) -> None:
-        db.table("reward_events").insert(
+        _insert(
+            db,
+            "reward_events",
             {
                 "step_id": step_id,
                 "suite": episode.suite,
@@ -256,7 +288,7 @@ class RewardTable(_Reader):
                 "action": step.action,
                 "reward": step.reward,
                 "created_at": now,
-            }
+            },
         )
         db.execute(
             """INSERT INTO memory VALUES (?, ?, ?, ?, 1, ?, ?)
@@ -286,8 +318,17 @@ class RewardTable(_Reader):
             removed = db.execute(f"DELETE FROM memory {where}", params).rowcount
             db.execute(f"DELETE FROM memory_actions {where}", params)
             last = db.execute("SELECT coalesce(max(id), 0) FROM reward_events").fetchone()[0]
-            db.table("resets").insert({"suite": suite, "last_event_id": last, "created_at": _now()})
+            _insert(db, "resets", {"suite": suite, "last_event_id": last, "created_at": _now()})
         return int(removed)
+
+
+def _insert(db: sqlite_utils.Database, table: str, record: dict[str, Any]) -> int:
+    """Insert one row, returning its rowid (plain SQL: `Table.insert` re-reads the table's
+    schema on every call, which costs more than the insert on the training hot path)."""
+    columns = ", ".join(record)
+    marks = ", ".join("?" * len(record))
+    cursor = db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(record.values()))
+    return int(cursor.lastrowid or 0)
 
 
 def _episode_record(episode: Episode, update: bool, now: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from langchain_core.messages import HumanMessage, messages_to_dict
 from langchain_core.runnables import Runnable
 
+from . import event_loop
 from .episode import EpisodeContext
 from .errors import BadInputError, BudgetExceededError, EpisodeError
 from .metrics import Metrics, by_query, summarize
@@ -39,6 +40,8 @@ RunStatus = Literal["running", "completed", "incomplete", "interrupted", "stoppe
 """`completed`: every episode finished; `incomplete`: some failed (resume retries them);
 `interrupted`: Ctrl-C; `stopped`: `--max-cost` reached; `failed`: too many failures in a row."""
 MAX_ERROR_CHARS = 500
+EXTRA_THREADS = 4
+"""Worker threads beyond one per concurrent episode (for its synchronous tools)."""
 
 
 @dataclass(frozen=True)
@@ -297,9 +300,10 @@ def train(
     Ctrl-C marks the run "interrupted"; nothing half-written is kept. `resume=RUN_ID` runs
     the episodes of that run that have not finished, with the same plan; the other arguments
     must match the run's (see `resume_info`). `credit` picks the prompt a step's reward goes
-    to (see `reflexrl.records.Credit`). Runs its own event loop: inside one, use `atrain`.
+    to (see `reflexrl.records.Credit`). Runs on reflexrl's event loop (`reflexrl.event_loop`);
+    inside a running loop, use `atrain`.
     """
-    return asyncio.run(
+    return event_loop.run(
         atrain(
             agent,
             suite,
@@ -314,7 +318,8 @@ def train(
             resume=resume,
             max_failures=max_failures,
             on_episode=on_episode,
-        )
+        ),
+        threads=concurrency + EXTRA_THREADS,
     )
 
 
@@ -345,10 +350,13 @@ async def atrain(
         {**(settings or {}), "credit": credit},
     )
     slots = plan(suite, epochs, seed)
-    todo = _open_run(memory, run, slots, resume is not None)
+    done = _open_run(memory, run, resume is not None)
+    finished_before = {e.index for e in done}
+    todo = [s for s in slots if s.index not in finished_before]
 
     def finished(episode: Episode) -> None:
         memory.record_episode(episode, update=True)
+        done.append(episode)
         if on_episode:
             on_episode(episode)
 
@@ -371,20 +379,17 @@ async def atrain(
     except BaseException:
         memory.finish_run(run.run_id, "failed")
         raise
-    return _close_run(memory, run, session, len(slots))
+    return _close_run(memory, run, session, len(slots), done)
 
 
-def _open_run(
-    memory: MemoryStore, run: RunInfo, slots: list[PlannedEpisode], resume: bool
-) -> list[PlannedEpisode]:
-    """Log a new run, or reopen one; return the slots still to run."""
+def _open_run(memory: MemoryStore, run: RunInfo, resume: bool) -> list[Episode]:
+    """Log a new run, or reopen one; return the episodes it already finished."""
     if not resume:
         memory.start_run(run)
-        return slots
+        return []
     check_resumable(memory, run)
     memory.finish_run(run.run_id, "running")
-    done = {e.index for e in memory.episodes(run.run_id)}
-    return [s for s in slots if s.index not in done]
+    return list(memory.episodes(run.run_id))
 
 
 def check_resumable(memory: MemoryStore, run: RunInfo) -> RunInfo:
@@ -415,8 +420,10 @@ def resume_info(memory: MemoryStore, run_id: str) -> RunInfo:
     return runs[run_id]
 
 
-def _close_run(memory: MemoryStore, run: RunInfo, session: _Session, planned: int) -> TrainResult:
-    episodes = tuple(memory.episodes(run.run_id))
+def _close_run(
+    memory: MemoryStore, run: RunInfo, session: _Session, planned: int, done: list[Episode]
+) -> TrainResult:
+    episodes = tuple(sorted(done, key=lambda e: e.index))
     failures = memory.failures(run.run_id)
     status: RunStatus = session.stop or ("completed" if len(episodes) == planned else "incomplete")
     memory.finish_run(run.run_id, status)
@@ -470,7 +477,7 @@ def evaluate(
     episodes are counted in `failures` and left out of the metrics; after 5 failures in a
     row, or at the budget, the evaluation stops with `EpisodeError`/`BudgetExceededError`.
     """
-    return asyncio.run(
+    return event_loop.run(
         aevaluate(
             agent,
             suite,
@@ -482,7 +489,8 @@ def evaluate(
             repeats=repeats,
             concurrency=concurrency,
             on_episode=on_episode,
-        )
+        ),
+        threads=concurrency + EXTRA_THREADS,
     )
 
 

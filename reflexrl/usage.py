@@ -7,8 +7,11 @@ nothing; a model the map does not know has an unknown cost (None).
 
 from __future__ import annotations
 
-import os
+import functools
+import importlib.util
+import json
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import BaseMessage
@@ -91,6 +94,7 @@ class Price:
 
 
 FREE = Price("free", 0.0, 0.0, 0.0, 0.0)
+PRICE_FILE = "model_prices_and_context_window_backup.json"
 
 
 def price_for(spec: str) -> Price | None:
@@ -112,10 +116,21 @@ def price_for(spec: str) -> Price | None:
 
 
 def _price_entry(provider: str, name: str) -> dict[str, Any] | None:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # the packaged map, no fetch
-    try:
-        import litellm  # noqa: PLC0415  (heavy; only hosted runs need prices)
-    except ImportError:
-        return None
+    prices = _price_map()
     candidates = [name, f"{provider}/{name}", name.split("/", 1)[-1]]
-    return next((litellm.model_cost[c] for c in candidates if c in litellm.model_cost), None)
+    return next((prices[c] for c in candidates if c in prices), None)
+
+
+@functools.cache
+def _price_map() -> dict[str, Any]:
+    """The price map LiteLLM ships (the file `litellm.model_cost` is loaded from offline),
+    read without importing LiteLLM: that import takes seconds and doubles the heap the
+    garbage collector walks during a run. Empty without LiteLLM installed."""
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    path = Path(spec.submodule_search_locations[0], PRICE_FILE)
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return {}

@@ -23,21 +23,47 @@ def _is_loopback(address: Any) -> bool:
         return host == "localhost" or isinstance(address, str | bytes)  # unix sockets
 
 
+def _check(address: Any) -> None:
+    if not _is_loopback(address):
+        pytest.fail(f"test tried to reach the network: {address!r}")
+
+
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Fail the test on any connection off the loopback; unset provider keys and model."""
+    """Fail the test on any connection off the loopback; unset provider keys and model.
+
+    Guards `socket.connect` (what asyncio's own loop and blocking clients use) and uvloop's
+    `create_connection`, which connects in C without it (httpx/anyio on reflexrl's loop).
+    """
     for key in PROVIDER_KEYS:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     real_connect = socket.socket.connect
 
     def guarded(self: socket.socket, address: Any) -> Any:
-        if not _is_loopback(address):
-            pytest.fail(f"test tried to reach the network: {address!r}")
+        _check(address)
         return real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
+    _guard_uvloop(monkeypatch)
     yield
+
+
+def _guard_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    real = uvloop.Loop.create_connection
+
+    async def create_connection(
+        self: Any, factory: Any, host: Any = None, *args: Any, **kw: Any
+    ) -> Any:
+        if host is not None:
+            _check((host, args[0] if args else kw.get("port")))
+        return await real(self, factory, host, *args, **kw)
+
+    monkeypatch.setattr(uvloop.Loop, "create_connection", create_connection)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import httpx
 import openai
@@ -70,7 +72,7 @@ def test_budget_refuses_the_call_that_could_overspend() -> None:
 
 
 def test_prices_come_from_litellm_and_count_cache_reads() -> None:
-    price = price_for("anthropic:claude-sonnet-4-5")
+    price = price_for("anthropic:claude-sonnet-4-6")
     assert isinstance(price, Price) and price.input > 0 and price.cache_read < price.input
     usage = Usage(calls=1, input_tokens=1000, output_tokens=100, cache_read_tokens=800)
     expected = 200 * price.input + 800 * price.cache_read + 100 * price.output
@@ -89,3 +91,15 @@ def test_redact_removes_env_keys_registered_values_and_bearer_tokens(
     cleaned = secrets.redact(text)
     assert "abcdef123456" not in cleaned and "987654" not in cleaned
     assert "tok_0123456789ab" not in cleaned and cleaned.count("[redacted]") == 3
+
+
+def test_prices_are_read_without_importing_litellm() -> None:
+    """LiteLLM's import takes seconds and doubles the heap a run's garbage collector walks:
+    `openai:`/`anthropic:` runs read its price file instead."""
+    code = (
+        "import sys; from reflexrl.usage import price_for; "
+        "p = price_for('openai:gpt-4.1-mini'); "
+        "print(p is not None and p.input > 0, 'litellm' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]

@@ -37,3 +37,25 @@ def test_default_model_choice() -> None:
         "anthropic:"
     )
     assert choose_model(None, {}).spec.startswith("local:")
+
+
+def test_openai_models_use_the_aiohttp_transport_unless_a_proxy_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from httpx_aiohttp import HttpxAiohttpClient
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    for name in (
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "ALL_PROXY",
+        "https_proxy",
+        "http_proxy",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    fast = load_model("openai:gpt-4.1-mini")
+    assert isinstance(fast.http_async_client, HttpxAiohttpClient)  # type: ignore[attr-defined]
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    proxied = load_model("openai:gpt-4.1-mini")
+    assert proxied.http_async_client is None  # type: ignore[attr-defined]  (httpx, which honours the proxy)

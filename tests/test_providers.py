@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from stub_provider import StubProvider
 
-from reflexrl import RewardTable, Suite, load_model, train
+from reflexrl import RewardTable, Suite, evaluate, load_model, train
 from reflexrl.agent import build_agent
 from reflexrl.calls import ModelCallMiddleware
 from reflexrl.errors import EpisodeError
@@ -20,9 +20,9 @@ from reflexrl.usage import price_for
 
 SPECS = {
     "openai": ("openai:gpt-4.1-mini", "openai_url"),
-    "anthropic": ("anthropic:claude-sonnet-4-5", "url"),
+    "anthropic": ("anthropic:claude-sonnet-4-6", "url"),
     "litellm-openai": ("litellm:openai/gpt-4.1-mini", "openai_url"),
-    "litellm-anthropic": ("litellm:anthropic/claude-sonnet-4-5", "url"),
+    "litellm-anthropic": ("litellm:anthropic/claude-sonnet-4-6", "url"),
 }
 FAST = RetryPolicy(retries=3, base_delay=0.01, max_delay=0.05)
 
@@ -69,6 +69,21 @@ def test_training_through_each_client(
     assert {e.usage.calls for e in result.episodes} <= set(range(1, 6))
     tools = {s.action for e in result.episodes for s in e.steps}
     assert len(tools) >= 3  # the stub's choices depend on the request: real tool calls parsed
+
+
+@pytest.mark.parametrize("name", ["openai", "anthropic"])
+def test_one_model_serves_several_runs_without_stale_connections(
+    name: str, stub: StubProvider, paper: Suite, memory: RewardTable
+) -> None:
+    """The blocking API keeps its event loop between runs, so the connections a model pooled
+    in one run still work in the next (with a loop per run they are dead: every call on one
+    fails and is retried)."""
+    spec, calls, agent = _agent(name, stub, paper, memory)
+    first = train(agent, paper, memory, epochs=1, seed=0, model=spec, concurrency=4)
+    evaluated = evaluate(agent, paper, seed=0, model=spec, concurrency=4)
+    second = train(agent, paper, memory, epochs=1, seed=1, model=spec, concurrency=4)
+    assert first.status == second.status == "completed" and not evaluated.failures
+    assert calls.totals.retries == 0 and calls.totals.calls == stub.calls
 
 
 @pytest.mark.parametrize("name", ["anthropic", "litellm-anthropic"])

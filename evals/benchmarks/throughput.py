@@ -3,7 +3,8 @@
 Starts tests/stub_provider.py in its own process on 127.0.0.1 (OpenAI wire format, 200 ms per
 answer), trains the paper suite through the real `openai:` client path (langchain-openai,
 ModelCallMiddleware, SQLite memory) and prints model calls per second against the ideal
-(concurrency / 0.2 s), then checks that the memory aggregates equal the episode log exactly.
+(concurrency / 0.2 s), the CPU time the client and the stub spent per call, then checks that the
+memory aggregates equal the episode log exactly.
 
     python evals/benchmarks/throughput.py                 # 600 episodes at --concurrency 32,
                                                           # then 60 one at a time
@@ -40,7 +41,13 @@ def start_stub() -> tuple[subprocess.Popen[str], str]:
     return proc, line.split()[1] + "/v1"
 
 
-def run(url: str, episodes: int, concurrency: int, db: Path) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(url: str, episodes: int, concurrency: int, db: Path, stub: int) -> None:
     """Train for `episodes` episodes and print throughput and the exactness check."""
     suite = Suite.load("paper")
     epochs = max(1, episodes // sum(1 for _ in suite.prompts()))
@@ -48,14 +55,20 @@ def run(url: str, episodes: int, concurrency: int, db: Path) -> None:
     model = load_model(SPEC, suite, base_url=url, timeout=30)
     calls = ModelCallMiddleware(SPEC, price=price_for(SPEC))
     agent = build_agent(model, suite, memory, calls=calls)
-    start = time.perf_counter()
+    start, cpu, stub_cpu = time.perf_counter(), time.process_time(), cpu_seconds(stub)
     result = train(agent, suite, memory, epochs=epochs, model=SPEC, concurrency=concurrency)
     wall = time.perf_counter() - start
+    cpu, stub_cpu = time.process_time() - cpu, cpu_seconds(stub) - stub_cpu
     rate, ideal = result.usage.calls / wall, concurrency / DELAY
     print(
         f"concurrency {concurrency}: {len(result.episodes)} episodes, {result.usage.calls} "
         f"model calls in {wall:.1f} s = {rate:.1f} calls/s; ideal {ideal:.0f} calls/s; "
         f"{rate / ideal:.0%} of ideal; status {result.status}"
+    )
+    n = max(1, result.usage.calls)
+    print(
+        f"  CPU per call: client {1000 * cpu / n:.1f} ms ({cpu / wall:.0%} of one core), "
+        f"stub {1000 * stub_cpu / n:.1f} ms"
     )
     check_exact(memory, result.run_id)
     memory.close()
@@ -83,14 +96,16 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=600)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--sequential", type=int, default=60, help="episodes at concurrency 1")
+    parser.add_argument("--repeats", type=int, default=1, help="concurrent runs to make")
     args = parser.parse_args()
     os.environ.setdefault("OPENAI_API_KEY", "sk-benchmark-stub")
     proc, url = start_stub()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            run(url, args.episodes, args.concurrency, Path(tmp) / "concurrent.db")
+            for i in range(args.repeats):
+                run(url, args.episodes, args.concurrency, Path(tmp) / f"c{i}.db", proc.pid)
             if args.sequential:
-                run(url, args.sequential, 1, Path(tmp) / "sequential.db")
+                run(url, args.sequential, 1, Path(tmp) / "sequential.db", proc.pid)
     finally:
         proc.terminate()
         proc.wait()
