@@ -5,13 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from langchain.agents.middleware import (
-    AgentMiddleware,
-    ExtendedModelResponse,
-    ModelRequest,
-    ModelResponse,
-)
-from langgraph.types import Command
+from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse, hook_config
 
 from .clarification import ask_user_for_clarification
 from .episode import current_episode
@@ -53,43 +47,38 @@ class ReflexMiddleware(AgentMiddleware):
         self.cache_prefix = cache_prefix
         self.tools = [ask_user_for_clarification]
 
+    @hook_config(can_jump_to=["end"])
+    def before_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        """End a training episode once a valid tool was called or max_steps were taken.
+
+        (A hook of its own: a jump decided inside `wrap_model_call` would not survive other
+        middleware's `after_model` nodes.)
+        """
+        ctx = current_episode()
+        if ctx is None:
+            return None
+        done = read_trajectory(state["messages"], ctx.query, ctx.reward_model, ctx.max_steps)
+        return {"jump_to": "end"} if done.outcome is not None else None
+
     def wrap_model_call(
         self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]
-    ) -> ModelResponse | ExtendedModelResponse:
-        """Call the model with the memory appended to the system prompt (or end the episode)."""
-        if (end := self._episode_end(request)) is not None:
-            return end
+    ) -> ModelResponse:
+        """Call the model with the memory appended to the system prompt."""
         return handler(self._with_memory(request))
 
     async def awrap_model_call(
         self,
         request: ModelRequest,
         handler: Callable[[ModelRequest], Awaitable[ModelResponse]],
-    ) -> ModelResponse | ExtendedModelResponse:
+    ) -> ModelResponse:
         """Async twin of `wrap_model_call`."""
-        if (end := self._episode_end(request)) is not None:
-            return end
         return await handler(self._with_memory(request))
 
-    def _episode_end(self, request: ModelRequest) -> ExtendedModelResponse | None:
-        """In a training loop: start the episode at its first model call (epsilon reset,
-        memory snapshot), and end it without calling the model once a valid tool was called
-        or max_steps were taken.
-
-        Done here rather than in `before_agent`/`before_model` hooks, which would each add a
-        graph node to every step of every episode.
-        """
-        ctx = current_episode()
-        if ctx is None:
-            return None
-        self.injector.start_episode(ctx)
-        done = read_trajectory(request.messages, ctx.query, ctx.reward_model, ctx.max_steps)
-        if done.outcome is None:
-            return None
-        return ExtendedModelResponse(ModelResponse(result=[]), Command(update={"jump_to": "end"}))
-
     def _with_memory(self, request: ModelRequest) -> ModelRequest:
+        """The request with the memory block. The first call of a training episode also
+        starts it (epsilon reset, memory snapshot): no `before_agent` node for that."""
         ctx = current_episode()
+        self.injector.start_episode(ctx)
         marked = self.cache_prefix and is_anthropic(request.model)
         prefix = request.system_prompt or ""
         message = self.injector.system_message(request.messages, ctx, prefix, cache_control=marked)

@@ -7,7 +7,9 @@ import json
 import random
 import re
 
+import pytest
 from langchain.agents import create_agent
+from langchain.agents.middleware import AgentMiddleware
 from langchain_core.messages import AIMessage, SystemMessage, ToolMessage
 
 from reflexrl import (
@@ -211,3 +213,27 @@ def test_split_memory_finds_only_reflexrls_own_block(memory: RewardTable) -> Non
         "No memory here <reflexrl_memory>\n",
         None,
     )
+
+
+class _AfterModel(AgentMiddleware):
+    def after_model(self, state, runtime):  # type: ignore[no-untyped-def]
+        return None
+
+
+class _BeforeModel(AgentMiddleware):
+    def before_model(self, state, runtime):  # type: ignore[no-untyped-def]
+        return None
+
+
+@pytest.mark.parametrize(
+    "others", [[_AfterModel()], [_BeforeModel()], [_AfterModel(), _BeforeModel()]]
+)
+def test_the_episode_ends_at_the_valid_tool_next_to_other_middleware(
+    others: list[AgentMiddleware], paper: Suite, memory: RewardTable
+) -> None:
+    script = [_call("python_interpreter", {"code": "print(20)"}, 1), AIMessage("never reached")]
+    model = ScriptedChatModel(script=script)
+    middleware = [ReflexMiddleware(memory, epsilon=0.0), *others]
+    agent = create_agent(model, paper.tools, middleware=middleware)
+    agent.invoke({"messages": [("user", paper.prompts_of("q4")[0])]}, _ctx(paper, "q4").config())
+    assert len(model.requests) == 1
