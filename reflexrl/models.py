@@ -16,7 +16,6 @@ from urllib.request import getproxies
 
 from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
-from openai import DefaultAioHttpClient
 
 from . import event_loop, secrets
 from .errors import ModelSpecError
@@ -99,10 +98,7 @@ def load_model(
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at import
     kwargs = _client_kwargs(provider, kwargs, headers, timeout)
     if provider == "openai" and "http_async_client" not in kwargs and not getproxies():
-        # aiohttp under the openai SDK: a fraction of httpx's CPU per call at high concurrency
-        # (httpcore checks every pooled connection on each request). It ignores proxy
-        # variables, so with a proxy configured httpx stays.
-        kwargs["http_async_client"] = event_loop.close_at_exit(DefaultAioHttpClient())
+        kwargs["http_async_client"] = _aiohttp_client()
     base_url = base_url or (os.environ.get("OPENAI_BASE_URL") if provider == "openai" else None)
     if base_url:
         kwargs[BASE_URL_ARG[provider]] = base_url
@@ -134,6 +130,15 @@ def _client_kwargs(
     if timeout is not None:
         kwargs[TIMEOUT_ARG[provider]] = timeout
     return kwargs
+
+
+def _aiohttp_client() -> Any:
+    """aiohttp under the openai SDK: less CPU per call than httpx at high concurrency (httpcore
+    checks every pooled connection on each request). It ignores proxy variables, so
+    `load_model` keeps httpx when one is set. Closed at exit on reflexrl's loop."""
+    from openai import DefaultAioHttpClient  # noqa: PLC0415  (openai: specs only)
+
+    return event_loop.close_at_exit(DefaultAioHttpClient())
 
 
 def _local(name: str, **kwargs: Any) -> BaseChatModel:

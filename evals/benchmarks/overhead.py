@@ -73,7 +73,8 @@ def overhead(rows: int, repeats: int) -> None:
         for render, n in (("focused", repeats), ("paper", max(repeats // 20, 5))):
             middleware = ReflexMiddleware(memory, suite="bench", render=render)
             times = time_calls(middleware, prompt, n)
-            size = len(middleware.injector.system_text([HumanMessage(prompt)], None))
+            message = middleware.injector.system_message([HumanMessage(prompt)], None)
+            size = len(message.text)
             median = statistics.median(times) * 1e3
             p95 = sorted(times)[int(0.95 * len(times)) - 1] * 1e3
             print(
