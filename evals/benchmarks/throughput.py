@@ -9,6 +9,10 @@ memory aggregates equal the episode log exactly.
     python evals/benchmarks/throughput.py                 # 600 episodes at --concurrency 32,
                                                           # then 60 one at a time
     python evals/benchmarks/throughput.py --episodes 300 --concurrency 16 --sequential 0
+    python evals/benchmarks/throughput.py --cli --sequential 0   # through `reflexrl train`
+
+With `--cli` the same training runs as a `reflexrl train` subprocess; its rate is taken from
+the run's own start and finish times in the memory file (Python's startup left out).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 from reflexrl import RewardTable, Suite, load_model, train
@@ -74,6 +79,28 @@ def run(url: str, episodes: int, concurrency: int, db: Path, stub: int) -> None:
     memory.close()
 
 
+def run_cli(url: str, episodes: int, concurrency: int, db: Path) -> None:
+    """The same training through the CLI; the rate from the run's logged start and finish."""
+    epochs = max(1, episodes // sum(1 for _ in Suite.load("paper").prompts()))
+    cmd = [sys.executable, "-m", "reflexrl", "train", "--model", SPEC, "--base-url", url]
+    cmd += ["--concurrency", str(concurrency), "--epochs", str(epochs), "--memory", str(db)]
+    subprocess.run([*cmd, "--json"], check=True, capture_output=True)
+    memory = RewardTable(db)
+    run = memory.runs()[-1]
+    assert run.started_at is not None and run.finished_at is not None
+    wall = datetime.fromisoformat(run.finished_at) - datetime.fromisoformat(run.started_at)
+    episodes_done = memory.episodes(run.run_id)
+    calls = sum(e.usage.calls for e in episodes_done)
+    rate, ideal = calls / wall.total_seconds(), concurrency / DELAY
+    print(
+        f"CLI, concurrency {concurrency}: {len(episodes_done)} episodes, {calls} model calls in "
+        f"{wall.total_seconds():.1f} s = {rate:.1f} calls/s; {rate / ideal:.0%} of ideal; "
+        f"status {run.status}"
+    )
+    check_exact(memory, run.run_id)
+    memory.close()
+
+
 def check_exact(memory: RewardTable, run_id: str) -> None:
     """Every aggregate equals the sum of the logged steps credited to it."""
     steps = [s for e in memory.episodes(run_id) for s in e.steps]
@@ -97,13 +124,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--sequential", type=int, default=60, help="episodes at concurrency 1")
     parser.add_argument("--repeats", type=int, default=1, help="concurrent runs to make")
+    parser.add_argument("--cli", action="store_true", help="train through `reflexrl train`")
     args = parser.parse_args()
     os.environ.setdefault("OPENAI_API_KEY", "sk-benchmark-stub")
     proc, url = start_stub()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for i in range(args.repeats):
-                run(url, args.episodes, args.concurrency, Path(tmp) / f"c{i}.db", proc.pid)
+                db = Path(tmp) / f"c{i}.db"
+                if args.cli:
+                    run_cli(url, args.episodes, args.concurrency, db)
+                else:
+                    run(url, args.episodes, args.concurrency, db, proc.pid)
             if args.sequential:
                 run(url, args.sequential, 1, Path(tmp) / "sequential.db", proc.pid)
     finally:
