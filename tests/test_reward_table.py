@@ -171,3 +171,23 @@ def test_version_1_files_move_failed_episodes_to_failures(tmp_path: Path) -> Non
     (failure,) = table.failures("r")
     assert (failure.index, failure.error, failure.usage.calls) == (3, "boom", 0)
     assert table.db.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def _visits(reader, prompt: str = "p") -> int:  # type: ignore[no-untyped-def]
+    row = reader.lookup("s", prompt)
+    return 0 if row is None else row.visits
+
+
+def test_a_snapshot_keeps_the_memory_of_its_start_and_the_next_one_sees_later_writes(
+    memory: RewardTable,
+) -> None:
+    memory.start_run(RunInfo("run", "s", "fake:first", 0, 1, 4))
+    memory.record_episode(_episode(0, ("p", "good", 1.0)))
+    held = memory.snapshot()
+    memory.record_episode(_episode(1, ("p", "good", 1.0)))
+    assert (_visits(held), _visits(memory)) == (1, 2)
+    held.close()
+    again = memory.snapshot()  # the pooled connection of `held`, in a new read transaction
+    memory.record_episode(_episode(2, ("p", "good", 1.0)))
+    assert (_visits(again), _visits(memory)) == (2, 3)
+    again.close()
