@@ -46,6 +46,11 @@ def start_stub() -> tuple[subprocess.Popen[str], str]:
     return proc, line.split()[1] + "/v1"
 
 
+def epochs_for(suite: Suite, episodes: int) -> int:
+    """Epochs that make about `episodes` episodes (each epoch visits every prompt once)."""
+    return max(1, episodes // sum(1 for _ in suite.prompts()))
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -55,7 +60,7 @@ def cpu_seconds(pid: int) -> float:
 def run(url: str, episodes: int, concurrency: int, db: Path, stub: int) -> None:
     """Train for `episodes` episodes and print throughput and the exactness check."""
     suite = Suite.load("paper")
-    epochs = max(1, episodes // sum(1 for _ in suite.prompts()))
+    epochs = epochs_for(suite, episodes)
     memory = RewardTable(db)
     model = load_model(SPEC, suite, base_url=url, timeout=30)
     calls = ModelCallMiddleware(SPEC, price=price_for(SPEC))
@@ -81,7 +86,7 @@ def run(url: str, episodes: int, concurrency: int, db: Path, stub: int) -> None:
 
 def run_cli(url: str, episodes: int, concurrency: int, db: Path) -> None:
     """The same training through the CLI; the rate from the run's logged start and finish."""
-    epochs = max(1, episodes // sum(1 for _ in Suite.load("paper").prompts()))
+    epochs = epochs_for(Suite.load("paper"), episodes)
     cmd = [sys.executable, "-m", "reflexrl", "train", "--model", SPEC, "--base-url", url]
     cmd += ["--concurrency", str(concurrency), "--epochs", str(epochs), "--memory", str(db)]
     subprocess.run([*cmd, "--json"], check=True, capture_output=True)
