@@ -5,11 +5,16 @@ from __future__ import annotations
 import functools
 import io
 import json
+import math
+import os
+import signal
 import sys
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any, Literal, TypeVar
 
 import typer
@@ -21,12 +26,13 @@ from . import local_models
 from .agent import build_agent
 from .budget import Budget
 from .calls import ModelCallMiddleware
-from .errors import BadInputError, ReflexRLError
+from .errors import BadInputError, ReflexRLError, RunFailedError
 from .exploration import EpsilonSchedule
 from .metrics import Metrics
-from .models import choose_model, load_model
+from .models import HOSTED, choose_model, load_model
 from .rate_limit import RateLimiter
-from .records import Episode, Failure
+from .records import Episode, Failure, RunInfo
+from .render import get_renderer
 from .report import (
     build_report,
     cost_text,
@@ -39,8 +45,18 @@ from .report import (
 from .response_cache import ResponseCache
 from .retry import RetryPolicy
 from .reward_table import RewardTable
-from .runner import EvalResult, TrainResult, evaluate, plan, resume_info, total_usage, train
-from .secrets import redact
+from .runner import (
+    EvalResult,
+    TrainResult,
+    check_resumable,
+    evaluate,
+    plan_size,
+    resume_info,
+    total_usage,
+    train,
+)
+from .safe_text import for_terminal
+from .secrets import redact_error
 from .suite import Suite, bundled_suites
 from .usage import price_for
 
@@ -84,10 +100,20 @@ BaseUrlOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of the episode order, resets and user.")]
+
+
+def _finite(value: float | None) -> float | None:
+    """Refuse NaN and infinities (click's ranges let NaN through)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
 TemperatureOpt = Annotated[
     float | None,
     typer.Option(
         min=0.0,
+        callback=_finite,
         help="Sampling temperature (default: the provider's; local models: 2.0 in train, "
         "0 in eval).",
     ),
@@ -109,13 +135,18 @@ def cli_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ReflexRLError as exc:
-            err.print(f"error: {redact(str(exc))}", markup=False, highlight=False, soft_wrap=True)
+            _error(str(exc))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            err.print("interrupted: completed episodes are saved")
+            _say("interrupted: completed episodes are saved", err)
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _error(text: str) -> None:
+    """One line on stderr: `error: ...`, secrets redacted, user text shown inert."""
+    _say("error: " + " ".join(redact_error(text).split()), err)
 
 
 def _print_json(data: Any) -> None:
@@ -155,8 +186,12 @@ def _model(
     training (it explores) but not in a frozen evaluation."""
     choice = choose_model(spec)
     kwargs: dict[str, Any] = {}
-    if choice.spec.split(":")[0] in ("anthropic", "openai", "litellm"):
-        kwargs.update(headers=options.header_map(), timeout=options.timeout)
+    headers = options.header_map()
+    if choice.spec.split(":")[0] in HOSTED:
+        kwargs.update(headers=headers, timeout=options.timeout)
+    elif headers or base_url:
+        flag = "--header" if headers else "--base-url"
+        raise BadInputError(f"{flag}: only hosted models (anthropic:, openai:, litellm:) use it")
     if choice.spec.startswith("local:"):
         kwargs["seed"] = seed
         if temperature is None and training:
@@ -164,16 +199,18 @@ def _model(
     if temperature is not None and not choice.spec.startswith("fake:"):
         kwargs["temperature"] = temperature
     model = load_model(choice.spec, suite, base_url=base_url, **kwargs)
-    err.print(f"model: {choice.spec} ({choice.reason})", markup=False, highlight=False)
+    _say(f"model: {choice.spec} ({choice.reason})", err)
     return choice.spec, model
 
 
+MAX_CONCURRENCY = 1024
 ConcurrencyOpt = Annotated[
     int,
     typer.Option(
         min=1,
-        help="Episodes run at once (asyncio). Each sees the memory as of its own start; "
-        "1 reproduces a run exactly.",
+        max=MAX_CONCURRENCY,
+        help="Episodes run at once (asyncio), 1 to 1024. Each sees the memory as of its own "
+        "start; 1 reproduces a run exactly.",
     ),
 ]
 RetriesOpt = Annotated[
@@ -184,13 +221,17 @@ RetriesOpt = Annotated[
         "(exponential backoff with jitter, at least the server's retry-after).",
     ),
 ]
-TimeoutOpt = Annotated[float, typer.Option(min=0.1, help="Seconds before a model call times out.")]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option(min=0.1, callback=_finite, help="Seconds before a model call times out."),
+]
 RpmOpt = Annotated[int | None, typer.Option(min=1, help="Most model requests per minute.")]
 TpmOpt = Annotated[int | None, typer.Option(min=1, help="Most tokens per minute (estimated).")]
 MaxCostOpt = Annotated[
     float | None,
     typer.Option(
         min=0.0,
+        callback=_finite,
         help="Stop before the run spends more than this many USD (LiteLLM's price map; a "
         "resumed run counts what it spent before).",
     ),
@@ -207,7 +248,7 @@ HeaderOpt = Annotated[
     typer.Option(
         "--header",
         help="Extra HTTP header for a hosted spec, 'Name: value' (repeatable). Values are "
-        "treated as secrets.",
+        "treated as secrets (see the README).",
     ),
 ]
 
@@ -226,14 +267,21 @@ class CallOptions:
     headers: tuple[str, ...] = ()
 
     def header_map(self) -> dict[str, str]:
-        """`--header 'Name: value'` options as a mapping."""
+        """`--header 'Name: value'` options as a mapping (a bad one is refused without
+        showing it: it may be a secret)."""
         found = {}
-        for header in self.headers:
+        for n, header in enumerate(self.headers, 1):
             name, sep, value = header.partition(":")
-            if not sep or not name.strip():
-                raise BadInputError(f"--header: expected 'Name: value', got '{name.strip()}...'")
+            if not sep or not name.strip() or not name.strip().isprintable():
+                msg = f"--header number {n}: expected 'Name: value' (the option is not shown)"
+                raise BadInputError(msg)
             found[name.strip()] = value.strip()
         return found
+
+    def check(self) -> None:
+        """Refuse a response-cache path that cannot be used, before anything is created."""
+        if self.response_cache is not None:
+            ResponseCache.check(self.response_cache)
 
     def middleware(self, spec: str, spent: float = 0.0) -> ModelCallMiddleware:
         """Retries, limits, budget, prices and cache for the model `spec`."""
@@ -266,12 +314,14 @@ def train_cmd(
         typer.Option(
             min=0.0,
             max=1.0,
+            callback=_finite,
             help="Exploration: chance an episode sees every value as zero (default 0.05, the "
             "paper's; 0.3 for local models, whose prior needs more exploring).",
         ),
     ] = None,
     epsilon_end: Annotated[
-        float | None, typer.Option(min=0.0, max=1.0, help="Decay epsilon linearly to this.")
+        float | None,
+        typer.Option(min=0.0, max=1.0, callback=_finite, help="Decay epsilon linearly to this."),
     ] = None,
     seed: SeedOpt = 0,
     memory: MemoryOpt = DEFAULT_MEMORY,
@@ -319,52 +369,75 @@ def train_cmd(
     options = CallOptions(
         concurrency, retries, timeout, rpm, tpm, max_cost, response_cache, tuple(header or ())
     )
+    spent = 0.0
     if resume is not None:
         _reject_with_resume(ctx)
-        store = RewardTable(memory, create=False)
-        logged = resume_info(store, resume)
+        logged, spent = _resumed(memory, resume)
         settings = dict(logged.settings)
         suite = str(settings.get("suite_source", logged.suite))
         model, seed, epochs, max_steps = logged.model, logged.seed, logged.epochs, logged.max_steps
         temperature = settings.get("temperature")
         epsilon, epsilon_end = settings.get("epsilon_start"), settings.get("epsilon_end")
         render, credit = settings.get("render", render), settings.get("credit", credit)
-    loaded = Suite.load(suite)
+    loaded = _load_suite(suite, render)
+    RewardTable.check(memory)
+    options.check()
     spec, chat_model = _model(model, loaded, base_url, temperature, seed, True, options)
     if epsilon is None:
         epsilon = local_models.TRAIN_EPSILON if spec.startswith("local:") else DEFAULT_EPSILON
     schedule = EpsilonSchedule(epsilon, epsilon_end)
-    store = RewardTable(memory)
-    spent = _spent(store, resume)
-    calls = options.middleware(spec, spent)
-    agent = build_agent(chat_model, loaded, store, epsilon=schedule, render=render, calls=calls)
-    sampling = getattr(chat_model, "temperature", None)
-    settings = {
-        "suite_source": suite,
-        "epsilon": schedule.describe(),
-        "epsilon_start": schedule.start,
-        "epsilon_end": schedule.end,
-        "render": render,
-        "temperature": sampling,
-        "concurrency": concurrency,
-    }
-    total = len(plan(loaded, epochs, seed))
-    with _progress(total, "training", calls) as tick:
-        result = train(
-            agent,
-            loaded,
-            store,
-            epochs=epochs,
-            seed=seed,
-            max_steps=max_steps,
-            credit=credit,
-            model=spec,
-            settings=settings,
-            concurrency=concurrency,
-            resume=resume,
-            on_episode=tick,
-        )
+    with RewardTable(memory) as store:
+        calls = options.middleware(spec, spent)
+        agent = build_agent(chat_model, loaded, store, epsilon=schedule, render=render, calls=calls)
+        sampling = getattr(chat_model, "temperature", None)
+        settings = {
+            "suite_source": suite,
+            "epsilon": schedule.describe(),
+            "epsilon_start": schedule.start,
+            "epsilon_end": schedule.end,
+            "render": render,
+            "temperature": sampling,
+            "concurrency": concurrency,
+        }
+        with _progress(plan_size(loaded, epochs), "training", calls) as tick:
+            try:
+                result = train(
+                    agent,
+                    loaded,
+                    store,
+                    epochs=epochs,
+                    seed=seed,
+                    max_steps=max_steps,
+                    credit=credit,
+                    model=spec,
+                    settings=settings,
+                    concurrency=concurrency,
+                    resume=resume,
+                    on_episode=tick,
+                )
+            except RunFailedError as exc:
+                if json_out:
+                    _print_json(exc.result.to_json())
+                raise
     _print_train(result, schedule, sampling, spec, memory, json_out)
+
+
+def _load_suite(suite: str, render: str) -> Suite:
+    """The suite with its tools loaded (their modules imported), and the rendering checked:
+    bad input is found before any file is created."""
+    get_renderer(render)
+    loaded = Suite.load(suite)
+    _ = loaded.tools
+    return loaded
+
+
+def _resumed(memory: Path, run_id: str) -> tuple[RunInfo, float]:
+    """The logged run to resume, and what it spent so far (read-only: an unknown or
+    completed run changes nothing)."""
+    with RewardTable(memory, read_only=True) as store:
+        logged = check_resumable(store, resume_info(store, run_id))
+        spent = total_usage([*store.episodes(run_id), *store.failures(run_id)]).cost or 0.0
+    return logged, spent
 
 
 RESUME_FIXED = (
@@ -388,12 +461,6 @@ def _reject_with_resume(ctx: typer.Context) -> None:
         if source is not None and source.name == "COMMANDLINE":
             flag = "--" + name.replace("_", "-")
             raise BadInputError(f"{flag}: a resumed run keeps its own; drop {flag} or --resume")
-
-
-def _spent(store: RewardTable, resume: str | None) -> float:
-    if resume is None:
-        return 0.0
-    return total_usage([*store.episodes(resume), *store.failures(resume)]).cost or 0.0
 
 
 def _print_train(
@@ -426,7 +493,8 @@ def _print_train(
 
 
 def _say(text: str, console: Console = out) -> None:
-    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    """A line of text, shown inert (no markup, control characters escaped)."""
+    console.print(for_terminal(text), soft_wrap=True)
 
 
 @app.command("eval")
@@ -470,28 +538,29 @@ def eval_cmd(
     options = CallOptions(
         concurrency, retries, timeout, rpm, tpm, max_cost, response_cache, tuple(header or ())
     )
-    loaded = Suite.load(suite)
-    spec, chat_model = _model(model, loaded, base_url, temperature, seed, False, options)
-    store = RewardTable(":memory:") if no_memory else RewardTable(memory, create=False)
-    calls = options.middleware(spec)
-    results = {}
-    for use_memory in [False, True] if compare else [not no_memory]:
-        table = store if use_memory else RewardTable(":memory:")
-        agent = build_agent(chat_model, loaded, table, epsilon=0.0, render=render, calls=calls)
-        label = "with memory" if use_memory else "without memory"
-        with _progress(len(plan(loaded, repeats, seed)), f"evaluating {label}", calls) as tick:
-            results[use_memory] = evaluate(
-                agent,
-                loaded,
-                seed=seed,
-                max_steps=max_steps,
-                use_memory=use_memory,
-                model=spec,
-                memory=str(memory),
-                repeats=repeats,
-                concurrency=concurrency,
-                on_episode=tick,
-            )
+    loaded = _load_suite(suite, render)
+    options.check()
+    with RewardTable(":memory:") if no_memory else RewardTable(memory, read_only=True) as store:
+        spec, chat_model = _model(model, loaded, base_url, temperature, seed, False, options)
+        calls = options.middleware(spec)
+        results = {}
+        for use_memory in [False, True] if compare else [not no_memory]:
+            table = store if use_memory else RewardTable(":memory:")
+            agent = build_agent(chat_model, loaded, table, epsilon=0.0, render=render, calls=calls)
+            label = "with memory" if use_memory else "without memory"
+            with _progress(plan_size(loaded, repeats), f"evaluating {label}", calls) as tick:
+                results[use_memory] = evaluate(
+                    agent,
+                    loaded,
+                    seed=seed,
+                    max_steps=max_steps,
+                    use_memory=use_memory,
+                    model=spec,
+                    memory=str(memory),
+                    repeats=repeats,
+                    concurrency=concurrency,
+                    on_episode=tick,
+                )
     _print_eval(results, json_out)
     if not json_out:
         _say(f"spent: {usage_summary(calls.totals)}")
@@ -520,27 +589,26 @@ COMPARED = (
 
 
 def _compare_table(before: EvalResult, after: EvalResult) -> Table:
-    table = Table(title=f"{before.model}: without memory -> with {after.memory}")
+    table = Table(title=for_terminal(f"{before.model}: without memory -> with {after.memory}"))
     table.add_column("query")
     for name, _ in COMPARED:
         table.add_column(name, justify="right")
     rows = [*((q, before.per_query[q], after.per_query[q]) for q in before.per_query)]
     for name, b, a in [*rows, ("all", before.metrics, after.metrics)]:
         cells = [f"{getattr(b, k):.2f} -> {getattr(a, k):.2f}" for _, k in COMPARED]
-        table.add_row(name, *cells)
+        table.add_row(for_terminal(name), *cells)
     return table
 
 
 def _eval_table(result: EvalResult) -> Table:
-    title = f"{result.model}, memory: {result.memory or 'off'}"
-    table = Table(title=title)
+    table = Table(title=for_terminal(f"{result.model}, memory: {result.memory or 'off'}"))
     columns = ("query", "episodes", "success", "within 2", "steps", "clarify", "wrong tool")
     for column in columns:
         table.add_column(column, justify="right")
     rows: list[tuple[str, Metrics]] = [*result.per_query.items(), ("all", result.metrics)]
     for name, m in rows:
         table.add_row(
-            name,
+            for_terminal(name),
             str(m.episodes),
             f"{m.success_rate:.2f}",
             f"{m.success_within_2:.2f}",
@@ -562,23 +630,27 @@ def memory_show(
     limit: Annotated[int | None, typer.Option(min=1, help="Show at most N rows.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show the memory table: reward, visits, clarifications and actions per prompt."""
-    rows = RewardTable(memory, create=False).rows(suite, sort=sort, limit=limit)
+    """Show the memory table: reward, visits, clarifications and actions per prompt.
+
+    Read-only: the file is not changed (a read-only disk works).
+    """
+    with RewardTable(memory, read_only=True) as store:
+        rows = store.rows(suite, sort=sort, limit=limit)
     if json_out:
         _print_json([r.to_json() for r in rows])
         return
-    table = Table(title=f"{memory}: {len(rows)} rows")
+    table = Table(title=for_terminal(f"{memory}: {len(rows)} rows"))
     for column in ("suite", "query", "prompt", "reward", "visits", "clarify", "best action"):
         table.add_column(column, overflow="fold")
     for r in rows:
         table.add_row(
-            r.suite,
-            r.query or "",
-            r.prompt,
+            for_terminal(r.suite),
+            for_terminal(r.query or ""),
+            for_terminal(r.prompt),
             f"{r.reward:+g}",
             str(r.visits),
             str(r.clarifications),
-            r.best_action() or "",
+            for_terminal(r.best_action() or ""),
         )
     out.print(table)
 
@@ -593,8 +665,9 @@ def memory_reset(
     """Forget the learned rewards (the episode log is kept)."""
     if not yes:
         raise BadInputError("memory reset: refusing without --yes")
-    removed = RewardTable(memory, create=False).reset(suite)
-    out.print(f"removed {removed} rows from {memory}")
+    with RewardTable(memory, create=False) as store:
+        removed = store.reset(suite)
+    _say(f"removed {removed} rows from {memory}")
 
 
 @app.command("report")
@@ -607,8 +680,14 @@ def report_cmd(
     ] = "text",
     out_path: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
 ) -> None:
-    """Report a run: per-epoch metrics and seed 001's Table 2 (first vs last epoch)."""
-    report = build_report(RewardTable(memory, create=False), run)
+    """Report a run: per-epoch metrics and seed 001's Table 2 (first vs last epoch).
+
+    Read-only: the memory file is not changed (a read-only disk works).
+    """
+    if out_path is not None:
+        _check_output(out_path)
+    with RewardTable(memory, read_only=True) as store:
+        report = build_report(store, run)
     if format == "json":
         text = json.dumps(report.to_json(), indent=2) + "\n"
     else:
@@ -618,8 +697,28 @@ def report_cmd(
     if out_path is None:
         sys.stdout.write(text)
     else:
-        out_path.write_text(text, encoding="utf-8")
-        err.print(f"wrote {out_path}")
+        _write_atomically(out_path, text)
+        _say(f"wrote {out_path}", err)
+
+
+def _check_output(path: Path) -> None:
+    """Refuse an output path whose folder does not exist, or that is a folder."""
+    if path.is_dir():
+        raise BadInputError(f"--out: {path} is a directory")
+    if not path.parent.is_dir():
+        raise BadInputError(f"--out: {path}: no directory {path.parent}")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it: never half a file."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
 
 
 @app.command("suites")
@@ -636,7 +735,7 @@ def suites_cmd(json_out: JsonOpt = False) -> None:
     for s in found:
         n_prompts = sum(1 for _ in s.prompts())
         row = (s.name, str(len(s.spec.queries)), str(n_prompts), ", ".join(s.tool_names))
-        table.add_row(*row, s.spec.description)
+        table.add_row(*map(for_terminal, row), for_terminal(s.spec.description))
     out.print(table)
 
 
@@ -651,6 +750,42 @@ def _suite_json(suite: Suite) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point. A bad flag is one `error:` line and exit code 2 (not
+    click's usage box); SIGTERM is handled as Ctrl-C."""
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        code = app(args=argv, prog_name="reflexrl", standalone_mode=False)
+    except typer.TyperException as exc:  # click's errors, as typer raises them
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `reflexrl`: its help
+            _say(exc.format_message(), err)
+            sys.exit(0)
+        _error(_usage_message(exc))
+        sys.exit(getattr(exc, "exit_code", 2))
+    except typer.Abort:
+        _say("interrupted", err)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_message(exc: typer.TyperException) -> str:
+    """click's message, naming the flag, and where to read more."""
+    param = getattr(exc, "param", None)
+    message = str(getattr(exc, "message", "") or exc).removeprefix("Value error, ")
+    if param is not None and getattr(param, "opts", None) and message:
+        flag = max(param.opts, key=len)
+        message = f"{flag}: {message[:1].lower()}{message[1:]}"
+    else:
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "reflexrl"
+    return f"{message} (see: {command} --help)"
+
+
+def _terminate(_signum: int, frame: FrameType | None) -> None:
+    """SIGTERM: what Ctrl-C does (the run is saved and marked interrupted, exit code 130)."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:
+        raise KeyboardInterrupt

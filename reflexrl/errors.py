@@ -6,6 +6,8 @@ one-line message and its `exit_code` (2: bad input or usage, 1: runtime failure)
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ReflexRLError(Exception):
     """Base class of every error reflexrl raises on purpose."""
@@ -31,12 +33,26 @@ class MemoryNotFoundError(BadInputError):
     """A memory database that was asked for but does not exist."""
 
 
-class MemoryStoreError(ReflexRLError):
-    """A memory database that cannot be read or written (schema too new, corrupt file)."""
+class MemoryStoreError(BadInputError):
+    """A file that cannot be used as a memory database (or response cache): not SQLite,
+    truncated, a directory, a newer schema, another application's tables. Exit code 2."""
 
 
 class EpisodeError(ReflexRLError):
     """An episode that could not run to its end (the model or a tool failed)."""
+
+
+class RunFailedError(EpisodeError):
+    """A training run stopped because too many episodes failed in a row.
+
+    Attributes:
+        result: The run as it stands (a `TrainResult` with status "failed"): it is saved,
+            and `resume` continues it.
+    """
+
+    def __init__(self, message: str, result: Any) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class BudgetExceededError(ReflexRLError):

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
 API_KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
 DEFAULT_HOSTED = {"anthropic": "anthropic:claude-sonnet-4-6", "openai": "openai:gpt-4.1-mini"}
-PROVIDERS = ("anthropic", "openai", "litellm", "local", "fake")
+HOSTED = ("anthropic", "openai", "litellm")
+"""Providers reached over HTTP (the ones `--base-url` and `--header` apply to)."""
+PROVIDERS = (*HOSTED, "local", "fake")
 BASE_URL_ARG = {"anthropic": "base_url", "openai": "base_url", "litellm": "api_base"}
 HEADERS_ARG = {
     "anthropic": "default_headers",

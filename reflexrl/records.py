@@ -11,7 +11,13 @@ from .usage import Usage
 CLARIFY = "ask_user_for_clarification"
 """Name of the clarification tool (an action like any other in the memory)."""
 
-Outcome = Literal["valid", "answered", "max_steps"]
+INVALID_CALL = "invalid_tool_call"
+"""The action recorded for a tool call the agent could not make (its arguments were not valid
+JSON, as a provider reports in `AIMessage.invalid_tool_calls`): a step, and a wrong one."""
+
+Outcome = Literal["valid", "answered", "invalid_call", "max_steps"]
+"""How an episode ended: a valid tool; the agent answered without a tool; its last reply was
+a tool call it could not make; the step budget ran out."""
 
 Credit = Literal["current", "origin"]
 """Which prompt a step's reward is credited to: the prompt being handled when the action was

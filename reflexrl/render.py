@@ -2,19 +2,20 @@
 
 The static instructions go after the agent's own system prompt and never change; the memory
 block goes last, so a provider's prefix cache keeps everything before it. Prompts are user
-text: they are rendered as JSON strings with `<` and `>` escaped, so a stored prompt can never
-close the block, start a new row, or read as an instruction.
+text: they are rendered by `safe_text.for_block` (JSON strings with `<`, `>` and every
+non-printable character escaped), so a stored prompt can never close the block, start or
+forge a line, or read as an instruction.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from .errors import BadInputError
 from .records import CLARIFY, MemoryRow
+from .safe_text import for_block
 from .store import MemoryReader
 
 REWARD_RULES = f"""\
@@ -31,18 +32,12 @@ Renderer = Callable[[MemoryReader, str, str, bool], str]
 """(store, suite, current prompt, explored) -> memory block."""
 
 
-def quote(value: object) -> str:
-    """User text (or a row holding it) as inert JSON: newlines, quotes and tags all escaped."""
-    quoted = json.dumps(value, ensure_ascii=False)
-    return quoted.replace("<", "\\u003c").replace(">", "\\u003e")
-
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 
 
 def action_name(action: str) -> str:
     """A tool name as is (names are identifiers: easy for a model to copy), anything else quoted."""
-    return action if _IDENTIFIER.match(action) else quote(action)
+    return action if _IDENTIFIER.fullmatch(action) else for_block(action)
 
 
 def _value(reward: float) -> float | int:
@@ -80,7 +75,7 @@ def render_paper(store: MemoryReader, suite: str, prompt: str, explored: bool) -
     if not rows:
         return _block(["No rewards recorded yet."])
     lines = [f"Aggregate reward per user prompt ({len(rows)} prompts):"]
-    lines += [quote({"prompt": r.prompt, "reward": _value(r.reward)}) for r in rows]
+    lines += [for_block({"prompt": r.prompt, "reward": _value(r.reward)}) for r in rows]
     return _block(lines)
 
 
@@ -91,7 +86,7 @@ def render_focused(store: MemoryReader, suite: str, prompt: str, explored: bool)
     and the per-action lines in between name the tools that lost.
     """
     row = store.lookup(suite, prompt)
-    lines = [f"Current user prompt: {quote(prompt)}"]
+    lines = [f"Current user prompt: {for_block(prompt)}"]
     if row is None or explored or not row.actions:
         return _block([*lines, "No reward recorded for this prompt yet."])
     best = f"Best action so far: {action_name(row.best_action() or '')}"

@@ -17,6 +17,7 @@ from .errors import BadInputError
 from .metrics import Metrics, by_query, mean_std
 from .records import Episode, RunInfo
 from .runner import EpochMetrics, per_epoch, total_usage
+from .safe_text import for_terminal
 from .store import MemoryStore
 from .usage import Usage
 
@@ -118,14 +119,17 @@ def _cell(episodes: Sequence[Episode], query: str, epoch: int) -> dict[str, floa
 def print_report(report: Report, console: Console) -> None:
     """The per-epoch table and the Table 2 shape as rich tables."""
     run = report.run
-    console.print(f"run {run.run_id}: suite {run.suite}, model {run.model}, seed {run.seed}")
-    console.print(epoch_table(report.epochs))
-    console.print(table2_table(report.table2))
-    console.print(f"status {run.status}; spent: {usage_summary(report.usage)}")
+    say = console.print
+    say(for_terminal(f"run {run.run_id}: suite {run.suite}, model {run.model}, seed {run.seed}"))
+    say(epoch_table(report.epochs))
+    say(table2_table(report.table2))
+    say(for_terminal(f"status {run.status}; spent: {usage_summary(report.usage)}"))
     if report.failed_attempts or report.unfinished:
-        console.print(
-            f"{report.failed_attempts} failed attempts; {report.unfinished} planned episodes "
-            f"unfinished (reflexrl train --resume {run.run_id})"
+        say(
+            for_terminal(
+                f"{report.failed_attempts} failed attempts; {report.unfinished} planned "
+                f"episodes unfinished (reflexrl train --resume {run.run_id})"
+            )
         )
 
 
@@ -171,7 +175,7 @@ def table2_table(rows: Sequence[QueryBeforeAfter]) -> Table:
         table.add_column(column, justify="right")
     for r in rows:
         table.add_row(
-            r.query,
+            for_terminal(r.query),
             _ms(r.before, "reward"),
             _ms(r.before, "fallback"),
             _ms(r.after, "reward"),

@@ -28,6 +28,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from .errors import MemoryStoreError
 from .secrets import redact
+from .sqlite_file import ReadOnlyFile, check_path
 
 HIT = "reflexrl_response_cache"
 """`response_metadata` key set on a reply that came from the cache."""
@@ -56,11 +57,34 @@ def _params(model: Any) -> dict[str, Any]:
     return dict(getter()) if callable(getter) else {"type": type(model).__name__}
 
 
+WHAT = "response cache"
+TABLE = "responses"
+
+
 class ResponseCache:
     """Model replies in a SQLite file, one row per request key."""
 
+    @staticmethod
+    def check(path: str | Path) -> None:
+        """Raise `MemoryStoreError`/`BadInputError` if `path` cannot be a response cache (a
+        directory, a folder that is a file, a file that is not one). Changes nothing."""
+        path = Path(path)
+        check_path(path, must_exist=False, what=WHAT)
+        if not path.exists():
+            return
+        file = ReadOnlyFile(path, WHAT)
+        try:
+            found = {r[0] for r in file.first.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.DatabaseError as exc:
+            raise file.unusable(exc) from exc
+        finally:
+            file.close()
+        if found and TABLE not in found:
+            raise MemoryStoreError(f"{path}: not a reflexrl {WHAT} (no table {TABLE})")
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.check(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:

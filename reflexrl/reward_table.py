@@ -10,18 +10,21 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-from .errors import MemoryNotFoundError, MemoryStoreError
+from .errors import MemoryStoreError
 from .records import ActionStats, Episode, Failure, MemoryRow, RunInfo, Step
-from .secrets import redact
-from .sqlite_schema import migrate
+from .safe_text import for_storage
+from .secrets import redact, redact_error
+from .sqlite_file import ReadOnlyFile, check_path, connect
+from .sqlite_schema import SCHEMA_VERSION, check_schema, migrate
 from .store import MemoryReader, SortKey
 from .usage import Usage
 
@@ -34,12 +37,6 @@ _ORDER = {
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def _connect(path: Path, **kwargs: Any) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, timeout=60.0, **kwargs)
-    conn.execute("PRAGMA busy_timeout=60000")
-    return conn
 
 
 class _Reader:
@@ -71,7 +68,7 @@ class _Reader:
         sql = f"SELECT * FROM memory {where} ORDER BY {_ORDER[sort]}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        rows = list(self.db.query(sql, params))
+        rows = list(self.db.query(sql, _storable(params)))
         detail = self._actions(where, params) if actions else {}
         return [_memory_row(r, detail.get((r["suite"], r["prompt"]), {})) for r in rows]
 
@@ -80,7 +77,7 @@ class _Reader:
     ) -> dict[tuple[str, str], dict[str, ActionStats]]:
         out: dict[tuple[str, str], dict[str, ActionStats]] = {}
         sql = f"SELECT * FROM memory_actions {where} ORDER BY action"
-        for r in self.db.query(sql, params):
+        for r in self.db.query(sql, _storable(params)):
             out.setdefault((r["suite"], r["prompt"]), {})[r["action"]] = ActionStats(
                 r["n"], r["reward"]
             )
@@ -91,8 +88,8 @@ class _ReaderPool:
     """Read connections to one file, kept open between snapshots (a training run takes one
     per episode; opening a connection each time costs more than the reads themselves)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, opener: Callable[..., sqlite3.Connection]) -> None:
+        self._open = opener
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
 
@@ -100,7 +97,7 @@ class _ReaderPool:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        return _connect(self.path, check_same_thread=False)  # opened by a hook, read by the loop
+        return self._open(check_same_thread=False)  # opened by a hook, read by the loop
 
     def give_back(self, conn: sqlite3.Connection) -> None:
         with self._lock:
@@ -143,19 +140,63 @@ class _LiveView(_Reader):
 class RewardTable(_Reader):
     """Lookup-table memory stored in SQLite (WAL, versioned schema, exact under concurrency).
 
+    Nothing is created or changed before the file is known to be a usable memory: an
+    existing file is checked read-only first (not SQLite, truncated, another application's
+    tables, a newer schema: `MemoryStoreError`).
+
     Args:
-        path: The database file. Its folder is created if needed.
+        path: The database file (":memory:" for a throwaway one). Its folder is created if
+            needed.
         create: If False, a missing file raises `MemoryNotFoundError` instead of being created.
+        read_only: Open for reading only: nothing is written, no migration runs (a file of an
+            older schema is migrated in a copy held in memory), the file and its folder are
+            left exactly as they were, and a read-only disk works. Writing raises.
     """
 
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True, read_only: bool = False) -> None:
         self.path = Path(path)
         self.location = str(self.path)
-        if not create and not self.path.is_file():
-            raise MemoryNotFoundError(f"{self.path}: no memory database here")
+        self.read_only = read_only
+        self._file: ReadOnlyFile | None = None
+        if self.location == ":memory:":
+            conn = connect(":memory:")
+            migrate(conn, self.location)
+        elif read_only:
+            conn = self._open_read_only()
+        else:
+            conn = self._open_read_write(create)
+        self.db = sqlite_utils.Database(conn)
+        opener = self._file.connect if self._file is not None else partial(connect, self.path)
+        self._readers = _ReaderPool(opener)
+
+    @staticmethod
+    def check(path: str | Path) -> None:
+        """Raise what opening `path` for writing would raise, creating and changing nothing
+        (a missing file is fine: it would be created)."""
+        path = Path(path)
+        check_path(path, must_exist=False)
+        if path.exists():
+            probe = ReadOnlyFile(path)
+            _version(probe)
+            probe.close()
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        self._file = ReadOnlyFile(self.path)
+        if _version(self._file) == SCHEMA_VERSION:
+            return self._file.first
+        copy = connect(":memory:", check_same_thread=False)
+        self._file.first.backup(copy)
+        self._file.close()
+        self._file = None
+        migrate(copy, self.location)
+        return copy
+
+    def _open_read_write(self, create: bool) -> sqlite3.Connection:
+        check_path(self.path, must_exist=not create)
+        self.check(self.path)  # before anything is written
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = _connect(self.path)
+            conn = connect(self.path)
             conn.execute("PRAGMA journal_mode=WAL")
             # WAL + NORMAL: a commit is durable once the process has written it (a crash of
             # the process loses nothing committed; only a power cut can drop the last ones),
@@ -164,16 +205,26 @@ class RewardTable(_Reader):
             migrate(conn, self.location)
         except sqlite3.DatabaseError as exc:
             raise MemoryStoreError(f"{self.path}: not a usable memory database ({exc})") from exc
-        self.db = sqlite_utils.Database(conn)
-        self._readers = _ReaderPool(self.path)
+        return conn
+
+    def __enter__(self) -> RewardTable:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Close the connection (and the idle read connections of finished snapshots)."""
         self._readers.close()
-        self.db.close()
+        if self._file is not None:
+            self._file.close()  # the main connection, and the side files it caused
+        else:
+            self.db.close()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite_utils.Database]:
+        if self.read_only:
+            raise MemoryStoreError(f"{self.location}: opened read-only")
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
@@ -187,9 +238,10 @@ class RewardTable(_Reader):
     def snapshot(self) -> MemoryReader:
         """A read-only view of the memory as it is now, unaffected by later writes.
 
-        An in-memory table (":memory:") cannot be opened twice: its view is the live table.
+        An in-memory table (":memory:", or the migrated copy of an older file opened
+        read-only) cannot be opened twice: its view is the live table.
         """
-        if self.location == ":memory:":
+        if self.location == ":memory:" or (self.read_only and self._file is None):
             return _LiveView(self)
         return MemorySnapshot(self._readers, self.location)
 
@@ -258,7 +310,7 @@ class RewardTable(_Reader):
             "epoch": failure.epoch,
             "query": failure.query,
             "prompt": failure.prompt,
-            "error": redact(failure.error),
+            "error": redact_error(failure.error),
             "usage": json.dumps(failure.usage.to_json()),
             "created_at": failure.created_at or _now(),
         }
@@ -295,31 +347,45 @@ class RewardTable(_Reader):
                ON CONFLICT (suite, prompt) DO UPDATE SET reward = reward + excluded.reward,
                visits = visits + 1, clarifications = clarifications + excluded.clarifications,
                updated_at = excluded.updated_at""",
-            [
-                episode.suite,
-                step.credit_key,
-                episode.query,
-                step.reward,
-                step.is_clarification,
-                now,
-            ],
+            _storable(
+                [
+                    episode.suite,
+                    step.credit_key,
+                    episode.query,
+                    step.reward,
+                    step.is_clarification,
+                    now,
+                ]
+            ),
         )
         db.execute(
             """INSERT INTO memory_actions VALUES (?, ?, ?, 1, ?)
                ON CONFLICT (suite, prompt, action) DO UPDATE SET n = n + 1,
                reward = reward + excluded.reward""",
-            [episode.suite, step.credit_key, step.action, step.reward],
+            _storable([episode.suite, step.credit_key, step.action, step.reward]),
         )
 
     def reset(self, suite: str | None = None) -> int:
         """Forget the aggregates (of one suite); the append-only log is kept."""
         where, params = ("WHERE suite = ?", [suite]) if suite else ("", [])
         with self._write() as db:
-            removed = db.execute(f"DELETE FROM memory {where}", params).rowcount
-            db.execute(f"DELETE FROM memory_actions {where}", params)
+            removed = db.execute(f"DELETE FROM memory {where}", _storable(params)).rowcount
+            db.execute(f"DELETE FROM memory_actions {where}", _storable(params))
             last = db.execute("SELECT coalesce(max(id), 0) FROM reward_events").fetchone()[0]
             _insert(db, "resets", {"suite": suite, "last_event_id": last, "created_at": _now()})
         return int(removed)
+
+
+def _version(file: ReadOnlyFile) -> int:
+    """The schema version of `file`, if it is a memory this reflexrl can use (else `file` is
+    closed and `MemoryStoreError` raised)."""
+    try:
+        return check_schema(file.first, str(file.path))
+    except BaseException as exc:
+        file.close()
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise file.unusable(exc) from exc
+        raise
 
 
 def _insert(db: sqlite_utils.Database, table: str, record: dict[str, Any]) -> int:
@@ -327,8 +393,14 @@ def _insert(db: sqlite_utils.Database, table: str, record: dict[str, Any]) -> in
     schema on every call, which costs more than the insert on the training hot path)."""
     columns = ", ".join(record)
     marks = ", ".join("?" * len(record))
-    cursor = db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(record.values()))
+    values = _storable(list(record.values()))
+    cursor = db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", values)
     return int(cursor.lastrowid or 0)
+
+
+def _storable(params: list[Any]) -> list[Any]:
+    """Query parameters with every string as SQLite can hold it (see `for_storage`)."""
+    return [for_storage(p) if isinstance(p, str) else p for p in params]
 
 
 def _episode_record(episode: Episode, update: bool, now: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import reduce
@@ -25,10 +25,10 @@ from langchain_core.runnables import Runnable
 
 from . import event_loop
 from .episode import EpisodeContext
-from .errors import BadInputError, BudgetExceededError, EpisodeError
+from .errors import BadInputError, BudgetExceededError, EpisodeError, RunFailedError
 from .metrics import Metrics, by_query, summarize
 from .records import Credit, Episode, Failure, RunInfo
-from .secrets import redact
+from .secrets import redact_error
 from .simulated_user import RephrasingUser
 from .store import MemoryStore
 from .suite import Suite
@@ -142,15 +142,21 @@ def _pick(d: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
     return {k: d[k] for k in keys}
 
 
-def plan(suite: Suite, epochs: int, seed: int) -> list[PlannedEpisode]:
-    """The run's episodes: each epoch shuffles every (query, prompt) with a seeded RNG."""
-    planned: list[PlannedEpisode] = []
+def plan(suite: Suite, epochs: int, seed: int) -> Iterator[PlannedEpisode]:
+    """The run's episodes, made as they are needed (a long run holds no list of them): each
+    epoch shuffles every (query, prompt) with a seeded RNG."""
+    pairs = list(suite.prompts())
     for epoch in range(1, epochs + 1):
-        pairs = list(suite.prompts())
-        random.Random(f"reflexrl:order:{seed}:{epoch}").shuffle(pairs)
-        for query, prompt in pairs:
-            planned.append(PlannedEpisode(len(planned), epoch, query, prompt))
-    return planned
+        order = pairs.copy()
+        random.Random(f"reflexrl:order:{seed}:{epoch}").shuffle(order)
+        start = (epoch - 1) * len(pairs)
+        for offset, (query, prompt) in enumerate(order):
+            yield PlannedEpisode(start + offset, epoch, query, prompt)
+
+
+def plan_size(suite: Suite, epochs: int) -> int:
+    """How many episodes `plan(suite, epochs, seed)` makes."""
+    return epochs * sum(1 for _ in suite.prompts())
 
 
 def new_run_id() -> str:
@@ -213,8 +219,20 @@ def _context(
     )
 
 
+def describe_error(exc: BaseException) -> str:
+    """`Type: message` of what failed. When the error wraps a network error (its chain of
+    causes ends in an `OSError` with a message), that one is described: transports relabel
+    errors (aiohttp under openai reports a refused connection as a timeout), the socket's
+    own error says what happened."""
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    shown = root if isinstance(root, OSError) and str(root) else exc
+    return f"{type(shown).__name__}: {shown}"
+
+
 def _failure(slot: PlannedEpisode, run_id: str, error: str, usage: Usage) -> Failure:
-    text = redact(error)
+    text = redact_error(error)
     if len(text) > MAX_ERROR_CHARS:
         text = text[:MAX_ERROR_CHARS] + " [...]"
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -237,16 +255,18 @@ class _Session:
     in_a_row: int = 0
     last_error: str = ""
 
-    async def run(self, slots: Sequence[PlannedEpisode]) -> None:
-        """Run `slots`; they start in order, up to `concurrency` at once."""
-        gate = asyncio.Semaphore(self.concurrency)
+    async def run(self, slots: Iterable[PlannedEpisode]) -> None:
+        """Run `slots`; they start in order, up to `concurrency` at once (each worker takes
+        the next slot when its episode ends, so a plan of any length costs no memory)."""
+        queue = iter(slots)
 
-        async def one(slot: PlannedEpisode) -> None:
-            async with gate:
-                if self.stop is None:
-                    await self._episode(slot)
+        async def worker() -> None:
+            for slot in queue:
+                if self.stop is not None:
+                    return
+                await self._episode(slot)
 
-        await asyncio.gather(*(one(slot) for slot in slots))
+        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
 
     async def _episode(self, slot: PlannedEpisode) -> None:
         ctx = self.context(slot)
@@ -264,7 +284,7 @@ class _Session:
         self.finished(episode)
 
     def _fail(self, slot: PlannedEpisode, ctx: EpisodeContext, exc: Exception) -> None:
-        failure = _failure(slot, self.run_id, f"{type(exc).__name__}: {exc}", ctx.usage)
+        failure = _failure(slot, self.run_id, describe_error(exc), ctx.usage)
         self.failed(failure)
         self.last_error = failure.error
         self.in_a_row += 1
@@ -295,7 +315,8 @@ def train(
     The agent must read the memory it is trained into (`ReflexMiddleware(memory)` or
     `reflexrl.wrap(agent, memory)`). Each episode is logged and credited in one transaction.
     A failed episode is logged as a failure and the run goes on (status "incomplete"), unless
-    `max_failures` fail in a row: then `EpisodeError` is raised (status "failed"). A
+    `max_failures` fail in a row: then `RunFailedError` (an `EpisodeError` carrying the
+    `TrainResult`) is raised (status "failed"). A
     `BudgetExceededError` from the model-call middleware stops the run (status "stopped").
     Ctrl-C marks the run "interrupted"; nothing half-written is kept. `resume=RUN_ID` runs
     the episodes of that run that have not finished, with the same plan; the other arguments
@@ -349,10 +370,10 @@ async def atrain(
         max_steps,
         {**(settings or {}), "credit": credit},
     )
-    slots = plan(suite, epochs, seed)
+    total = plan_size(suite, epochs)
     done = _open_run(memory, run, resume is not None)
     finished_before = {e.index for e in done}
-    todo = [s for s in slots if s.index not in finished_before]
+    todo = (s for s in plan(suite, epochs, seed) if s.index not in finished_before)
 
     def finished(episode: Episode) -> None:
         memory.record_episode(episode, update=True)
@@ -366,7 +387,7 @@ async def atrain(
             on_episode(failure)
 
     def context(slot: PlannedEpisode) -> EpisodeContext:
-        return _context(suite, slot, seed, len(slots), max_steps, credit=credit)
+        return _context(suite, slot, seed, total, max_steps, credit=credit)
 
     session = _Session(
         agent, suite, run.run_id, context, finished, failed, concurrency, max_failures
@@ -379,7 +400,7 @@ async def atrain(
     except BaseException:
         memory.finish_run(run.run_id, "failed")
         raise
-    return _close_run(memory, run, session, len(slots), done)
+    return _close_run(memory, run, session, total, done)
 
 
 def _open_run(memory: MemoryStore, run: RunInfo, resume: bool) -> list[Episode]:
@@ -427,14 +448,8 @@ def _close_run(
     failures = memory.failures(run.run_id)
     status: RunStatus = session.stop or ("completed" if len(episodes) == planned else "incomplete")
     memory.finish_run(run.run_id, status)
-    if status == "failed":
-        msg = (
-            f"{session.in_a_row} episodes in a row failed, last: {session.last_error}; "
-            f"run {run.run_id} is saved, resume it with --resume {run.run_id}"
-        )
-        raise EpisodeError(msg)
     usage = total_usage([*episodes, *failures])
-    return TrainResult(
+    result = TrainResult(
         run.run_id,
         run.model,
         run.suite,
@@ -445,6 +460,13 @@ def _close_run(
         planned - len(episodes),
         usage,
     )
+    if status == "failed":
+        msg = (
+            f"{session.in_a_row} episodes in a row failed, last: {session.last_error}; "
+            f"run {run.run_id} is saved, resume it with --resume {run.run_id}"
+        )
+        raise RunFailedError(msg, result)
+    return result
 
 
 def total_usage(records: Sequence[Episode | Failure]) -> Usage:
@@ -508,7 +530,7 @@ async def aevaluate(
     on_episode: EpisodeCallback | None = None,
 ) -> EvalResult:
     """Async twin of `evaluate` (same arguments)."""
-    slots = plan(suite, repeats, seed)
+    total = plan_size(suite, repeats)
     episodes: list[Episode] = []
     failures: list[Failure] = []
 
@@ -521,11 +543,10 @@ async def aevaluate(
         return _keep
 
     def context(slot: PlannedEpisode) -> EpisodeContext:
-        total = len(slots)
         return _context(suite, slot, seed, total, max_steps, frozen=True, use_memory=use_memory)
 
     session = _Session(agent, suite, "eval", context, keep(episodes), keep(failures), concurrency)
-    await session.run(slots)
+    await session.run(plan(suite, repeats, seed))
     if session.stop is not None:
         msg = (
             f"evaluation stopped after {len(failures)} failed episodes, last: {session.last_error}"

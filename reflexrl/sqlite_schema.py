@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 from .errors import MemoryStoreError
@@ -68,19 +69,49 @@ MIGRATIONS: tuple[str, ...] = (V1, V2)
 """MIGRATIONS[i] takes the schema from version i to version i + 1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
+_CREATED = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)")
+
+
+def tables_of(version: int) -> frozenset[str]:
+    """The tables a memory file of schema `version` has."""
+    return frozenset(t for script in MIGRATIONS[:version] for t in _CREATED.findall(script))
+
+
+def check_schema(conn: sqlite3.Connection, location: str) -> int:
+    """The file's schema version, if it is a reflexrl memory this version can use.
+
+    Reads only. An empty file (version 0, no tables) is a new memory.
+
+    Raises:
+        MemoryStoreError: not SQLite, a newer schema, or not a reflexrl memory (tables of
+            another application, or tables missing for its version).
+    """
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        msg = (
+            f"{location}: memory schema version {version} is newer than this reflexrl "
+            f"understands ({SCHEMA_VERSION}); upgrade reflexrl"
+        )
+        raise MemoryStoreError(msg)
+    found = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if version == 0 and found - tables_of(SCHEMA_VERSION):
+        others = ", ".join(sorted(found - tables_of(SCHEMA_VERSION))[:5])
+        raise MemoryStoreError(f"{location}: not a reflexrl memory database (tables: {others})")
+    missing = sorted(tables_of(version) - found)
+    if missing:
+        msg = (
+            f"{location}: not a usable reflexrl memory database (schema version {version} "
+            f"but no table {missing[0]})"
+        )
+        raise MemoryStoreError(msg)
+    return version
 
 
 def migrate(conn: sqlite3.Connection, location: str) -> None:
     """Bring the file to SCHEMA_VERSION in one immediate transaction (safe across processes)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            msg = (
-                f"{location}: memory schema version {version} is newer than this reflexrl "
-                f"understands ({SCHEMA_VERSION}); upgrade reflexrl"
-            )
-            raise MemoryStoreError(msg)
+        version = check_schema(conn, location)
         for script in MIGRATIONS[version:]:
             for statement in script.split(";"):
                 if statement.strip():

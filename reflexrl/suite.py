@@ -12,14 +12,13 @@ from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import yaml
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import SuiteError
-from .records import CLARIFY
+from .records import CLARIFY, INVALID_CALL
 from .reward import RewardWeights, ToolMappingReward
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -38,8 +37,8 @@ class ToolSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _not_reserved(cls, name: str) -> str:
-        if name == CLARIFY:
-            raise ValueError(f"'{CLARIFY}' is reserved for the clarification tool")
+        if name in (CLARIFY, INVALID_CALL):
+            raise ValueError(f"'{name}' is reserved by reflexrl")
         return name
 
 
@@ -151,9 +150,14 @@ class Suite:
         return [self._tool(i, spec) for i, spec in enumerate(self.spec.tools)]
 
     def _tool(self, index: int, spec: ToolSpec) -> BaseTool:
-        func = _load_function(self._function_file(spec), spec.function.rsplit(":", 1)[1])
-        if func is None:
-            raise SuiteError(f"{self.path}: tools.{index}.function: '{spec.function}' not found")
+        where = f"{self.path}: tools.{index}.function"
+        module = _import(self._function_file(spec), where)
+        name = spec.function.rsplit(":", 1)[1]
+        if not hasattr(module, name):
+            raise SuiteError(f"{where}: '{spec.function}' not found (no '{name}' in the module)")
+        func = getattr(module, name)
+        if not callable(func):
+            raise SuiteError(f"{where}: '{spec.function}' is not a function")
         return StructuredTool.from_function(
             func, name=spec.name, description=spec.description, handle_tool_error=True
         )
@@ -192,6 +196,10 @@ def _resolve(name_or_path: str) -> Path:
 def _parse(path: Path) -> SuiteSpec:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SuiteError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    except OSError as exc:
+        raise SuiteError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "YAML"
@@ -199,10 +207,29 @@ def _parse(path: Path) -> SuiteSpec:
         raise SuiteError(f"{path}: {where}: YAML syntax error: {problem}") from exc
     if not isinstance(data, dict):
         raise SuiteError(f"{path}: top level: expected a mapping of suite fields")
+    _check_unicode(data, path, "")
     try:
         return SuiteSpec.model_validate(data)
     except ValidationError as exc:
         raise SuiteError(f"{path}: {_first_error(exc)}") from exc
+
+
+def _check_unicode(value: object, path: Path, where: str) -> None:
+    """Refuse a string that is not valid Unicode (a lone surrogate, from a YAML escape such
+    as "\\ud800"): it could not be stored or sent."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            msg = f"{path}: {where or 'top level'}: not valid Unicode (character {exc.start})"
+            raise SuiteError(msg) from exc
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_unicode(key, path, where)
+            _check_unicode(item, path, f"{where}.{key}".lstrip("."))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_unicode(item, path, f"{where}.{i}")
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -215,13 +242,24 @@ def _first_error(exc: ValidationError) -> str:
 _MODULES: dict[Path, ModuleType] = {}
 
 
-def _load_function(path: Path, name: str) -> Callable[..., Any] | None:
+def _import(path: Path, where: str) -> ModuleType:
+    """The tool module at `path`, imported once (running its top-level code)."""
     if path not in _MODULES:
         spec = importlib.util.spec_from_file_location(f"reflexrl_tools_{path.stem}", path)
         if spec is None or spec.loader is None:
-            raise SuiteError(f"{path}: cannot import this tool module")
+            raise SuiteError(f"{where}: cannot import {path}")
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except (Exception, SystemExit) as exc:
+            raise SuiteError(f"{where}: importing {path} failed: {_describe(exc)}") from exc
         _MODULES[path] = module
-    func = getattr(_MODULES[path], name, None)
-    return func if callable(func) else None
+    return _MODULES[path]
+
+
+def _describe(exc: BaseException) -> str:
+    """One line: the exception's type and message (and a syntax error's line)."""
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} (line {exc.lineno})"
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -12,7 +12,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
-from .records import CLARIFY, Credit, Outcome, Step
+from .records import CLARIFY, INVALID_CALL, Credit, Outcome, Step
 from .reward import RewardModel
 
 
@@ -51,25 +51,55 @@ def read_trajectory(
     max_steps: int,
     credit: Credit = "current",
 ) -> Trajectory:
-    """Score the agent's tool calls: stop at the first valid tool or after `max_steps`."""
+    """Score the agent's tool calls: stop at the first valid tool or after `max_steps`.
+
+    A tool call whose arguments could not be parsed (`invalid_tool_calls`) is a step with the
+    action `INVALID_CALL`; a reply made only of such calls ends the episode (`invalid_call`).
+    """
     steps: list[Step] = []
     prompt = origin = ""
     for message in messages:
         if is_user_turn(message):
             prompt = message_text(message)
             origin = origin or prompt
-        if not isinstance(message, AIMessage):
-            continue
-        if not message.tool_calls:
-            return Trajectory(tuple(steps), "answered")
-        for call in message.tool_calls:
-            if len(steps) == max_steps:
-                return Trajectory(tuple(steps), "max_steps")
-            credited = origin if credit == "origin" else prompt
-            steps.append(_step(len(steps), (prompt, credited), call, query, reward_model))
-            if steps[-1].valid:
-                return Trajectory(tuple(steps), "valid")
+        if isinstance(message, AIMessage):
+            prompts = (prompt, origin if credit == "origin" else prompt)
+            ended = _score_reply(message, prompts, steps, query, reward_model, max_steps)
+            if ended is not None:
+                return Trajectory(tuple(steps), ended)
     return Trajectory(tuple(steps), "max_steps" if len(steps) >= max_steps else None)
+
+
+def _score_reply(
+    message: AIMessage,
+    prompts: tuple[str, str],
+    steps: list[Step],
+    query: str,
+    reward_model: RewardModel,
+    max_steps: int,
+) -> Outcome | None:
+    """Append the reply's steps to `steps`; how the episode ended with it, if it did."""
+    calls = [*message.tool_calls, *map(_invalid, message.invalid_tool_calls)]
+    if not calls:
+        return "answered"
+    for call in calls:
+        if len(steps) == max_steps:
+            return "max_steps"
+        steps.append(_step(len(steps), prompts, call, query, reward_model))
+        if steps[-1].valid:
+            return "valid"
+    return None if message.tool_calls else "invalid_call"
+
+
+MAX_INVALID_ARGS = 500
+"""Characters kept of an invalid call's raw arguments."""
+
+
+def _invalid(call: Any) -> dict[str, Any]:
+    """An invalid tool call as a call of `INVALID_CALL`, the attempt kept as its arguments."""
+    raw = call.get("args")
+    args = None if raw is None else str(raw)[:MAX_INVALID_ARGS]
+    return {"name": INVALID_CALL, "args": {"name": str(call.get("name")), "args": args}}
 
 
 def _step(

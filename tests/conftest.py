@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -70,6 +72,17 @@ def _guard_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
 def paper() -> Suite:
     """The bundled paper suite."""
     return Suite.load("paper")
+
+
+@pytest.fixture(scope="session")
+def paper_tools() -> ModuleType:
+    """tools/paper.py, imported by path (as a suite's `function:` does)."""
+    path = Path(__file__).parents[1] / "tools" / "paper.py"
+    spec = importlib.util.spec_from_file_location("paper_tools_under_test", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

@@ -103,3 +103,12 @@ def test_prices_are_read_without_importing_litellm() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "False"]
+
+
+def test_a_short_header_value_is_cut_from_errors_as_a_word_not_from_everything() -> None:
+    secrets.register("k7Q")  # `--header 'X-Org: k7Q'`: too short to redact everywhere
+    echoed = "401: header X-Org=k7Q is not valid; k7Qx and xk7Q are other words"
+    assert secrets.redact_error(echoed) == (
+        "401: header X-Org=[redacted] is not valid; k7Qx and xk7Q are other words"
+    )
+    assert secrets.redact("the k7Q model") == "the k7Q model"  # stored conversations keep it

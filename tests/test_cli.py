@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from inprocess import run_main
 from typer.testing import CliRunner
 
 from reflexrl.cli import app
@@ -127,6 +130,29 @@ def test_memory_reset_needs_yes(tmp_path: Path) -> None:
     assert cli_json("memory", "show", "--memory", str(db)) == []
 
 
+def test_a_refused_connection_is_named_and_a_failed_run_still_prints_its_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-never-sent-anywhere")
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    db = tmp_path / "m.db"
+    code = run_main(
+        "train", "--model", "openai:gpt-4.1-mini", "--base-url", f"http://127.0.0.1:{port}/v1",
+        "--retries", "0", "--epochs", "1", "--memory", str(db), "--json",
+    )  # fmt: skip
+    captured = capfd.readouterr()
+    assert code == 1
+    result = json.loads(captured.out)
+    assert result["status"] == "failed" and result["episodes"] == 0 and result["unfinished"] == 30
+    (error,) = [ln for ln in captured.err.splitlines() if ln.startswith("error: ")]
+    assert "5 episodes in a row failed, last: ConnectionRefusedError" in error
+    errors = [r[0] for r in sqlite3.connect(db).execute("SELECT error FROM failures")]
+    assert len(errors) == 5 and all("Connect call failed" in e for e in errors)
+    assert not any("timed out" in e.lower() for e in errors)
+
+
 def test_suites_lists_paper() -> None:
     suites = cli_json("suites")
     paper = next(s for s in suites if s["name"] == "paper")
@@ -170,6 +196,9 @@ def run_cli(
         (["train", "--model", "local:gpt5"], "unknown local model 'local:gpt5'"),
         (["eval", "--model", "fake:first"], "reflexrl.db: no memory database here"),
         (["eval", "--compare", "--no-memory", "--model", "fake:first"], "drop --no-memory"),
+        (["train", "--epochs", "-1"], "--epochs: input should be greater than or equal to 1"),
+        (["memory", "show", "--limit", "0"], "--limit: input should be greater than or equal"),
+        (["train", "--suite", "{bad}", "--model", "fake:first", "--memory", "m.db"], "bad.yaml"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_nothing_written(

@@ -1,7 +1,7 @@
 """Tests of the paper suite's tools (tools/paper.py) and of its suite file (evals/suites)."""
 
 import ast
-import importlib.util
+import dataclasses
 from pathlib import Path
 from types import ModuleType
 
@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).parents[1]
-TOOLS_FILE = ROOT / "tools" / "paper.py"
 SUITE_FILE = ROOT / "evals" / "suites" / "paper.yaml"
 TOOL_NAMES = [
     "create_image",
@@ -21,13 +20,9 @@ TOOL_NAMES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def paper() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("paper_tools_under_test", TOOLS_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture
+def paper(paper_tools: ModuleType) -> ModuleType:
+    return paper_tools
 
 
 # calculator ---------------------------------------------------------------------------------
@@ -99,24 +94,47 @@ def test_interpreter_reports_errors(paper: ModuleType) -> None:
 
 
 def test_interpreter_times_out(paper: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(paper, "TIMEOUT_S", 0.5)
+    monkeypatch.setattr(paper, "LIMITS", dataclasses.replace(paper.LIMITS, timeout_s=0.5))
     assert paper.python_interpreter("while True: pass") == "error: timed out after 0.5 s"
 
 
+def test_interpreter_reports_output_then_timeout(
+    paper: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(paper, "LIMITS", dataclasses.replace(paper.LIMITS, timeout_s=2.0))
+    code = "import sys, time\nprint('partial')\nsys.stdout.flush()\ntime.sleep(30)"
+    assert paper.python_interpreter(code) == "partial\nerror: timed out after 2 s"
+
+
 @pytest.mark.parametrize(
-    "code",
+    ("code", "failure"),
     [
-        "import socket\n"
-        "s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
-        "s.connect(('127.0.0.1', 9))\n",
-        "import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=1)\n",
-        "import socket\nsocket.getaddrinfo('localhost', 9)\n",
+        (
+            "import socket\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+            "s.connect(('192.0.2.1', 80))\n",  # TEST-NET-1: a route only a real network has
+            "OSError: [Errno 101] Network is unreachable",
+        ),
+        (
+            "import socket\nsocket.create_connection(('192.0.2.1', 80), timeout=2)\n",
+            "OSError: [Errno 101] Network is unreachable",
+        ),
+        ("import socket\nsocket.getaddrinfo('example.com', 80)\n", "socket.gaierror: "),
     ],
 )
-def test_interpreter_has_no_network(paper: ModuleType, code: str) -> None:
-    result = paper.python_interpreter(code)
-    assert "network disabled in reflexrl sandbox" in result
+def test_interpreter_has_no_network(paper: ModuleType, code: str, failure: str) -> None:
+    result = paper.python_interpreter(code + "print('CONNECTED')")
+    assert failure in result
     assert "error: exit code 1" in result
+    assert "CONNECTED" not in result
+
+
+def test_interpreter_output_limit(paper: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(paper, "LIMITS", dataclasses.replace(paper.LIMITS, output_bytes=100))
+    result = paper.python_interpreter("print('a' * 150)\nprint('never reached')")
+    assert (
+        result == "a" * 100 + "\n... (output truncated)\nerror: output limit of 100 bytes exceeded"
+    )
 
 
 def test_interpreter_memory_bomb_fails_cleanly(paper: ModuleType) -> None:
@@ -125,9 +143,22 @@ def test_interpreter_memory_bomb_fails_cleanly(paper: ModuleType) -> None:
     assert "allocated" not in result
 
 
-def test_interpreter_runs_in_a_fresh_directory_with_minimal_env(paper: ModuleType) -> None:
-    code = "import os\nprint(os.listdir('.'))\nprint('HOME' in os.environ)"
-    assert paper.python_interpreter(code).split() == ["[]", "False"]
+def test_interpreter_runs_in_a_fresh_directory_with_minimal_env(
+    paper: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REFLEXRL_TEST_SECRET", "host-only")
+    code = (
+        "import os\n"
+        "print(os.getcwd(), os.listdir('.'), os.environ['HOME'], os.environ['PATH'])\n"
+        "print('REFLEXRL_TEST_SECRET' in os.environ)"
+    )
+    assert paper.python_interpreter(code).split() == [
+        "/work",
+        "[]",
+        "/work",
+        "/usr/bin:/bin",
+        "False",
+    ]
 
 
 def test_interpreter_limits_file_size(paper: ModuleType) -> None:

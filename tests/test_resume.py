@@ -86,28 +86,34 @@ def _episodes(db: Path) -> int:
         conn.close()
 
 
-def _interrupt_after(cmd: list[str], db: Path, episodes: int) -> tuple[int, str]:
-    """Start `cmd`, press Ctrl-C once `episodes` are logged; its exit code and stderr."""
+def _interrupt_after(
+    cmd: list[str], db: Path, episodes: int, sig: signal.Signals = signal.SIGINT
+) -> tuple[int, str]:
+    """Start `cmd`, send `sig` (Ctrl-C) once `episodes` are logged; its exit code and stderr."""
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
     )
     deadline = time.monotonic() + 120
     while _episodes(db) < episodes and time.monotonic() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
     return proc.returncode, stderr
 
 
-@pytest.mark.parametrize("concurrency", ["1", "3"])
+@pytest.mark.parametrize(
+    ("concurrency", "sig"),
+    [("1", signal.SIGINT), ("3", signal.SIGINT), ("3", signal.SIGTERM)],
+)
 def test_interrupted_run_resumes_to_the_totals_of_an_uninterrupted_one(
-    stub: StubProvider, tmp_path: Path, concurrency: str
+    stub: StubProvider, tmp_path: Path, concurrency: str, sig: signal.Signals
 ) -> None:
+    """Ctrl-C, or SIGTERM (handled the same way), then --resume."""
     stub.delay = 0.02
     whole, parts = tmp_path / "whole.db", tmp_path / "parts.db"
     args = ("--epochs", "1", "--seed", "3", "--concurrency", concurrency)
     assert _run(_train(stub, whole, *args)).returncode == 0
-    code, stderr = _interrupt_after(_train(stub, parts, *args), parts, 8)
+    code, stderr = _interrupt_after(_train(stub, parts, *args), parts, 8, sig)
     assert code == 130, stderr
     assert "interrupted" in stderr and 8 <= _episodes(parts) < 30
     run_id = _run_id(parts)

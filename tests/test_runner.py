@@ -21,17 +21,82 @@ from reflexrl import (
     train,
     wrap,
 )
-from reflexrl.runner import plan
+from reflexrl.records import INVALID_CALL, ActionStats
+from reflexrl.runner import describe_error, plan, plan_size
 
 
 def test_plan_visits_every_prompt_once_per_epoch_in_seeded_order(paper: Suite) -> None:
-    slots = plan(paper, 3, seed=7)
-    assert len(slots) == 90 and [s.index for s in slots] == list(range(90))
+    slots = list(plan(paper, 3, seed=7))
+    assert len(slots) == 90 == plan_size(paper, 3) and [s.index for s in slots] == list(range(90))
     for epoch in (1, 2, 3):
         prompts = [s.prompt for s in slots if s.epoch == epoch]
         assert sorted(prompts) == sorted(p for _, p in paper.prompts())
-    assert plan(paper, 3, seed=7) == slots and plan(paper, 3, seed=8) != slots
+    assert list(plan(paper, 3, seed=7)) == slots and list(plan(paper, 3, seed=8)) != slots
     assert [s.prompt for s in slots[:30]] != [s.prompt for s in slots[30:60]]
+
+
+def test_a_huge_run_is_planned_lazily(paper: Suite, memory: RewardTable) -> None:
+    """10^8 epochs: no plan is built up front, the run starts at once (and stops here when
+    the callback raises after three episodes)."""
+    agent = _agent(paper, memory, "fake:first")
+    seen: list[int] = []
+
+    class EnoughError(Exception):
+        pass
+
+    def stop_after_three(record: object) -> None:
+        seen.append(1)
+        if len(seen) == 3:
+            raise EnoughError
+
+    with pytest.raises(EnoughError):
+        train(agent, paper, memory, epochs=10**8, max_steps=1, on_episode=stop_after_three)
+    assert plan_size(paper, 10**8) == 3 * 10**9 and len(seen) == 3
+    assert memory.runs()[-1].epochs == 10**8 and len(memory.episodes(memory.runs()[-1].run_id)) == 3
+
+
+def test_a_tool_call_with_broken_arguments_is_a_wrong_step(
+    paper: Suite, tmp_path, memory: RewardTable
+) -> None:
+    suite_file = tmp_path / "one.yaml"
+    suite_file.write_text(
+        paper.path.read_text()
+        .split("queries:")[0]
+        .replace("../../tools", str(paper.path.parents[2] / "tools"))
+        + "queries:\n  - {id: q3, valid_tools: [calculator], prompts: ['add 2 and 2']}\n"
+    )
+    one = Suite.load(suite_file)
+    broken = {"name": "calculator", "args": '{"expression": "2 +', "id": "c", "error": "bad JSON"}
+    model = ScriptedChatModel(script=[AIMessage("", invalid_tool_calls=[broken])])
+    agent = create_agent(model, one.tools, middleware=[ReflexMiddleware(memory)])
+    (episode,) = train(agent, one, memory, epochs=1).episodes
+    assert episode.outcome == "invalid_call" and not episode.success
+    ((action, reward, valid, args),) = [
+        (s.action, s.reward, s.valid, s.args) for s in episode.steps
+    ]
+    assert (action, reward, valid) == (INVALID_CALL, -1.0, False)
+    assert args == {"name": "calculator", "args": '{"expression": "2 +'}
+    row = memory.lookup(one.name, "add 2 and 2")
+    assert row is not None and row.actions == {INVALID_CALL: ActionStats(1, -1.0)}
+
+
+def test_a_wrapped_network_error_is_described_by_the_socket_error() -> None:
+    class ConnectTimeoutError(Exception):
+        pass
+
+    class APITimeoutError(Exception):
+        pass
+
+    refused = ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 9)")
+    try:
+        try:
+            raise ConnectTimeoutError("") from refused
+        except ConnectTimeoutError as inner:
+            raise APITimeoutError("Request timed out.") from inner
+    except APITimeoutError as exc:
+        described = describe_error(exc)
+    assert described == "ConnectionRefusedError: [Errno 111] Connect call failed ('127.0.0.1', 9)"
+    assert describe_error(ValueError("plain")) == "ValueError: plain"
 
 
 def test_epsilon_schedule() -> None:

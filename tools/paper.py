@@ -5,7 +5,8 @@ compute an expression with a calculator vs. execute code in a Python interpreter
 one of two related Anthropic papers (RLHF vs. RLAIF). Each tool takes ``str`` arguments and
 returns a short ``str``; bad input never raises, it yields a string starting with ``"error: "``.
 
-Only the standard library and Pillow are used. This file is loaded by path (``tools`` is not a
+Only the standard library, Pillow and ``reflexrl.sandbox`` (bubblewrap, for
+``python_interpreter``) are used. This file is loaded by path (``tools`` is not a
 package), e.g. from ``evals/suites/paper.yaml`` as ``../../tools/paper.py:calculator``.
 """
 
@@ -15,14 +16,14 @@ import math
 import operator
 import os
 import re
-import subprocess
-import sys
 import tempfile
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageStat, UnidentifiedImageError
+
+from reflexrl.sandbox import SandboxLimits, SandboxResult, SandboxUnavailableError, run_python
 
 # --------------------------------------------------------------------------------------------
 # create_image / analyze_image
@@ -341,60 +342,11 @@ def calculator(expression: str) -> str:
 # python_interpreter
 # --------------------------------------------------------------------------------------------
 
-TIMEOUT_S = 5.0
-CPU_LIMIT_S = 3
-MEMORY_LIMIT_BYTES = 512 * 1024 * 1024
-FILE_SIZE_LIMIT_BYTES = 1024 * 1024
-OPEN_FILES_LIMIT = 64
+LIMITS = SandboxLimits()
+"""5 s wall clock, 3 s CPU, 512 MiB address space, 1 MiB files, 64 open files, 16 processes,
+64 KiB of output read (see `reflexrl.sandbox.SandboxLimits`)."""
 MAX_OUTPUT_CHARS = 2000
 MAX_STDERR_CHARS = 1000
-
-_CLONE_NEWUSER = 0x10000000
-_CLONE_NEWNET = 0x40000000
-
-NETWORK_DISABLED = "network disabled in reflexrl sandbox"
-
-# Prepended to the user's code; runs first in the (still single-threaded) child, so no
-# preexec_fn is needed (preexec_fn is unsafe when the parent runs tools on threads, as LangGraph
-# does). Limits first, then a best-effort user + network namespace: once inside it the child
-# can neither reach a network interface nor raise its limits again. socket.socket is replaced by
-# a subclass (not a bare function) so that modules subclassing it at import time (ssl) still
-# import and local socketpair() (asyncio) still works; creating a new socket raises.
-PRELUDE = f'''\
-import ctypes as _reflexrl_ctypes, resource as _reflexrl_resource
-for _kind, _soft, _hard in (
-    (_reflexrl_resource.RLIMIT_CPU, {CPU_LIMIT_S}, {CPU_LIMIT_S + 1}),
-    (_reflexrl_resource.RLIMIT_FSIZE, {FILE_SIZE_LIMIT_BYTES}, {FILE_SIZE_LIMIT_BYTES}),
-    (_reflexrl_resource.RLIMIT_NOFILE, {OPEN_FILES_LIMIT}, {OPEN_FILES_LIMIT}),
-    (_reflexrl_resource.RLIMIT_AS, {MEMORY_LIMIT_BYTES}, {MEMORY_LIMIT_BYTES}),
-):
-    _reflexrl_resource.setrlimit(_kind, (_soft, _hard))
-try:
-    _reflexrl_ctypes.CDLL(None, use_errno=True).unshare({_CLONE_NEWUSER | _CLONE_NEWNET})
-except (OSError, AttributeError):
-    pass
-del _reflexrl_ctypes, _reflexrl_resource, _kind, _soft, _hard
-import _socket as _reflexrl_csocket, socket as _reflexrl_socket
-
-
-def _reflexrl_blocked(*args, **kwargs):
-    raise OSError("{NETWORK_DISABLED}")
-
-
-class _ReflexrlBlockedSocket(_reflexrl_socket.socket):
-    __slots__ = ()
-
-    def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
-        if fileno is None:  # wrapping an existing descriptor (socketpair) stays allowed
-            _reflexrl_blocked()
-        super().__init__(family, type, proto, fileno)
-
-
-_reflexrl_socket.socket = _ReflexrlBlockedSocket
-_reflexrl_socket.create_connection = _reflexrl_blocked
-_reflexrl_socket.getaddrinfo = _reflexrl_csocket.getaddrinfo = _reflexrl_blocked
-del _reflexrl_csocket, _reflexrl_socket
-'''
 
 _FENCE = re.compile(r"^\s*```[\w+-]*\s*\n(.*?)\n?\s*```\s*$", re.DOTALL)
 
@@ -412,33 +364,47 @@ def _as_program(code: str) -> str:
     return f"print(\n{source.strip()}\n)"
 
 
-def _report(result: subprocess.CompletedProcess[str]) -> str:
-    """Combine stdout and, on failure, the exit status and the tail of stderr."""
-    out = result.stdout[:MAX_OUTPUT_CHARS]
-    if len(result.stdout) > MAX_OUTPUT_CHARS:
-        out += "\n... (output truncated)"
+def _status(result: SandboxResult) -> str:
+    """Say why the run failed, or "" when it exited normally."""
     code = result.returncode
-    if code == 0:
+    if result.timed_out:
+        return f"error: timed out after {LIMITS.timeout_s:g} s"
+    if result.output_limited:
+        return f"error: output limit of {LIMITS.output_bytes} bytes exceeded"
+    if code is None or code == 0:
+        return ""
+    return _signal_status(-code) if code < 0 else f"error: exit code {code}"
+
+
+def _signal_status(signal_number: int) -> str:
+    """Say what a death by ``signal_number`` means under the sandbox's limits."""
+    if signal_number == 24:  # SIGXCPU
+        return f"error: CPU time limit of {LIMITS.cpu_s} s exceeded"
+    if signal_number == 25:  # SIGXFSZ
+        return f"error: file size limit of {LIMITS.file_size_bytes} bytes exceeded"
+    if signal_number == 9:  # SIGKILL: the hard CPU limit or the kernel
+        return "error: killed (a resource limit was exceeded)"
+    return f"error: killed by signal {signal_number}"
+
+
+def _report(result: SandboxResult) -> str:
+    """Combine stdout and, on failure, the reason and the tail of stderr."""
+    out = result.stdout[:MAX_OUTPUT_CHARS]
+    if len(result.stdout) > MAX_OUTPUT_CHARS or (result.output_limited and out):
+        out += "\n... (output truncated)"
+    status = _status(result)
+    if not status:
         return out if out.strip() else "(no output)"
-    if code == -24:  # SIGXCPU
-        status = f"error: CPU time limit of {CPU_LIMIT_S} s exceeded"
-    elif code == -25:  # SIGXFSZ
-        status = f"error: file size limit of {FILE_SIZE_LIMIT_BYTES} bytes exceeded"
-    elif code == -9:  # SIGKILL: the hard CPU limit or the kernel
-        status = "error: killed (a resource limit was exceeded)"
-    elif code < 0:
-        status = f"error: killed by signal {-code}"
-    else:
-        status = f"error: exit code {code}"
     parts = [out.rstrip(), status, result.stderr[-MAX_STDERR_CHARS:].rstrip()]
     return "\n".join(part for part in parts if part)
 
 
 def python_interpreter(code: str) -> str:
-    """Execute Python code in a sandboxed subprocess and return what it prints.
+    """Execute Python code in a sandbox and return what it prints.
 
-    The code runs in a fresh temporary directory without network access and with limits on
-    time, memory, file size and open files. Use print() to show results.
+    The code runs with the standard library only, in an empty private working directory,
+    without network access or access to the host's files, and with limits on time, memory,
+    file size, processes and output. Use print() to show results.
 
     Args:
         code: Python source code to execute.
@@ -450,22 +416,15 @@ def python_interpreter(code: str) -> str:
     program = _as_program(str(code))
     if not program.strip():
         return "error: no code given; pass Python source code"
-    with tempfile.TemporaryDirectory(prefix="reflexrl-py-") as workdir:
-        try:
-            result = subprocess.run(
-                [sys.executable, "-I", "-c", PRELUDE + program],
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=TIMEOUT_S,
-                cwd=workdir,
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return f"error: timed out after {TIMEOUT_S:g} s"
-        except (OSError, ValueError, subprocess.SubprocessError) as exc:
-            return f"error: could not run the code: {exc}"
+    try:
+        result = run_python(program, LIMITS)
+    except SandboxUnavailableError as exc:
+        return (
+            "error: python_interpreter is disabled here: the sandbox could not be set up "
+            f"({exc}); the code was not run"
+        )
+    except (OSError, ValueError) as exc:
+        return f"error: could not run the code: {exc}"
     return _report(result)
 
 
