@@ -762,7 +762,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.exit(0)
         _error(_usage_message(exc))
         sys.exit(getattr(exc, "exit_code", 2))
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C before a command started
         _say("interrupted", err)
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)

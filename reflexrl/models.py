@@ -97,7 +97,7 @@ def load_model(
     if provider == "local":
         return _local(name, **kwargs)
     if provider == "litellm":
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at import
+        _import_litellm(spec)
     kwargs = _client_kwargs(provider, kwargs, headers, timeout)
     if provider == "openai" and "http_async_client" not in kwargs and not getproxies():
         kwargs["http_async_client"] = _aiohttp_client()
@@ -166,11 +166,19 @@ def _check_credentials(provider: str, name: str, spec: str) -> None:
         if not os.environ.get(API_KEYS[provider]):
             raise ModelSpecError(f"--model: '{spec}' needs the {API_KEYS[provider]} variable")
         return
+    missing = _import_litellm(spec).validate_environment(model=name).get("missing_keys") or []
+    if missing:
+        raise ModelSpecError(f"--model: '{spec}' needs the {', '.join(missing)} variable(s)")
+
+
+def _import_litellm(spec: str) -> Any:
+    """LiteLLM, offline (its packaged price map) and quiet: its "Give Feedback / Get Help"
+    banners go to stdout, which `--json` output owns."""
     if importlib.util.find_spec("litellm") is None:
         msg = f"--model: '{spec}' needs LiteLLM: pip install 'reflexrl[litellm]'"
         raise ModelSpecError(msg)
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at import
     import litellm  # noqa: PLC0415  (heavy, and only for litellm: specs)
 
-    missing = litellm.validate_environment(model=name).get("missing_keys") or []
-    if missing:
-        raise ModelSpecError(f"--model: '{spec}' needs the {', '.join(missing)} variable(s)")
+    litellm.suppress_debug_info = True
+    return litellm
