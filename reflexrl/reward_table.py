@@ -170,11 +170,11 @@ class RewardTable(_Reader):
         self._readers = _ReaderPool(opener)
 
     @staticmethod
-    def check(path: str | Path) -> None:
+    def check(path: str | Path, *, must_exist: bool = False) -> None:
         """Raise what opening `path` for writing would raise, creating and changing nothing
-        (a missing file is fine: it would be created)."""
+        (a missing file is fine unless `must_exist`: it would be created)."""
         path = Path(path)
-        check_path(path, must_exist=False)
+        check_path(path, must_exist=must_exist)
         if path.exists():
             probe = ReadOnlyFile(path)
             _version(probe)
@@ -192,8 +192,7 @@ class RewardTable(_Reader):
         return copy
 
     def _open_read_write(self, create: bool) -> sqlite3.Connection:
-        check_path(self.path, must_exist=not create)
-        self.check(self.path)  # before anything is written
+        self.check(self.path, must_exist=not create)  # before anything is written
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = connect(self.path)

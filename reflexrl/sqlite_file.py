@@ -88,7 +88,8 @@ class ReadOnlyFile:
 
     def _check_length(self, conn: sqlite3.Connection) -> None:
         """A file shorter than its header says was cut off (unless a WAL holds the rest)."""
-        if _side(self.path, "-wal").exists() and _side(self.path, "-wal").stat().st_size:
+        wal = _side(self.path, "-wal")
+        if wal.exists() and wal.stat().st_size:
             return
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         size = conn.execute("PRAGMA page_size").fetchone()[0]

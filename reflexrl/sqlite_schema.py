@@ -94,8 +94,9 @@ def check_schema(conn: sqlite3.Connection, location: str) -> int:
         )
         raise MemoryStoreError(msg)
     found = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if version == 0 and found - tables_of(SCHEMA_VERSION):
-        others = ", ".join(sorted(found - tables_of(SCHEMA_VERSION))[:5])
+    foreign = found - tables_of(SCHEMA_VERSION)
+    if version == 0 and foreign:
+        others = ", ".join(sorted(foreign)[:5])
         raise MemoryStoreError(f"{location}: not a reflexrl memory database (tables: {others})")
     missing = sorted(tables_of(version) - found)
     if missing:
