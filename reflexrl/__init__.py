@@ -20,20 +20,27 @@ from .errors import (
 )
 from .exploration import EpsilonSchedule
 from .fake_models import PolicyChatModel, ScriptedChatModel
+from .memory import (
+    KnnLookup,
+    MemoryReader,
+    MemoryStore,
+    Neighbour,
+    RewardTable,
+    open_memory,
+)
 from .metrics import Metrics
 from .middleware import ReflexMiddleware
 from .models import load_model
 from .rate_limit import RateLimiter
 from .records import CLARIFY, ActionStats, Episode, Failure, MemoryRow, RunInfo, Step
-from .render import RENDERINGS, render_focused, render_paper
+from .render import RENDERINGS, PromptMemory, prompt_memory, render_focused, render_paper
 from .report import Report, build_report
 from .response_cache import ResponseCache
 from .retry import RetryPolicy
 from .reward import RewardModel, RewardWeights, ToolMappingReward
-from .reward_table import RewardTable
+from .run_config import RunConfig
 from .runner import EvalResult, TrainResult, aevaluate, atrain, evaluate, train
 from .simulated_user import RephrasingUser, SimulatedUser
-from .store import MemoryReader, MemoryStore
 from .suite import Suite
 from .usage import Price, Usage, price_for
 from .wrap import wrap
@@ -53,6 +60,7 @@ __all__ = [
     "EpsilonSchedule",
     "EvalResult",
     "Failure",
+    "KnnLookup",
     "MemoryNotFoundError",
     "MemoryReader",
     "MemoryRow",
@@ -61,8 +69,10 @@ __all__ = [
     "Metrics",
     "ModelCallMiddleware",
     "ModelSpecError",
+    "Neighbour",
     "PolicyChatModel",
     "Price",
+    "PromptMemory",
     "RateLimiter",
     "ReflexMiddleware",
     "ReflexRLError",
@@ -73,6 +83,7 @@ __all__ = [
     "RewardModel",
     "RewardTable",
     "RewardWeights",
+    "RunConfig",
     "RunInfo",
     "ScriptedChatModel",
     "SimulatedUser",
@@ -89,7 +100,9 @@ __all__ = [
     "build_report",
     "evaluate",
     "load_model",
+    "open_memory",
     "price_for",
+    "prompt_memory",
     "render_focused",
     "render_paper",
     "train",

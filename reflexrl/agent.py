@@ -9,9 +9,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
 from .calls import ModelCallMiddleware
-from .exploration import EpsilonSchedule
+from .memory import MemoryStore
 from .middleware import ReflexMiddleware
-from .store import MemoryStore
+from .run_config import RunConfig
 from .suite import Suite
 
 SYSTEM_PROMPT = """\
@@ -23,16 +23,25 @@ def build_agent(
     model: BaseChatModel,
     suite: Suite,
     memory: MemoryStore,
+    config: RunConfig | None = None,
     *,
-    epsilon: float | EpsilonSchedule = 0.05,
-    render: str = "focused",
     calls: ModelCallMiddleware | None = None,
+    **settings: Any,
 ) -> Runnable[Any, Any]:
     """A ReAct agent over the suite's tools that reads `memory` before every model call.
 
-    `calls` (retries, limits, budget, usage, response cache) wraps each call inside the
-    memory middleware, so it sees the request with the memory block.
+    It explores with `config`'s epsilon schedule and renders the memory as `config.render`
+    says (`**settings` override `config`'s fields). `calls` (retries, limits, budget, usage,
+    response cache) wraps each call inside the memory middleware, so it sees the request
+    with the memory block.
     """
-    reflex = ReflexMiddleware(memory, suite=suite.name, epsilon=epsilon, render=render)
+    config = (config or RunConfig()).with_(**settings)
+    reflex = ReflexMiddleware(
+        memory,
+        suite=suite.name,
+        epsilon=config.schedule(),
+        render=config.render,
+        neighbour_text=config.neighbour_text,
+    )
     middleware = [reflex, calls or ModelCallMiddleware()]
     return create_agent(model, suite.tools, system_prompt=SYSTEM_PROMPT, middleware=middleware)

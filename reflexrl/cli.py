@@ -11,7 +11,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -27,12 +27,12 @@ from .agent import build_agent
 from .budget import Budget
 from .calls import ModelCallMiddleware
 from .errors import BadInputError, ReflexRLError, RunFailedError
-from .exploration import EpsilonSchedule
+from .memory import MemoryStore, check_memory, open_memory
 from .metrics import Metrics
 from .models import HOSTED, choose_model, load_model
 from .rate_limit import RateLimiter
-from .records import Episode, Failure, RunInfo
-from .render import get_renderer
+from .records import Episode, Failure
+from .render import get_renderer, prompt_memory
 from .report import (
     build_report,
     cost_text,
@@ -44,7 +44,7 @@ from .report import (
 )
 from .response_cache import ResponseCache
 from .retry import RetryPolicy
-from .reward_table import RewardTable
+from .run_config import RunConfig
 from .runner import (
     EvalResult,
     TrainResult,
@@ -124,6 +124,40 @@ StepsOpt = Annotated[
 ]
 RenderOpt = Annotated[
     str, typer.Option(help="Memory rendering: focused (the prompt's row) or paper (all rows).")
+]
+LookupOpt = Annotated[
+    Literal["exact", "knn"],
+    typer.Option(
+        help="How a prompt finds its memory: its own row (exact, the paper's table) or the "
+        "rows of its K most similar stored prompts (knn, by embedding; generalizes to "
+        "prompts never seen). The memory file records the embedding model."
+    ),
+]
+KOpt = Annotated[int, typer.Option("--k", min=1, max=100, help="kNN: neighbours per prompt.")]
+ThresholdOpt = Annotated[
+    float,
+    typer.Option(
+        min=-1.0,
+        max=1.0,
+        callback=_finite,
+        help="kNN: least cosine similarity of a neighbour; a prompt with none is told to explore.",
+    ),
+]
+NeighbourTextOpt = Annotated[
+    bool,
+    typer.Option(
+        "--neighbour-text/--no-neighbour-text",
+        help="kNN: quote the neighbours' prompts in the block (--no-neighbour-text: their "
+        "similarity and record only; in production they are other users' words).",
+    ),
+]
+HoldoutOpt = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="Hold out the last N prompts of each query (in the suite's order): training "
+        "never visits them; eval --split heldout measures them alone.",
+    ),
 ]
 
 
@@ -327,6 +361,11 @@ def train_cmd(
     memory: MemoryOpt = DEFAULT_MEMORY,
     max_steps: StepsOpt = 4,
     render: RenderOpt = "focused",
+    lookup: LookupOpt = "exact",
+    k: KOpt = 5,
+    threshold: ThresholdOpt = 0.5,
+    neighbour_text: NeighbourTextOpt = True,
+    holdout: HoldoutOpt = 0,
     credit: Annotated[
         Literal["current", "origin"],
         typer.Option(
@@ -338,8 +377,9 @@ def train_cmd(
         str | None,
         typer.Option(
             help="Continue run RUN_ID where it stopped: its unfinished episodes, with its own "
-            "suite, model, seed, epochs, max-steps, epsilon, render, credit and temperature "
-            "(do not pass those). Give --base-url, --header and the limits again.",
+            "settings (suite, model, seed, epochs, max-steps, epsilon, render, lookup, "
+            "holdout, credit, temperature: do not pass those). Give --base-url, --header "
+            "and the limits again.",
         ),
     ] = None,
     concurrency: ConcurrencyOpt = 1,
@@ -370,74 +410,88 @@ def train_cmd(
         concurrency, retries, timeout, rpm, tpm, max_cost, response_cache, tuple(header or ())
     )
     spent = 0.0
-    if resume is not None:
+    if resume is None:
+        asked = RunConfig(
+            suite=suite,
+            model=model or "",
+            epochs=epochs,
+            seed=seed,
+            max_steps=max_steps,
+            credit=credit,
+            render=render,
+            neighbour_text=neighbour_text,
+            lookup=lookup,
+            k=k,
+            threshold=threshold,
+            temperature=temperature,
+            holdout=holdout,
+            concurrency=concurrency,
+        )
+    else:
         _reject_with_resume(ctx)
-        logged, spent = _resumed(memory, resume)
-        settings = dict(logged.settings)
-        suite = str(settings.get("suite_source", logged.suite))
-        model, seed, epochs, max_steps = logged.model, logged.seed, logged.epochs, logged.max_steps
-        temperature = settings.get("temperature")
-        epsilon, epsilon_end = settings.get("epsilon_start"), settings.get("epsilon_end")
-        render, credit = settings.get("render", render), settings.get("credit", credit)
-    loaded = _load_suite(suite, render)
-    RewardTable.check(memory)
+        asked, spent = _resumed(memory, resume)
+        asked = asked.with_(concurrency=concurrency)
+        epsilon, epsilon_end = asked.epsilon, asked.epsilon_end
+    loaded = _load_suite(asked.suite, asked.render)
+    loaded.check_holdout(asked.holdout)
+    check_memory(memory)
     options.check()
-    spec, chat_model = _model(model, loaded, base_url, temperature, seed, True, options)
+    spec, chat_model = _model(
+        asked.model or None, loaded, base_url, asked.temperature, asked.seed, True, options
+    )
     if epsilon is None:
         epsilon = local_models.TRAIN_EPSILON if spec.startswith("local:") else DEFAULT_EPSILON
-    schedule = EpsilonSchedule(epsilon, epsilon_end)
-    with RewardTable(memory) as store:
+    config = asked.with_(
+        model=spec,
+        epsilon=epsilon,
+        epsilon_end=epsilon_end,
+        temperature=getattr(chat_model, "temperature", None),
+    )
+    with closing(_open_memory(memory, config)) as store:
         calls = options.middleware(spec, spent)
-        agent = build_agent(chat_model, loaded, store, epsilon=schedule, render=render, calls=calls)
-        sampling = getattr(chat_model, "temperature", None)
-        settings = {
-            "suite_source": suite,
-            "epsilon": schedule.describe(),
-            "epsilon_start": schedule.start,
-            "epsilon_end": schedule.end,
-            "render": render,
-            "temperature": sampling,
-            "concurrency": concurrency,
-        }
-        with _progress(plan_size(loaded, epochs), "training", calls) as tick:
+        agent = build_agent(chat_model, loaded, store, config, calls=calls)
+        total = plan_size(loaded, config.epochs, "train", config.holdout)
+        with _progress(total, "training", calls) as tick:
             try:
-                result = train(
-                    agent,
-                    loaded,
-                    store,
-                    epochs=epochs,
-                    seed=seed,
-                    max_steps=max_steps,
-                    credit=credit,
-                    model=spec,
-                    settings=settings,
-                    concurrency=concurrency,
-                    resume=resume,
-                    on_episode=tick,
-                )
+                result = train(agent, loaded, store, config, resume=resume, on_episode=tick)
             except RunFailedError as exc:
                 if json_out:
                     _print_json(exc.result.to_json())
                 raise
-    _print_train(result, schedule, sampling, spec, memory, json_out)
+    _print_train(result, config, memory, json_out)
+
+
+def _open_memory(path: Path, config: RunConfig, *, read_only: bool = False) -> MemoryStore:
+    """The memory at `path`, opened with the config's lookup."""
+    return open_memory(
+        path, lookup=config.lookup, k=config.k, threshold=config.threshold, read_only=read_only
+    )
 
 
 def _load_suite(suite: str, render: str) -> Suite:
     """The suite with its tools loaded (their modules imported), and the rendering checked:
     bad input is found before any file is created."""
-    get_renderer(render)
+    try:
+        get_renderer(render)
+    except BadInputError as exc:
+        raise BadInputError(f"--render: {exc}".replace("rendering: ", "")) from None
     loaded = Suite.load(suite)
     _ = loaded.tools
     return loaded
 
 
-def _resumed(memory: Path, run_id: str) -> tuple[RunInfo, float]:
-    """The logged run to resume, and what it spent so far (read-only: an unknown or
-    completed run changes nothing)."""
-    with RewardTable(memory, read_only=True) as store:
+def _resumed(memory: Path, run_id: str) -> tuple[RunConfig, float]:
+    """The settings of the logged run to resume, and what it spent so far (read-only: an
+    unknown or completed run changes nothing)."""
+    with closing(open_memory(memory, read_only=True)) as store:
         logged = check_resumable(store, resume_info(store, run_id))
         spent = total_usage([*store.episodes(run_id), *store.failures(run_id)]).cost or 0.0
-    return logged, spent
+    config = RunConfig.from_json(logged.settings).with_(
+        model=logged.model, seed=logged.seed, epochs=logged.epochs, max_steps=logged.max_steps
+    )
+    if "suite" not in logged.settings and "suite_source" not in logged.settings:
+        config = config.with_(suite=logged.suite)
+    return config, spent
 
 
 RESUME_FIXED = (
@@ -449,6 +503,11 @@ RESUME_FIXED = (
     "epsilon",
     "epsilon_end",
     "render",
+    "lookup",
+    "k",
+    "threshold",
+    "neighbour_text",
+    "holdout",
     "credit",
     "temperature",
 )
@@ -463,14 +522,7 @@ def _reject_with_resume(ctx: typer.Context) -> None:
             raise BadInputError(f"{flag}: a resumed run keeps its own; drop {flag} or --resume")
 
 
-def _print_train(
-    result: TrainResult,
-    schedule: EpsilonSchedule,
-    sampling: Any,
-    spec: str,
-    memory: Path,
-    json_out: bool,
-) -> None:
+def _print_train(result: TrainResult, config: RunConfig, memory: Path, json_out: bool) -> None:
     if json_out:
         _print_json(result.to_json())
     else:
@@ -479,9 +531,9 @@ def _print_train(
         out.print(f"run {result.run_id} ({result.status}): memory written to {result.memory}")
         _say(f"spent: {usage_summary(result.usage)}")
         _say(
-            f"These numbers include exploration (epsilon {schedule.describe()}, temperature "
-            f"{sampling}); the frozen before/after: reflexrl eval --compare --model {spec} "
-            f"--memory {result.memory}"
+            f"These numbers include exploration (epsilon {config.schedule().describe()}, "
+            f"temperature {config.temperature}); the frozen before/after: reflexrl eval "
+            f"--compare --model {config.model} --memory {result.memory}{_eval_flags(config)}"
         )
     if result.status != "completed":
         _say(
@@ -490,6 +542,12 @@ def _print_train(
             err,
         )
         raise typer.Exit(3 if result.status == "stopped" else 1)
+
+
+def _eval_flags(config: RunConfig) -> str:
+    """The eval options that match a training run's lookup and holdout."""
+    flags = "" if config.lookup == "exact" else f" --lookup {config.lookup}"
+    return flags + (f" --holdout {config.holdout}" if config.holdout else "")
 
 
 def _say(text: str, console: Console = out) -> None:
@@ -512,6 +570,18 @@ def eval_cmd(
     max_steps: StepsOpt = 4,
     repeats: Annotated[int, typer.Option(min=1, help="Passes over every prompt.")] = 1,
     render: RenderOpt = "focused",
+    lookup: LookupOpt = "exact",
+    k: KOpt = 5,
+    threshold: ThresholdOpt = 0.5,
+    neighbour_text: NeighbourTextOpt = True,
+    holdout: HoldoutOpt = 0,
+    split: Annotated[
+        Literal["all", "train", "heldout"],
+        typer.Option(
+            help="With --holdout: evaluate the held-out prompts only, the training ones "
+            "only, or all."
+        ),
+    ] = "all",
     compare: Annotated[
         bool,
         typer.Option(
@@ -531,35 +601,52 @@ def eval_cmd(
     """Frozen evaluation: no exploration, greedy, nothing written; memory shown or not.
 
     `reflexrl eval --compare` runs the same model without memory (before) and with MEMORY
-    (after) and prints them side by side; `--no-memory` runs only the first.
+    (after) and prints them side by side; `--no-memory` runs only the first. With
+    `--holdout N --split heldout` it measures prompts training never saw (use
+    `--lookup knn` to let them find their neighbours' memory).
     """
     if compare and no_memory:
         raise BadInputError("--compare runs without and with the memory: drop --no-memory")
+    if split != "all" and holdout == 0:
+        raise BadInputError(f"--split {split}: give --holdout N (the prompts held out)")
     options = CallOptions(
         concurrency, retries, timeout, rpm, tpm, max_cost, response_cache, tuple(header or ())
     )
+    config = RunConfig(
+        suite=suite,
+        epochs=repeats,
+        seed=seed,
+        max_steps=max_steps,
+        render=render,
+        neighbour_text=neighbour_text,
+        lookup=lookup,
+        k=k,
+        threshold=threshold,
+        temperature=temperature,
+        holdout=holdout,
+        split=split,
+        concurrency=concurrency,
+    )
     loaded = _load_suite(suite, render)
+    loaded.check_holdout(holdout)
     options.check()
-    with RewardTable(":memory:") if no_memory else RewardTable(memory, read_only=True) as store:
+    with ExitStack() as stack:
+        empty = stack.enter_context(closing(open_memory(":memory:")))  # what "off" reads
+        store = empty
+        if not no_memory:
+            store = stack.enter_context(closing(_open_memory(memory, config, read_only=True)))
         spec, chat_model = _model(model, loaded, base_url, temperature, seed, False, options)
         calls = options.middleware(spec)
         results = {}
         for use_memory in [False, True] if compare else [not no_memory]:
-            table = store if use_memory else RewardTable(":memory:")
-            agent = build_agent(chat_model, loaded, table, epsilon=0.0, render=render, calls=calls)
+            run = config.with_(model=spec, epsilon=0.0, use_memory=use_memory)
+            table = store if use_memory else empty
+            agent = build_agent(chat_model, loaded, table, run, calls=calls)
             label = "with memory" if use_memory else "without memory"
-            with _progress(plan_size(loaded, repeats), f"evaluating {label}", calls) as tick:
+            total = plan_size(loaded, repeats, split, holdout)
+            with _progress(total, f"evaluating {label}", calls) as tick:
                 results[use_memory] = evaluate(
-                    agent,
-                    loaded,
-                    seed=seed,
-                    max_steps=max_steps,
-                    use_memory=use_memory,
-                    model=spec,
-                    memory=str(memory),
-                    repeats=repeats,
-                    concurrency=concurrency,
-                    on_episode=tick,
+                    agent, loaded, run, memory=str(memory), on_episode=tick
                 )
     _print_eval(results, json_out)
     if not json_out:
@@ -628,13 +715,36 @@ def memory_show(
         Literal["reward", "visits", "prompt"], typer.Option(help="Sort rows by this.")
     ] = "prompt",
     limit: Annotated[int | None, typer.Option(min=1, help="Show at most N rows.")] = None,
+    prompt: Annotated[
+        str | None,
+        typer.Option(
+            help="Print what the agent would see for this prompt: the memory block, as the "
+            "lookup finds it (with --json: its neighbours and the estimate per action)."
+        ),
+    ] = None,
+    lookup: LookupOpt = "exact",
+    k: KOpt = 5,
+    threshold: ThresholdOpt = 0.5,
+    neighbour_text: NeighbourTextOpt = True,
     json_out: JsonOpt = False,
 ) -> None:
     """Show the memory table: reward, visits, clarifications and actions per prompt.
 
-    Read-only: the file is not changed (a read-only disk works).
+    With --prompt TEXT: the block the agent would be shown for TEXT (try --lookup knn on a
+    prompt the memory never saw). Read-only: the file is not changed (a read-only disk works).
     """
-    with RewardTable(memory, read_only=True) as store:
+    config = RunConfig(lookup=lookup, k=k, threshold=threshold, neighbour_text=neighbour_text)
+    with closing(_open_memory(memory, config, read_only=True)) as store:
+        if prompt is not None:
+            seen = prompt_memory(
+                store, _suite_for(store, suite), prompt, neighbour_text=neighbour_text
+            )
+            if json_out:
+                _print_json(seen.to_json())
+            else:
+                for line in seen.block.splitlines():  # user text in it is already escaped
+                    _say(line)
+            return
         rows = store.rows(suite, sort=sort, limit=limit)
     if json_out:
         _print_json([r.to_json() for r in rows])
@@ -655,6 +765,18 @@ def memory_show(
     out.print(table)
 
 
+def _suite_for(store: MemoryStore, suite: str | None) -> str:
+    """The suite a prompt is looked up in: the one named, else the memory's only suite."""
+    if suite is not None:
+        return suite
+    suites = sorted({r.suite for r in store.rows(actions=False)})
+    if len(suites) == 1:
+        return suites[0]
+    if not suites:
+        raise BadInputError(f"--prompt: {store.location} holds no rows yet; name a --suite")
+    raise BadInputError(f"--suite: the memory holds suites {', '.join(suites)}; name one")
+
+
 @memory_app.command("reset")
 @cli_errors
 def memory_reset(
@@ -665,7 +787,7 @@ def memory_reset(
     """Forget the learned rewards (the episode log is kept)."""
     if not yes:
         raise BadInputError("memory reset: refusing without --yes")
-    with RewardTable(memory, create=False) as store:
+    with closing(open_memory(memory, create=False)) as store:
         removed = store.reset(suite)
     _say(f"removed {removed} rows from {memory}")
 
@@ -686,7 +808,7 @@ def report_cmd(
     """
     if out_path is not None:
         _check_output(out_path)
-    with RewardTable(memory, read_only=True) as store:
+    with closing(open_memory(memory, read_only=True)) as store:
         report = build_report(store, run)
     if format == "json":
         text = json.dumps(report.to_json(), indent=2) + "\n"

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_config
 
+from .memory import MemoryReader
 from .records import Credit
 from .reward import RewardModel
 from .simulated_user import SimulatedUser
-from .store import MemoryReader
 from .usage import Usage
 
 CONFIG_KEY = "reflexrl_episode"

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from langchain_core.messages import BaseMessage, SystemMessage
 
 from .episode import EpisodeContext
+from .errors import BadInputError
 from .exploration import EpsilonSchedule
+from .memory import MemoryStore
 from .render import MEMORY_NOTE, REWARD_RULES, Renderer, get_renderer
-from .store import MemoryStore
 from .trajectory import current_prompt
 
 
@@ -22,10 +23,14 @@ class MemoryInjector:
     suite: str = "default"
     schedule: EpsilonSchedule = field(default_factory=EpsilonSchedule)
     render: str = "focused"
+    neighbour_text: bool = True
     renderer: Renderer = field(init=False)
 
     def __post_init__(self) -> None:
-        self.renderer = get_renderer(self.render)
+        self.renderer = get_renderer(self.render, neighbour_text=self.neighbour_text)
+        if self.render == "paper" and self.memory.lookup_kind == "knn":
+            msg = "rendering 'paper' shows every row; the knn lookup needs the 'focused' one"
+            raise BadInputError(msg)
 
     def start_episode(self, ctx: EpisodeContext | None) -> None:
         """Draw the episode's epsilon reset (training only; frozen evaluations never explore)

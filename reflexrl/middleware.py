@@ -11,7 +11,7 @@ from .clarification import ask_user_for_clarification
 from .episode import current_episode
 from .exploration import EpsilonSchedule, as_schedule
 from .injection import MemoryInjector
-from .store import MemoryStore
+from .memory import MemoryStore
 from .trajectory import read_trajectory
 
 
@@ -28,7 +28,10 @@ class ReflexMiddleware(AgentMiddleware):
         memory: The memory store to read (the training loop writes to it).
         suite: Memory namespace outside a training loop (training uses the suite's name).
         epsilon: Exploration probability per training episode, or a schedule.
-        render: "focused" (the current prompt's row and its actions) or "paper" (every row).
+        render: "focused" (the current prompt's row and its actions; with a kNN memory, its
+            nearest prompts') or "paper" (every row).
+        neighbour_text: With a kNN memory, quote the neighbours' prompts (False: their
+            similarity and record only).
         cache_prefix: For Anthropic models, mark the static part of the system prompt for the
             provider's prompt cache (other providers cache prefixes automatically).
     """
@@ -40,10 +43,12 @@ class ReflexMiddleware(AgentMiddleware):
         suite: str = "default",
         epsilon: float | EpsilonSchedule = 0.05,
         render: str = "focused",
+        neighbour_text: bool = True,
         cache_prefix: bool = True,
     ) -> None:
         super().__init__()
-        self.injector = MemoryInjector(memory, suite, as_schedule(epsilon), render)
+        schedule = as_schedule(epsilon)
+        self.injector = MemoryInjector(memory, suite, schedule, render, neighbour_text)
         self.cache_prefix = cache_prefix
         self.tools = [ask_user_for_clarification]
 

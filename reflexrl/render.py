@@ -10,13 +10,15 @@ forge a line, or read as an instruction.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
 
 from .errors import BadInputError
+from .memory import ActionEstimate, MemoryReader, Neighbour, best_estimated, estimate
 from .records import CLARIFY, MemoryRow
 from .safe_text import for_block
-from .store import MemoryReader
 
 REWARD_RULES = f"""\
 You learn from rewards. Calling a tool that fulfils the user's request earns a positive reward; \
@@ -79,12 +81,17 @@ def render_paper(store: MemoryReader, suite: str, prompt: str, explored: bool) -
     return _block(lines)
 
 
-def render_focused(store: MemoryReader, suite: str, prompt: str, explored: bool) -> str:
+def render_focused(
+    store: MemoryReader, suite: str, prompt: str, explored: bool, *, neighbour_text: bool = True
+) -> str:
     """The current prompt's row: the best action, each action's record, the aggregate.
 
     The best action is stated first and again last: small models follow what they read last,
-    and the per-action lines in between name the tools that lost.
+    and the per-action lines in between name the tools that lost. With a kNN lookup, the
+    block is `render_neighbours`.
     """
+    if store.lookup_kind == "knn":
+        return render_neighbours(store, suite, prompt, explored, neighbour_text=neighbour_text)
     row = store.lookup(suite, prompt)
     lines = [f"Current user prompt: {for_block(prompt)}"]
     if row is None or explored or not row.actions:
@@ -100,14 +107,96 @@ def render_focused(store: MemoryReader, suite: str, prompt: str, explored: bool)
     return _block([*lines, best])
 
 
+NO_NEIGHBOUR = "No experience with requests like this yet (no stored prompt is similar enough)."
+
+
+def render_neighbours(
+    store: MemoryReader, suite: str, prompt: str, explored: bool, *, neighbour_text: bool = True
+) -> str:
+    """The kNN block: the current prompt, the estimate per action from its nearest stored
+    prompts (similarity-weighted), the best action (first and last), and those neighbours
+    with their similarity and record: k rows at most, whatever the memory's size.
+
+    Args:
+        neighbour_text: Quote the neighbours' prompts (False: similarity and record only;
+            in production they are other users' words).
+    """
+    lines = [f"Current user prompt: {for_block(prompt)}"]
+    found = [] if explored else store.nearest(suite, prompt)
+    estimates = estimate(found)
+    if not estimates:
+        return _block([*lines, NO_NEIGHBOUR])
+    best = f"Best action so far: {action_name(best_estimated(estimates) or '')}"
+    lines += [best, f"Estimated reward per action, from the {len(found)} most similar prompts:"]
+    for action, e in estimates.items():
+        lines.append(f"- {action_name(action)}: {_num(round(e.value, 2))} ({e.n} tries)")
+    lines.append("Most similar prompts (similarity: best action; record):")
+    for nb in found:
+        lines.append(_neighbour_line(nb, neighbour_text))
+    return _block([*lines, best])
+
+
+def _neighbour_line(nb: Neighbour, with_text: bool) -> str:
+    record = ", ".join(
+        f"{action_name(a)} {s.n}x {_num(round(s.mean, 2))}"
+        for a, s in sorted(nb.row.actions.items())
+    )
+    text = f" {for_block(nb.row.prompt)}" if with_text else ""
+    best = action_name(nb.row.best_action() or "")
+    return f"- {nb.similarity:.2f}{text}: {best}; {record}"
+
+
 RENDERINGS: dict[str, Renderer] = {"paper": render_paper, "focused": render_focused}
 """Rendering styles by name; add your own here."""
 
 
-def get_renderer(name: str) -> Renderer:
-    """A rendering by name."""
+def get_renderer(name: str, *, neighbour_text: bool = True) -> Renderer:
+    """A rendering by name (`neighbour_text`: see `render_neighbours`)."""
     try:
-        return RENDERINGS[name]
+        renderer = RENDERINGS[name]
     except KeyError:
         options = ", ".join(sorted(RENDERINGS))
-        raise BadInputError(f"--render: unknown rendering '{name}' (choose {options})") from None
+        raise BadInputError(f"rendering: unknown rendering '{name}' (choose {options})") from None
+    if renderer is render_focused and not neighbour_text:
+        return partial(render_focused, neighbour_text=False)
+    return renderer
+
+
+@dataclass(frozen=True)
+class PromptMemory:
+    """What the agent would see for a prompt: the rendered block, the rows it comes from and
+    the estimate they give (`reflexrl memory show --prompt`)."""
+
+    suite: str
+    prompt: str
+    lookup: str
+    block: str
+    neighbours: tuple[Neighbour, ...]
+    estimates: Mapping[str, ActionEstimate]
+
+    def to_json(self) -> dict[str, Any]:
+        """The `memory show --prompt --json` shape."""
+        return {
+            "suite": self.suite,
+            "prompt": self.prompt,
+            "lookup": self.lookup,
+            "best_action": best_estimated(self.estimates),
+            "estimate": {
+                a: {"value": round(e.value, 6), "weight": round(e.weight, 6), "n": e.n}
+                for a, e in self.estimates.items()
+            },
+            "neighbours": [
+                {"similarity": round(nb.similarity, 6), **nb.row.to_json()}
+                for nb in self.neighbours
+            ],
+            "block": self.block,
+        }
+
+
+def prompt_memory(
+    store: MemoryReader, suite: str, prompt: str, *, neighbour_text: bool = True
+) -> PromptMemory:
+    """The focused block the agent would see for `prompt` (no exploration), and its parts."""
+    found = tuple(store.nearest(suite, prompt))
+    block = render_focused(store, suite, prompt, False, neighbour_text=neighbour_text)
+    return PromptMemory(suite, prompt, store.lookup_kind, block, found, estimate(found))

@@ -14,11 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import BadInputError
+from .memory import MemoryStore
 from .metrics import Metrics, by_query, mean_std
 from .records import Episode, RunInfo
 from .runner import EpochMetrics, per_epoch, total_usage
 from .safe_text import for_terminal
-from .store import MemoryStore
 from .usage import Usage
 
 

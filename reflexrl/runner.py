@@ -26,11 +26,12 @@ from langchain_core.runnables import Runnable
 from . import event_loop
 from .episode import EpisodeContext
 from .errors import BadInputError, BudgetExceededError, EpisodeError, RunFailedError
+from .memory import MemoryStore
 from .metrics import Metrics, by_query, summarize
-from .records import Credit, Episode, Failure, RunInfo
+from .records import Episode, Failure, RunInfo
+from .run_config import RunConfig, Split
 from .secrets import redact_error
 from .simulated_user import RephrasingUser
-from .store import MemoryStore
 from .suite import Suite
 from .trajectory import read_trajectory
 from .usage import Usage
@@ -115,6 +116,8 @@ class EvalResult:
     per_query: dict[str, Metrics]
     failures: tuple[Failure, ...] = ()
     usage: Usage = field(default_factory=Usage)
+    split: Split = "all"
+    """The prompts evaluated (see `RunConfig.split`)."""
 
     def to_json(self) -> dict[str, Any]:
         """The `eval --json` shape."""
@@ -130,6 +133,7 @@ class EvalResult:
         return {
             "model": self.model,
             "memory": self.memory,
+            "split": self.split,
             "episodes": self.metrics.episodes,
             "failed": len(self.failures),
             **{k: m[k] for k in keys},
@@ -142,10 +146,12 @@ def _pick(d: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
     return {k: d[k] for k in keys}
 
 
-def plan(suite: Suite, epochs: int, seed: int) -> Iterator[PlannedEpisode]:
+def plan(
+    suite: Suite, epochs: int, seed: int, split: Split = "all", holdout: int = 0
+) -> Iterator[PlannedEpisode]:
     """The run's episodes, made as they are needed (a long run holds no list of them): each
-    epoch shuffles every (query, prompt) with a seeded RNG."""
-    pairs = list(suite.prompts())
+    epoch shuffles every (query, prompt) of the split with a seeded RNG."""
+    pairs = list(suite.prompts(split, holdout))
     for epoch in range(1, epochs + 1):
         order = pairs.copy()
         random.Random(f"reflexrl:order:{seed}:{epoch}").shuffle(order)
@@ -154,9 +160,9 @@ def plan(suite: Suite, epochs: int, seed: int) -> Iterator[PlannedEpisode]:
             yield PlannedEpisode(start + offset, epoch, query, prompt)
 
 
-def plan_size(suite: Suite, epochs: int) -> int:
-    """How many episodes `plan(suite, epochs, seed)` makes."""
-    return epochs * sum(1 for _ in suite.prompts())
+def plan_size(suite: Suite, epochs: int, split: Split = "all", holdout: int = 0) -> int:
+    """How many episodes `plan(suite, epochs, seed, split, holdout)` makes."""
+    return epochs * sum(1 for _ in suite.prompts(split, holdout))
 
 
 def new_run_id() -> str:
@@ -193,29 +199,24 @@ async def arun_episode(
 
 
 def _context(
-    suite: Suite,
-    slot: PlannedEpisode,
-    seed: int,
-    total: int,
-    max_steps: int,
-    *,
-    frozen: bool = False,
-    use_memory: bool = True,
-    credit: Credit = "origin",
+    suite: Suite, slot: PlannedEpisode, config: RunConfig, total: int, *, training: bool
 ) -> EpisodeContext:
-    rng = random.Random(f"reflexrl:user:{seed}:{slot.index}")
+    """An episode's context. In training the simulated user rephrases with training prompts
+    only (held-out prompts stay unseen); in an evaluation with any prompt of the query."""
+    rng = random.Random(f"reflexrl:user:{config.seed}:{slot.index}")
+    pool = suite.prompts_of(slot.query, "train" if training else "all", config.holdout)
     return EpisodeContext(
         suite=suite.name,
         query=slot.query,
-        seed=seed,
+        seed=config.seed,
         index=slot.index,
         total=total,
-        max_steps=max_steps,
+        max_steps=config.max_steps,
         reward_model=suite.reward_model,
-        user=RephrasingUser(suite.prompts_of(slot.query), rng),
-        frozen=frozen,
-        use_memory=use_memory,
-        credit=credit,
+        user=RephrasingUser(pool, rng),
+        frozen=not training,
+        use_memory=config.use_memory or training,
+        credit=config.credit,
     )
 
 
@@ -298,49 +299,38 @@ def train(
     agent: Runnable[Any, Any],
     suite: Suite,
     memory: MemoryStore,
+    config: RunConfig | None = None,
     *,
-    epochs: int = 10,
-    seed: int = 0,
-    max_steps: int = 4,
-    credit: Credit = "origin",
-    model: str = "",
-    settings: dict[str, Any] | None = None,
-    concurrency: int = 1,
     resume: str | None = None,
-    max_failures: int = 5,
     on_episode: EpisodeCallback | None = None,
+    **settings: Any,
 ) -> TrainResult:
     """Train `agent` on `suite`: run every episode, credit its rewards to `memory`.
 
-    The agent must read the memory it is trained into (`ReflexMiddleware(memory)` or
-    `reflexrl.wrap(agent, memory)`). Each episode is logged and credited in one transaction.
-    A failed episode is logged as a failure and the run goes on (status "incomplete"), unless
-    `max_failures` fail in a row: then `RunFailedError` (an `EpisodeError` carrying the
-    `TrainResult`) is raised (status "failed"). A
-    `BudgetExceededError` from the model-call middleware stops the run (status "stopped").
-    Ctrl-C marks the run "interrupted"; nothing half-written is kept. `resume=RUN_ID` runs
-    the episodes of that run that have not finished, with the same plan; the other arguments
-    must match the run's (see `resume_info`). `credit` picks the prompt a step's reward goes
-    to (see `reflexrl.records.Credit`). Runs on reflexrl's event loop (`reflexrl.event_loop`);
-    inside a running loop, use `atrain`.
+    The agent must read the memory it is trained into (`ReflexMiddleware(memory)`,
+    `reflexrl.wrap(agent, memory)`, or `build_agent(model, suite, memory, config)`). Each
+    episode is logged and credited in one transaction. A failed episode is logged as a
+    failure and the run goes on (status "incomplete"), unless `config.max_failures` fail in a
+    row: then `RunFailedError` (an `EpisodeError` carrying the `TrainResult`) is raised
+    (status "failed"). A `BudgetExceededError` from the model-call middleware stops the run
+    (status "stopped"). Ctrl-C marks the run "interrupted"; nothing half-written is kept.
+    Runs on reflexrl's event loop (`reflexrl.event_loop`); inside a running loop, use
+    `atrain`.
+
+    Args:
+        agent: The agent (a `create_agent` graph, or any runnable over `{"messages": ...}`).
+        suite: The suite: its prompts, reward model and tools.
+        memory: The memory the agent reads (open it with `reflexrl.open_memory`).
+        config: The run's settings (default `RunConfig()`), logged with the run.
+        resume: A logged run's id: run the episodes of that run that have not finished,
+            with the same plan (its settings must match: see `check_resumable`).
+        on_episode: Called with every finished episode and every failed attempt.
+        **settings: `RunConfig` fields overriding `config` (`train(..., epochs=3, seed=1)`).
     """
+    config = (config or RunConfig()).with_(**settings)
     return event_loop.run(
-        atrain(
-            agent,
-            suite,
-            memory,
-            epochs=epochs,
-            seed=seed,
-            max_steps=max_steps,
-            credit=credit,
-            model=model,
-            settings=settings,
-            concurrency=concurrency,
-            resume=resume,
-            max_failures=max_failures,
-            on_episode=on_episode,
-        ),
-        threads=concurrency + EXTRA_THREADS,
+        atrain(agent, suite, memory, config, resume=resume, on_episode=on_episode),
+        threads=config.concurrency + EXTRA_THREADS,
     )
 
 
@@ -348,32 +338,29 @@ async def atrain(
     agent: Runnable[Any, Any],
     suite: Suite,
     memory: MemoryStore,
+    config: RunConfig | None = None,
     *,
-    epochs: int = 10,
-    seed: int = 0,
-    max_steps: int = 4,
-    credit: Credit = "origin",
-    model: str = "",
-    settings: dict[str, Any] | None = None,
-    concurrency: int = 1,
     resume: str | None = None,
-    max_failures: int = 5,
     on_episode: EpisodeCallback | None = None,
+    **settings: Any,
 ) -> TrainResult:
     """Async twin of `train` (same arguments)."""
+    config = (config or RunConfig()).with_(**settings, lookup=memory.lookup_kind)
+    suite.check_holdout(config.holdout)
     run = RunInfo(
         resume or new_run_id(),
         suite.name,
-        model,
-        seed,
-        epochs,
-        max_steps,
-        {**(settings or {}), "credit": credit},
+        config.model,
+        config.seed,
+        config.epochs,
+        config.max_steps,
+        config.to_json(),
     )
-    total = plan_size(suite, epochs)
+    total = plan_size(suite, config.epochs, "train", config.holdout)
     done = _open_run(memory, run, resume is not None)
     finished_before = {e.index for e in done}
-    todo = (s for s in plan(suite, epochs, seed) if s.index not in finished_before)
+    slots = plan(suite, config.epochs, config.seed, "train", config.holdout)
+    todo = (s for s in slots if s.index not in finished_before)
 
     def finished(episode: Episode) -> None:
         memory.record_episode(episode, update=True)
@@ -387,10 +374,17 @@ async def atrain(
             on_episode(failure)
 
     def context(slot: PlannedEpisode) -> EpisodeContext:
-        return _context(suite, slot, seed, total, max_steps, credit=credit)
+        return _context(suite, slot, config, total, training=True)
 
     session = _Session(
-        agent, suite, run.run_id, context, finished, failed, concurrency, max_failures
+        agent,
+        suite,
+        run.run_id,
+        context,
+        finished,
+        failed,
+        config.concurrency,
+        config.max_failures,
     )
     try:
         await session.run(todo)
@@ -483,54 +477,42 @@ def per_epoch(episodes: Sequence[Episode]) -> tuple[EpochMetrics, ...]:
 def evaluate(
     agent: Runnable[Any, Any],
     suite: Suite,
+    config: RunConfig | None = None,
     *,
-    seed: int = 0,
-    max_steps: int = 4,
-    use_memory: bool = True,
-    model: str = "",
     memory: str | None = None,
-    repeats: int = 1,
-    concurrency: int = 1,
     on_episode: EpisodeCallback | None = None,
+    **settings: Any,
 ) -> EvalResult:
-    """Frozen evaluation: epsilon 0, nothing written, memory shown or not (`use_memory`).
+    """Frozen evaluation: epsilon 0, nothing written, memory shown or not.
 
-    `memory` only labels the result (the agent reads the store it was built with). Failed
-    episodes are counted in `failures` and left out of the metrics; after 5 failures in a
-    row, or at the budget, the evaluation stops with `EpisodeError`/`BudgetExceededError`.
+    Visits the prompts of `config.split` `config.epochs` times. `memory` only labels the
+    result (the agent reads the store it was built with). Failed episodes are counted in
+    `failures` and left out of the metrics; after 5 failures in a row, or at the budget, the
+    evaluation stops with `EpisodeError`/`BudgetExceededError`. `**settings` override
+    `config`'s fields, as in `train`.
     """
+    config = (config or RunConfig(epochs=1)).with_(**settings)
     return event_loop.run(
-        aevaluate(
-            agent,
-            suite,
-            seed=seed,
-            max_steps=max_steps,
-            use_memory=use_memory,
-            model=model,
-            memory=memory,
-            repeats=repeats,
-            concurrency=concurrency,
-            on_episode=on_episode,
-        ),
-        threads=concurrency + EXTRA_THREADS,
+        aevaluate(agent, suite, config, memory=memory, on_episode=on_episode),
+        threads=config.concurrency + EXTRA_THREADS,
     )
 
 
 async def aevaluate(
     agent: Runnable[Any, Any],
     suite: Suite,
+    config: RunConfig | None = None,
     *,
-    seed: int = 0,
-    max_steps: int = 4,
-    use_memory: bool = True,
-    model: str = "",
     memory: str | None = None,
-    repeats: int = 1,
-    concurrency: int = 1,
     on_episode: EpisodeCallback | None = None,
+    **settings: Any,
 ) -> EvalResult:
     """Async twin of `evaluate` (same arguments)."""
-    total = plan_size(suite, repeats)
+    config = (config or RunConfig(epochs=1)).with_(**settings)
+    suite.check_holdout(config.holdout)
+    if config.split != "all" and config.holdout == 0:
+        raise BadInputError(f"split '{config.split}' needs a holdout of at least 1 prompt")
+    total = plan_size(suite, config.epochs, config.split, config.holdout)
     episodes: list[Episode] = []
     failures: list[Failure] = []
 
@@ -543,19 +525,28 @@ async def aevaluate(
         return _keep
 
     def context(slot: PlannedEpisode) -> EpisodeContext:
-        return _context(suite, slot, seed, total, max_steps, frozen=True, use_memory=use_memory)
+        return _context(suite, slot, config, total, training=False)
 
-    session = _Session(agent, suite, "eval", context, keep(episodes), keep(failures), concurrency)
-    await session.run(plan(suite, repeats, seed))
+    session = _Session(
+        agent, suite, "eval", context, keep(episodes), keep(failures), config.concurrency
+    )
+    await session.run(plan(suite, config.epochs, config.seed, config.split, config.holdout))
     if session.stop is not None:
         msg = (
             f"evaluation stopped after {len(failures)} failed episodes, last: {session.last_error}"
         )
         raise BudgetExceededError(msg) if session.stop == "stopped" else EpisodeError(msg)
     episodes.sort(key=lambda e: e.index)
-    label = memory if use_memory else None
+    label = memory if config.use_memory else None
     metrics = summarize(episodes)
     usage = total_usage([*episodes, *failures])
     return EvalResult(
-        model, label, tuple(episodes), metrics, by_query(episodes), tuple(failures), usage
+        config.model,
+        label,
+        tuple(episodes),
+        metrics,
+        by_query(episodes),
+        tuple(failures),
+        usage,
+        config.split,
     )

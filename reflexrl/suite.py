@@ -125,19 +125,39 @@ class Suite:
         path = _resolve(str(name_or_path))
         return cls(_parse(path), path)
 
-    def prompts(self) -> Iterator[tuple[str, str]]:
-        """Every (query id, prompt) pair, in file order."""
+    def prompts(self, split: str = "all", holdout: int = 0) -> Iterator[tuple[str, str]]:
+        """Every (query id, prompt) pair of a split, in file order.
+
+        Args:
+            split: "all"; "train": all but the last `holdout` prompts of each query;
+                "heldout": those last `holdout` prompts only.
+            holdout: Prompts held out per query.
+        """
         for query in self.spec.queries:
-            for prompt in query.prompts:
+            for prompt in self.prompts_of(query.id, split, holdout):
                 yield query.id, prompt
+
+    def check_holdout(self, holdout: int) -> None:
+        """Refuse a holdout that leaves a query no training prompt."""
+        for query in self.spec.queries:
+            if holdout >= len(query.prompts):
+                msg = (
+                    f"holdout {holdout}: query {query.id} of suite {self.name} has "
+                    f"{len(query.prompts)} prompts; training needs at least one"
+                )
+                raise SuiteError(msg)
 
     def query_of(self, prompt: str) -> str | None:
         """The query a prompt belongs to, or None for a prompt not in the suite."""
         return self._query_of.get(prompt)
 
-    def prompts_of(self, query: str) -> list[str]:
-        """The prompt variations of one query."""
-        return next(q.prompts for q in self.spec.queries if q.id == query)
+    def prompts_of(self, query: str, split: str = "all", holdout: int = 0) -> list[str]:
+        """The prompt variations of one query (of a split: see `prompts`)."""
+        prompts = next(q.prompts for q in self.spec.queries if q.id == query)
+        cut = len(prompts) - holdout
+        if split == "train":
+            return prompts[:cut]
+        return prompts[cut:] if split == "heldout" else list(prompts)
 
     @property
     def tool_names(self) -> list[str]:

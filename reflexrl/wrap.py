@@ -10,7 +10,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from .episode import current_episode
 from .exploration import EpsilonSchedule, as_schedule
 from .injection import MemoryInjector
-from .store import MemoryStore
+from .memory import MemoryStore
 
 
 def wrap(
@@ -20,6 +20,7 @@ def wrap(
     suite: str = "default",
     epsilon: float | EpsilonSchedule = 0.05,
     render: str = "focused",
+    neighbour_text: bool = True,
 ) -> Runnable[Any, Any]:
     """Wrap a built agent so it sees the reward memory as a system message.
 
@@ -34,8 +35,9 @@ def wrap(
         suite: Memory namespace outside a training loop.
         epsilon: Exploration probability per training episode, or a schedule.
         render: "focused" or "paper".
+        neighbour_text: With a kNN memory, quote the neighbours' prompts.
     """
-    injector = MemoryInjector(memory, suite, as_schedule(epsilon), render)
+    injector = MemoryInjector(memory, suite, as_schedule(epsilon), render, neighbour_text)
 
     def _inject(value: Any, config: RunnableConfig) -> dict[str, Any]:
         messages: list[BaseMessage] = convert_to_messages(_messages_of(value))

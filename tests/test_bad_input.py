@@ -153,6 +153,17 @@ CASES: list[tuple[tuple[str, ...], str]] = [
     (("eval", "--compare", "--no-memory", "--model", "fake:first"), "drop --no-memory"),
     (("memory", "reset", "--memory", "m.db"), "memory reset: refusing without --yes"),
     (("train", "--model", "gpt9:big", "--memory", "new.db"), "unknown model spec 'gpt9:big'"),
+    # the kNN lookup and held-out prompts
+    ((*TRAIN, "--holdout", "5"), "holdout 5: query q1 of suite paper has 5 prompts"),
+    ((*EVAL, "--holdout", "9", "--split", "heldout"), "holdout 9: query q1"),
+    ((*EVAL, "--split", "heldout"), "--split heldout: give --holdout N"),
+    ((*EVAL, "--split", "nope"), "--split: 'nope' is not one of 'all', 'train', 'heldout'"),
+    ((*TRAIN, "--lookup", "fuzzy"), "--lookup: 'fuzzy' is not one of 'exact', 'knn'"),
+    ((*TRAIN, "--k", "0"), "--k: input should be greater than or equal to 1"),
+    ((*EVAL, "--threshold", "1.5"), "--threshold: input should be less than or equal to 1"),
+    ((*EVAL, "--threshold", "nan"), "--threshold"),
+    ((*TRAIN, "--lookup", "knn", "--render", "paper"), "'paper' shows every row"),
+    ((*SHOW, "m.db", "--prompt", "hi", "--suite", "paper", "--k", "-1"), "--k: input"),
 ]
 
 

@@ -218,3 +218,33 @@ def test_bad_input_is_one_line_exit_2_nothing_written(
     assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
     assert list(work.rglob("*")) == [] and not (tmp_path / "missing.db").exists()
+
+
+def test_holdout_knn_and_memory_show_prompt(tmp_path: Path) -> None:
+    """Train with held-out prompts, evaluate the split, and ask the memory what the agent
+    would see for a held-out prompt with either lookup."""
+    db = tmp_path / "m.db"
+    result = train(db, "fake:oracle", "--epochs", "1", "--holdout", "2", "--lookup", "knn")
+    assert result["episodes"] == 18
+    settings = json.loads(cli("report", "--memory", str(db), "--format", "json"))["settings"]
+    assert (settings["holdout"], settings["lookup"]) == (2, "knn")
+    rows = cli_json("memory", "show", "--memory", str(db))
+    held_out = (
+        "Produce an illustration displaying numerous dogs sprinting near the tide on a sunny beach"
+    )
+    assert len(rows) == 18 and held_out not in {r["prompt"] for r in rows}
+    evaluated = cli_json(
+        "eval", "--model", "fake:oracle", "--memory", str(db), "--holdout", "2",
+        "--split", "heldout", "--lookup", "knn",
+    )  # fmt: skip
+    assert evaluated["episodes"] == 12 and evaluated["split"] == "heldout"
+    exact = cli_json("memory", "show", "--memory", str(db), "--prompt", held_out)
+    assert exact["neighbours"] == [] and exact["best_action"] is None
+    assert "No reward recorded for this prompt yet." in exact["block"]
+    knn = cli_json("memory", "show", "--memory", str(db), "--prompt", held_out, "--lookup", "knn")
+    assert knn["lookup"] == "knn" and knn["best_action"] == "create_image"
+    assert 1 <= len(knn["neighbours"]) <= 5
+    assert all(n["similarity"] >= 0.5 for n in knn["neighbours"])
+    assert knn["block"].splitlines()[-2] == "Best action so far: create_image"
+    text = cli("memory", "show", "--memory", str(db), "--prompt", held_out, "--lookup", "knn")
+    assert text.strip() == knn["block"]

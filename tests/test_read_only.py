@@ -14,7 +14,7 @@ import pytest
 from inprocess import run_main
 
 from reflexrl import RewardTable
-from reflexrl.sqlite_schema import SCHEMA_VERSION, V1
+from reflexrl.memory.schema import SCHEMA_VERSION, V1
 
 READS = [
     ("memory", "show", "--json"),

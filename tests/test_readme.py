@@ -14,13 +14,13 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
 
 
-def test_readme_has_the_two_wrap_examples() -> None:
+def test_readme_has_the_wrap_and_knn_examples() -> None:
     blocks = python_blocks()
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     assert all(len(b.strip().splitlines()) <= 10 for b in blocks)
 
 
-@pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.parametrize("index", [0, 1, 2])
 def test_readme_example_runs(
     index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
@@ -30,5 +30,8 @@ def test_readme_example_runs(
     assert printed and all(printed)
     if index == 0:
         assert printed[0] == "1.0" and "reward=2.0" in printed[1] and "'create_image'" in printed[1]
-    else:
+    elif index == 1:
         assert "reward=1.0" in printed[0] and (tmp_path / "memory" / "wrapped.db").is_file()
+    else:  # a held-out prompt finds its trained paraphrases
+        similarities = eval(printed[0])
+        assert 1 <= len(similarities) <= 5 and all(0.5 <= s < 1 for s in similarities)

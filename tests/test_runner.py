@@ -22,6 +22,7 @@ from reflexrl import (
     wrap,
 )
 from reflexrl.records import INVALID_CALL, ActionStats
+from reflexrl.run_config import RunConfig
 from reflexrl.runner import describe_error, plan, plan_size
 
 
@@ -194,3 +195,49 @@ def test_origin_credit_remembers_the_tool_that_served_the_rephrase(paper: Suite,
     assert [s.credit_key for s in current.steps] == [first, first, second]
     assert [s.credit_key for s in origin.steps] == [first, first, first]
     assert [s.reward for s in origin.steps] == [-1.0, 0.0, 1.0]
+
+
+def test_holdout_prompts_are_never_seen_in_training(paper: Suite, memory: RewardTable) -> None:
+    held = {p for _, p in paper.prompts("heldout", 2)}
+    assert len(held) == 12 and held.isdisjoint(p for _, p in paper.prompts("train", 2))
+    agent = _agent(paper, memory, "fake:clarify")  # asks every time: the user rephrases
+    result = train(agent, paper, memory, RunConfig(epochs=2, holdout=2, max_steps=4))
+    seen = {s.prompt for e in result.episodes for s in e.steps} | {
+        e.prompt for e in result.episodes
+    }
+    assert len(result.episodes) == 36 and seen.isdisjoint(held)
+    assert all(not any(h in b for h in held) for e in result.episodes for b in e.memory_blocks)
+    (run,) = memory.runs()
+    assert run.settings["holdout"] == 2 and RunConfig.from_json(run.settings).holdout == 2
+
+
+@pytest.mark.parametrize(("split", "count"), [("heldout", 12), ("train", 18), ("all", 30)])
+def test_evaluate_a_split(paper: Suite, memory: RewardTable, split: str, count: int) -> None:
+    agent = _agent(paper, memory, "fake:oracle")
+    result = evaluate(agent, paper, holdout=2, split=split)
+    prompts = {e.prompt for e in result.episodes}
+    assert len(result.episodes) == count and result.to_json()["split"] == split
+    assert prompts == {p for _, p in paper.prompts(split, 2)}
+
+
+def test_a_holdout_must_leave_training_prompts(paper: Suite, memory: RewardTable) -> None:
+    agent = _agent(paper, memory, "fake:oracle")
+    with pytest.raises(BadInputError, match="holdout 5: query q1 of suite paper has 5 prompts"):
+        train(agent, paper, memory, holdout=5)
+    with pytest.raises(BadInputError, match="split 'heldout' needs a holdout"):
+        evaluate(agent, paper, split="heldout")
+    assert memory.runs() == []
+
+
+def test_run_config_is_logged_and_read_back(paper: Suite, memory: RewardTable) -> None:
+    config = RunConfig(epochs=1, seed=3, epsilon=0.2, epsilon_end=0.1, credit="current")
+    train(_agent(paper, memory, "fake:first"), paper, memory, config, max_steps=2)
+    (run,) = memory.runs()
+    logged = RunConfig.from_json(run.settings)
+    assert logged == config.with_(max_steps=2) and run.max_steps == 2
+    with pytest.raises(BadInputError, match="no setting 'epoch'"):
+        config.with_(epoch=3)
+    with pytest.raises(BadInputError, match="epochs must be at least 1"):
+        RunConfig(epochs=0)
+    legacy = {"suite_source": "x.yaml", "epsilon": "0.3", "epsilon_start": 0.3, "render": "paper"}
+    assert RunConfig.from_json(legacy) == RunConfig(suite="x.yaml", epsilon=0.3, render="paper")

@@ -19,14 +19,16 @@ from typing import Any
 
 import sqlite_utils
 
-from .errors import MemoryStoreError
-from .records import ActionStats, Episode, Failure, MemoryRow, RunInfo, Step
-from .safe_text import for_storage
-from .secrets import redact, redact_error
-from .sqlite_file import ReadOnlyFile, check_path, connect
-from .sqlite_schema import SCHEMA_VERSION, check_schema, migrate
-from .store import MemoryReader, SortKey
-from .usage import Usage
+from ..errors import MemoryStoreError
+from ..records import ActionStats, Episode, Failure, MemoryRow, RunInfo, Step
+from ..safe_text import for_storage
+from ..secrets import redact, redact_error
+from ..sqlite_file import ReadOnlyFile, check_path, connect
+from ..usage import Usage
+from .credit import RewardCredit, credits
+from .lookup import ExactLookup, Lookup
+from .protocols import LookupKind, MemoryReader, Neighbour, SortKey
+from .schema import SCHEMA_VERSION, check_schema, migrate
 
 _ORDER = {
     "reward": "reward DESC, prompt",
@@ -44,11 +46,36 @@ class _Reader:
 
     db: sqlite_utils.Database
     location: str
+    finder: Lookup
+
+    @property
+    def lookup_kind(self) -> LookupKind:
+        """How `nearest` finds rows ("exact" or "knn")."""
+        return self.finder.kind
 
     def lookup(self, suite: str, prompt: str) -> MemoryRow | None:
         """The memory of one prompt, or None if it was never credited."""
         found = self._rows("WHERE suite = ? AND prompt = ?", [suite, prompt], "prompt", None, True)
         return found[0] if found else None
+
+    def nearest(self, suite: str, prompt: str) -> Sequence[Neighbour]:
+        """The rows that inform `prompt`, as the store's lookup finds them."""
+        return self.finder.nearest(self, suite, prompt)
+
+    def lookup_many(self, suite: str, prompts: Sequence[str]) -> dict[str, MemoryRow]:
+        """The rows of several prompts at once (those that have one), by prompt."""
+        if not prompts:
+            return {}
+        marks = ", ".join("?" * len(prompts))
+        where = f"WHERE suite = ? AND prompt IN ({marks})"
+        found = self._rows(where, [suite, *prompts], "prompt", None, True)
+        return {r.prompt: r for r in found}
+
+    def prompts_after(self, suite: str, after: int) -> list[tuple[int, str]]:
+        """(id, prompt) of the suite's rows whose id is above `after`, in id order: what a
+        kNN index has not seen yet (ids grow as rows are added)."""
+        sql = "SELECT rowid, prompt FROM memory WHERE suite = ? AND rowid > ? ORDER BY rowid"
+        return [(int(i), str(p)) for i, p in self.db.execute(sql, _storable([suite, after]))]
 
     def rows(
         self,
@@ -113,8 +140,8 @@ class _ReaderPool:
 class MemorySnapshot(_Reader):
     """The memory as of the moment the snapshot was taken (a pinned WAL read transaction)."""
 
-    def __init__(self, pool: _ReaderPool, location: str) -> None:
-        self.location = location
+    def __init__(self, pool: _ReaderPool, location: str, finder: Lookup) -> None:
+        self.location, self.finder = location, finder
         self._pool = pool
         conn = pool.take()
         conn.execute("BEGIN")
@@ -131,7 +158,7 @@ class _LiveView(_Reader):
     """The table itself, read through a view whose `close` leaves the table open."""
 
     def __init__(self, table: _Reader) -> None:
-        self.db, self.location = table.db, table.location
+        self.db, self.location, self.finder = table.db, table.location, table.finder
 
     def close(self) -> None:
         """Nothing to release."""
@@ -151,10 +178,19 @@ class RewardTable(_Reader):
         read_only: Open for reading only: nothing is written, no migration runs (a file of an
             older schema is migrated in a copy held in memory), the file and its folder are
             left exactly as they were, and a read-only disk works. Writing raises.
+        lookup: How a prompt finds its rows: `ExactLookup()` (default) or a `KnnLookup`.
     """
 
-    def __init__(self, path: str | Path, *, create: bool = True, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        create: bool = True,
+        read_only: bool = False,
+        lookup: Lookup | None = None,
+    ) -> None:
         self.path = Path(path)
+        self.finder = lookup or ExactLookup()
         self.location = str(self.path)
         self.read_only = read_only
         self._file: ReadOnlyFile | None = None
@@ -168,6 +204,11 @@ class RewardTable(_Reader):
         self.db = sqlite_utils.Database(conn)
         opener = self._file.connect if self._file is not None else partial(connect, self.path)
         self._readers = _ReaderPool(opener)
+        try:
+            self.finder.bind(self)
+        except BaseException:
+            self.close()
+            raise
 
     @staticmethod
     def check(path: str | Path, *, must_exist: bool = False) -> None:
@@ -242,7 +283,7 @@ class RewardTable(_Reader):
         """
         if self.location == ":memory:" or (self.read_only and self._file is None):
             return _LiveView(self)
-        return MemorySnapshot(self._readers, self.location)
+        return MemorySnapshot(self._readers, self.location, self.finder)
 
     def runs(self) -> Sequence[RunInfo]:
         """All runs, oldest first."""
@@ -317,52 +358,67 @@ class RewardTable(_Reader):
             _insert(db, "failures", record)
 
     def record_episode(self, episode: Episode, *, update: bool = True) -> None:
-        """Append the episode and its steps; if `update`, credit every step. One transaction."""
+        """Append the episode and its steps; if `update`, apply its credits. One transaction."""
         now = _now()
         with self._write() as db:
             episode_id = _insert(db, "episodes", _episode_record(episode, update, now))
-            for step in episode.steps:
-                step_id = _insert(db, "steps", _step_record(step, episode_id, episode))
-                if update:
-                    self._credit(db, episode, step, step_id, now)
+            step_ids = {
+                step.index: _insert(db, "steps", _step_record(step, episode_id, episode))
+                for step in episode.steps
+            }
+            for credit in credits(episode) if update else ():
+                _apply(db, credit, step_ids[credit.step_index], now)
 
-    def _credit(
-        self, db: sqlite_utils.Database, episode: Episode, step: Step, step_id: int, now: str
-    ) -> None:
-        _insert(
-            db,
-            "reward_events",
-            {
-                "step_id": step_id,
-                "suite": episode.suite,
-                "prompt": step.credit_key,
-                "action": step.action,
-                "reward": step.reward,
-                "created_at": now,
-            },
-        )
-        db.execute(
-            """INSERT INTO memory VALUES (?, ?, ?, ?, 1, ?, ?)
-               ON CONFLICT (suite, prompt) DO UPDATE SET reward = reward + excluded.reward,
-               visits = visits + 1, clarifications = clarifications + excluded.clarifications,
-               updated_at = excluded.updated_at""",
-            _storable(
-                [
-                    episode.suite,
-                    step.credit_key,
-                    episode.query,
-                    step.reward,
-                    step.is_clarification,
-                    now,
-                ]
-            ),
-        )
-        db.execute(
-            """INSERT INTO memory_actions VALUES (?, ?, ?, 1, ?)
-               ON CONFLICT (suite, prompt, action) DO UPDATE SET n = n + 1,
-               reward = reward + excluded.reward""",
-            _storable([episode.suite, step.credit_key, step.action, step.reward]),
-        )
+    # -- embeddings (the kNN lookup's cache) --------------------------------------------------
+
+    def embedding_model(self) -> str | None:
+        """The embedding model this memory's kNN lookup was built with (None: not yet)."""
+        sql = "SELECT value FROM memory_meta WHERE key = 'embedding_model'"
+        found = self.db.execute(sql).fetchone()
+        return None if found is None else str(found[0])
+
+    def bind_embedding_model(self, model_id: str) -> None:
+        """Record the embedding model (the first time), or refuse a different one.
+
+        Raises:
+            MemoryStoreError: the file was built with another embedding model.
+        """
+        recorded = self.embedding_model()
+        if recorded is None and not self.read_only:
+            with self._write() as db:
+                db.execute(
+                    "INSERT OR IGNORE INTO memory_meta VALUES ('embedding_model', ?)",
+                    _storable([model_id]),
+                )
+            recorded = self.embedding_model()
+        if recorded is not None and recorded != model_id:
+            msg = (
+                f"{self.location}: its kNN lookup was built with the embedding model "
+                f"'{recorded}', not '{model_id}' (vectors of two models cannot be compared)"
+            )
+            raise MemoryStoreError(msg)
+
+    def cached_vectors(self, model_id: str, hashes: Sequence[str]) -> dict[str, bytes]:
+        """Stored embeddings (float32 bytes) of the texts with these hashes, by hash."""
+        found: dict[str, bytes] = {}
+        for start in range(0, len(hashes), 500):
+            chunk = list(hashes[start : start + 500])
+            marks = ", ".join("?" * len(chunk))
+            sql = (
+                "SELECT text_hash, vector FROM embeddings "
+                f"WHERE model = ? AND text_hash IN ({marks})"
+            )
+            found.update(self.db.execute(sql, _storable([model_id, *chunk])).fetchall())
+        return found
+
+    def cache_vectors(self, model_id: str, vectors: dict[str, bytes]) -> None:
+        """Keep embeddings (float32 bytes by text hash) in the file (nothing if read-only)."""
+        if self.read_only or not vectors:
+            return
+        now = _now()
+        rows = [(model_id, h, len(v) // 4, v, now) for h, v in vectors.items()]
+        with self._write() as db:
+            db.conn.executemany("INSERT OR IGNORE INTO embeddings VALUES (?, ?, ?, ?, ?)", rows)
 
     def reset(self, suite: str | None = None) -> int:
         """Forget the aggregates (of one suite); the append-only log is kept."""
@@ -373,6 +429,33 @@ class RewardTable(_Reader):
             last = db.execute("SELECT coalesce(max(id), 0) FROM reward_events").fetchone()[0]
             _insert(db, "resets", {"suite": suite, "last_event_id": last, "created_at": _now()})
         return int(removed)
+
+
+def _apply(db: sqlite_utils.Database, credit: RewardCredit, step_id: int, now: str) -> None:
+    """Apply one credit: a reward event, the prompt's aggregate, its action's record."""
+    event = {
+        "step_id": step_id,
+        "suite": credit.suite,
+        "prompt": credit.prompt,
+        "action": credit.action,
+        "reward": credit.reward,
+        "created_at": now,
+    }
+    _insert(db, "reward_events", event)
+    row = [credit.suite, credit.prompt, credit.query, credit.reward, credit.clarification, now]
+    db.execute(
+        """INSERT INTO memory VALUES (?, ?, ?, ?, 1, ?, ?)
+           ON CONFLICT (suite, prompt) DO UPDATE SET reward = reward + excluded.reward,
+           visits = visits + 1, clarifications = clarifications + excluded.clarifications,
+           updated_at = excluded.updated_at""",
+        _storable(row),
+    )
+    db.execute(
+        """INSERT INTO memory_actions VALUES (?, ?, ?, 1, ?)
+           ON CONFLICT (suite, prompt, action) DO UPDATE SET n = n + 1,
+           reward = reward + excluded.reward""",
+        _storable([credit.suite, credit.prompt, credit.action, credit.reward]),
+    )
 
 
 def _version(file: ReadOnlyFile) -> int:

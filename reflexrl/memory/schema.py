@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 
-from .errors import MemoryStoreError
+from ..errors import MemoryStoreError
 
 V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -65,7 +65,17 @@ DELETE FROM episodes WHERE outcome = 'failed';
 """Version 2: token usage and cost per episode; unfinished attempts move to `failures`, so
 `episodes` holds exactly the finished episodes (one per index) and a resume retries the rest."""
 
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+V3 = """
+CREATE TABLE IF NOT EXISTS embeddings (
+    model TEXT NOT NULL, text_hash TEXT NOT NULL, dimensions INTEGER NOT NULL,
+    vector BLOB NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (model, text_hash)
+);
+CREATE TABLE IF NOT EXISTS memory_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+"""Version 3: the kNN lookup's embedding cache (float32 vectors keyed by embedding model and
+the sha256 of the text) and the memory's embedding model (`memory_meta`)."""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
 """MIGRATIONS[i] takes the schema from version i to version i + 1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

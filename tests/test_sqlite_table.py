@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from reflexrl import Episode, MemoryStore, MemoryStoreError, RewardTable, RunInfo, Step
-from reflexrl.sqlite_schema import SCHEMA_VERSION, V1
+from reflexrl import Episode, MemoryStoreError, RewardTable, RunInfo, Step
+from reflexrl.memory.schema import SCHEMA_VERSION, V1
 
 
 def _episode(index: int, *steps: tuple[str, str, float]) -> Episode:
     recorded = tuple(Step(i, p, a, {"x": 1}, r, r > 0) for i, (p, a, r) in enumerate(steps))
     return Episode("run", index, 1, "s", "q", steps[0][0], False, "valid", recorded)
-
-
-def test_is_a_memory_store(memory: RewardTable) -> None:
-    assert isinstance(memory, MemoryStore)
 
 
 def test_credits_rows_and_actions(memory: RewardTable) -> None:
@@ -88,60 +82,6 @@ def test_not_a_database(tmp_path: Path) -> None:
         RewardTable(path)
 
 
-@pytest.mark.slow
-def test_four_processes_train_into_one_file_exactly(tmp_path: Path) -> None:
-    db = tmp_path / "shared.db"
-    models = ["fake:first", "fake:oracle", "fake:clarify", "fake:first"]
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "reflexrl",
-                "train",
-                "--model",
-                model,
-                "--memory",
-                str(db),
-                "--epochs",
-                "3",
-                "--seed",
-                str(seed),
-                "--epsilon",
-                "0.3",
-                "--json",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for seed, model in enumerate(models)
-    ]
-    for proc in procs:
-        assert proc.wait(timeout=300) == 0, proc.stderr.read() if proc.stderr else ""
-    table = RewardTable(db)
-    q = table.db.execute
-    assert q("SELECT count(*), count(DISTINCT run_id) FROM episodes").fetchone() == (360, 4)
-    # every episode's steps were credited once: aggregates equal the sums of the episode log
-    logged = dict(
-        ((s, p), (r, n, c))
-        for s, p, r, n, c in q(
-            """SELECT e.suite, s.credited_to, sum(s.reward), count(*),
-                  sum(s.action = 'ask_user_for_clarification')
-           FROM steps s JOIN episodes e ON e.id = s.episode_id GROUP BY e.suite, s.credited_to"""
-        )
-    )
-    memory = {(r.suite, r.prompt): (r.reward, r.visits, r.clarifications) for r in table.rows()}
-    assert memory == logged and len(memory) == 30
-    per_action = q("SELECT sum(n), sum(reward) FROM memory_actions").fetchone()
-    assert per_action == q("SELECT count(*), sum(reward) FROM steps").fetchone()
-    assert (
-        q("SELECT sum(reward) FROM reward_events").fetchone()
-        == q("SELECT sum(reward) FROM memory").fetchone()
-    )
-    assert {r.status for r in table.runs()} == {"completed"}
-
-
 def test_best_action_prefers_asking_over_tools_that_only_lost(memory: RewardTable) -> None:
     memory.record_episode(_episode(0, ("p", "calculator", -1.0), ("q", "calculator", 1.0)))
     lost, won = memory.lookup("s", "p"), memory.lookup("s", "q")
@@ -170,7 +110,7 @@ def test_version_1_files_move_failed_episodes_to_failures(tmp_path: Path) -> Non
     assert table.episodes("r") == []
     (failure,) = table.failures("r")
     assert (failure.index, failure.error, failure.usage.calls) == (3, "boom", 0)
-    assert table.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert table.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def _visits(reader, prompt: str = "p") -> int:  # type: ignore[no-untyped-def]

@@ -1,0 +1,157 @@
+"""Generalization to prompts training never saw: the lookup table against the kNN lookup.
+
+For each suite and seed: `reflexrl train --holdout H` into a fresh memory (training never
+visits the last H prompts of each query, nor hears them from the simulated user), then five
+frozen evaluations of the same model and seed on that memory:
+
+- held-out prompts: without memory, with the table (`--lookup exact`, which cannot know them),
+  with `--lookup knn` (their nearest trained prompts);
+- training prompts: without memory, with the table.
+
+The measure is success within 2 steps. The table's gain on training prompts is what the memory
+learned; the kNN gain on held-out prompts is how much of it carries to new phrasings.
+
+    python evals/generalization.py --suites paper assistant --seeds 0 1 2 --out evals/reports
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+METRIC = "success_within_2"
+EVALS = {
+    "heldout_off": ("heldout", None),
+    "heldout_exact": ("heldout", "exact"),
+    "heldout_knn": ("heldout", "knn"),
+    "train_off": ("train", None),
+    "train_exact": ("train", "exact"),
+}
+
+
+def reflexrl(*args: str) -> tuple[dict[str, Any], float]:
+    """Run the CLI with --json; return its output and the wall time."""
+    start = time.perf_counter()
+    cmd = [sys.executable, "-m", "reflexrl", *args, "--json"]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return json.loads(done.stdout), time.perf_counter() - start
+
+
+def one_run(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
+    """Train with the holdout, then the five frozen evaluations."""
+    common = ["--suite", suite, "--model", args.model, "--seed", str(seed)]
+    held = ["--holdout", str(args.holdout)]
+    with tempfile.TemporaryDirectory() as folder:
+        keep = args.memories or Path(folder)
+        keep.mkdir(parents=True, exist_ok=True)
+        db = str(keep / f"{suite}-seed{seed}.db")
+        train, train_s = reflexrl(
+            "train", *common, *held, "--epochs", str(args.epochs), "--memory", db
+        )
+        evals, seconds = {}, {"train": round(train_s, 1)}
+        for name, (split, lookup) in EVALS.items():
+            memory = ["--no-memory"] if lookup is None else ["--memory", db, "--lookup", lookup]
+            evals[name], took = reflexrl("eval", *common, *held, "--split", split, *memory)
+            seconds[name] = round(took, 1)
+    return {"suite": suite, "model": args.model, "seed": seed, "holdout": args.holdout,
+            "epochs": args.epochs, "seconds": seconds, "train": train, "evals": evals}  # fmt: skip
+
+
+def gains(run: dict[str, Any]) -> dict[str, float]:
+    """Points of success within 2 steps gained over memory off."""
+    e = {k: v[METRIC] for k, v in run["evals"].items()}
+    return {
+        "table_on_train": 100 * (e["train_exact"] - e["train_off"]),
+        "table_on_heldout": 100 * (e["heldout_exact"] - e["heldout_off"]),
+        "knn_on_heldout": 100 * (e["heldout_knn"] - e["heldout_off"]),
+    }
+
+
+def markdown(suite: str, runs: list[dict[str, Any]]) -> str:
+    """One suite's table: every seed, the mean and the worst seed."""
+    lines = [
+        f"### suite `{suite}`, {runs[0]['model']}, holdout {runs[0]['holdout']}, "
+        f"{runs[0]['epochs']} epochs",
+        "",
+        "Success within 2 steps (frozen, greedy). Gains are points over memory off.",
+        "",
+        "| seed | held-out off | held-out table | held-out kNN | train off | train table | "
+        "table gain (train) | table gain (held-out) | kNN gain (held-out) | kNN / table |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        e, g = {k: v[METRIC] for k, v in run["evals"].items()}, gains(run)
+        ratio = _ratio(g["knn_on_heldout"], g["table_on_train"])
+        lines.append(
+            f"| {run['seed']} | {e['heldout_off']:.2f} | {e['heldout_exact']:.2f} | "
+            f"{e['heldout_knn']:.2f} | {e['train_off']:.2f} | {e['train_exact']:.2f} | "
+            f"{g['table_on_train']:+.0f} | {g['table_on_heldout']:+.0f} | "
+            f"{g['knn_on_heldout']:+.0f} | {ratio} |"
+        )
+    g_all = [gains(r) for r in runs]
+    mean_g = {k: mean(g[k] for g in g_all) for k in g_all[0]}
+    worst = min(runs, key=lambda r: gains(r)["knn_on_heldout"])
+    lines += [
+        f"| mean | | | | | | {mean_g['table_on_train']:+.1f} | "
+        f"{mean_g['table_on_heldout']:+.1f} | {mean_g['knn_on_heldout']:+.1f} | "
+        f"{_ratio(mean_g['knn_on_heldout'], mean_g['table_on_train'])} |",
+        "",
+        f"Worst seed for kNN on held-out prompts: seed {worst['seed']} "
+        f"({gains(worst)['knn_on_heldout']:+.0f} points).",
+        "",
+        _per_query(runs),
+    ]
+    return "\n".join(lines)
+
+
+def _ratio(part: float, whole: float) -> str:
+    return "n/a" if whole <= 0 else f"{part / whole:.0%}"
+
+
+def _per_query(runs: list[dict[str, Any]]) -> str:
+    """Held-out success within 2 per query, mean over seeds: off / table / kNN."""
+    queries = sorted(runs[0]["evals"]["heldout_off"]["per_query"])
+    lines = ["| query (held-out, mean over seeds) | off | table | kNN |", "|---|---|---|---|"]
+    for q in queries:
+        cells = [
+            mean(r["evals"][k]["per_query"][q][METRIC] for r in runs)
+            for k in ("heldout_off", "heldout_exact", "heldout_knn")
+        ]
+        lines.append(f"| {q} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
+    return "\n".join([*lines, ""])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="local:smollm2")
+    parser.add_argument("--suites", nargs="+", default=["paper", "assistant"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--holdout", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=Path("evals/reports"))
+    parser.add_argument("--memories", type=Path, help="keep the trained memories here")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = f"generalization-{args.model.replace(':', '-')}-holdout{args.holdout}"
+    done: dict[str, list[dict[str, Any]]] = {}
+    for suite in args.suites:
+        for seed in args.seeds:
+            done.setdefault(suite, []).append(one_run(args, suite, seed))
+            print(f"{suite} seed {seed}: {gains(done[suite][-1])}", flush=True)
+            (args.out / f"{stem}.json").write_text(json.dumps(done, indent=2) + "\n")
+        report = "\n".join(markdown(s, runs) for s, runs in done.items())
+        (args.out / f"{stem}.md").write_text(report)
+        print(markdown(suite, done[suite]), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""The value memory: protocols, the credit rule, lookups (exact, kNN) and stores.
+
+Open a memory with `open_memory(path, lookup="exact" | "knn")`; every store implements
+`MemoryStore` and passes the same conformance tests.
+"""
+
+from .credit import RewardCredit, credits
+from .knn import KnnLookup
+from .lookup import ActionEstimate, ExactLookup, Lookup, best_estimated, estimate
+from .open import LOOKUPS, check_memory, make_lookup, open_memory
+from .protocols import (
+    EpisodeWriter,
+    LookupKind,
+    MemoryReader,
+    MemoryStore,
+    Neighbour,
+    RunLog,
+    SortKey,
+)
+from .sqlite_table import RewardTable
+
+__all__ = [
+    "LOOKUPS",
+    "ActionEstimate",
+    "EpisodeWriter",
+    "ExactLookup",
+    "KnnLookup",
+    "Lookup",
+    "LookupKind",
+    "MemoryReader",
+    "MemoryStore",
+    "Neighbour",
+    "RewardCredit",
+    "RewardTable",
+    "RunLog",
+    "SortKey",
+    "best_estimated",
+    "check_memory",
+    "credits",
+    "estimate",
+    "make_lookup",
+    "open_memory",
+]

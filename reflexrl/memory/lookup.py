@@ -1,0 +1,110 @@
+"""How a prompt finds its memory: the `Lookup` protocol, the exact lookup, and the estimate
+a set of neighbours gives for each action."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..records import KNOWN_REWARDS, MemoryRow
+from .protocols import LookupKind, Neighbour
+
+
+class RowSource(Protocol):
+    """What a lookup reads rows from (a store or one of its snapshots)."""
+
+    def lookup(self, suite: str, prompt: str) -> MemoryRow | None:
+        """The row of one prompt."""
+        ...
+
+    def lookup_many(self, suite: str, prompts: Sequence[str]) -> dict[str, MemoryRow]:
+        """The rows of several prompts, by prompt."""
+        ...
+
+    def prompts_after(self, suite: str, after: int) -> list[tuple[int, str]]:
+        """(id, prompt) of the rows added after id `after`."""
+        ...
+
+
+class VectorCache(Protocol):
+    """Where a kNN lookup keeps embeddings between processes (the memory file)."""
+
+    def bind_embedding_model(self, model_id: str) -> None:
+        """Record the embedding model, or refuse a different one."""
+        ...
+
+    def cached_vectors(self, model_id: str, hashes: Sequence[str]) -> dict[str, bytes]:
+        """Stored float32 vectors by text hash."""
+        ...
+
+    def cache_vectors(self, model_id: str, vectors: dict[str, bytes]) -> None:
+        """Keep float32 vectors by text hash."""
+        ...
+
+
+class Lookup(Protocol):
+    """Finds the rows that inform a prompt. A store is opened with one (`open_memory`)."""
+
+    kind: LookupKind
+
+    def bind(self, cache: VectorCache) -> None:
+        """Called once by the store opened with this lookup."""
+        ...
+
+    def nearest(self, source: RowSource, suite: str, prompt: str) -> Sequence[Neighbour]:
+        """The rows for `prompt`, most similar first."""
+        ...
+
+
+class ExactLookup:
+    """The paper's lookup table: a prompt's own row, found by its exact text."""
+
+    kind: LookupKind = "exact"
+
+    def bind(self, cache: VectorCache) -> None:
+        """Nothing to bind: the exact lookup needs no embeddings."""
+
+    def nearest(self, source: RowSource, suite: str, prompt: str) -> Sequence[Neighbour]:
+        """The prompt's row at similarity 1.0, or nothing."""
+        row = source.lookup(suite, prompt)
+        return [] if row is None else [Neighbour(row, 1.0)]
+
+
+@dataclass(frozen=True)
+class ActionEstimate:
+    """What the neighbours say about one action: each of their rewards weighted by how similar
+    its prompt is to the current one."""
+
+    value: float
+    """Similarity-weighted mean reward."""
+    weight: float
+    """Sum of the weights (similarity x times taken): how much evidence there is."""
+    n: int
+    """Times the action was taken on the neighbouring prompts."""
+
+
+def estimate(neighbours: Sequence[Neighbour]) -> dict[str, ActionEstimate]:
+    """Per action: sum(similarity x reward) / sum(similarity x times taken), over neighbours."""
+    totals: dict[str, list[float]] = {}
+    for nb in neighbours:
+        for action, stats in nb.row.actions.items():
+            t = totals.setdefault(action, [0.0, 0.0, 0.0])
+            t[0] += nb.similarity * stats.reward
+            t[1] += nb.similarity * stats.n
+            t[2] += stats.n
+    return {
+        a: ActionEstimate(num / den if den else 0.0, den, int(n))
+        for a, (num, den, n) in sorted(totals.items())
+    }
+
+
+def best_estimated(estimates: Mapping[str, ActionEstimate]) -> str | None:
+    """The action of highest estimated reward (ties: the most evidence); an action not tried
+    yet counts at its known reward (asking: 0), as `MemoryRow.best_action` does."""
+    if not estimates:
+        return None
+    values = {a: (e.value, e.weight) for a, e in estimates.items()}
+    for action, reward in KNOWN_REWARDS.items():
+        values.setdefault(action, (reward, 0.0))
+    return max(values, key=lambda a: values[a])

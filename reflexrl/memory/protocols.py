@@ -1,0 +1,128 @@
+"""What callers need from a memory, as small protocols every store and lookup implements.
+
+- `MemoryReader`: what renderers read (a prompt's row, the k nearest rows, every row);
+- `RunLog`: the runs, episodes and failed attempts a store keeps;
+- `EpisodeWriter`: the one write that learns: an episode logged and credited atomically;
+- `MemoryStore`: all three, plus snapshots (what an episode sees) and resets.
+
+A new backend (Postgres for a fleet) implements these; `tests/test_memory_conformance.py`
+runs the same tests over every store and lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from ..records import Episode, Failure, MemoryRow, RunInfo
+
+SortKey = Literal["reward", "visits", "prompt"]
+LookupKind = Literal["exact", "knn"]
+"""How a prompt finds its memory: its own row only (`exact`, the paper's lookup table), or
+the rows of the most similar stored prompts (`knn`, by embedding)."""
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A stored row found for a prompt, and how similar its prompt is (1.0: the same text)."""
+
+    row: MemoryRow
+    similarity: float
+
+
+@runtime_checkable
+class MemoryReader(Protocol):
+    """Read access to the memory: what the agent's prompt is rendered from."""
+
+    location: str
+    """Where the store lives (a path or a URL), for messages and reports."""
+
+    @property
+    def lookup_kind(self) -> LookupKind:
+        """How `nearest` finds rows."""
+        ...
+
+    def lookup(self, suite: str, prompt: str) -> MemoryRow | None:
+        """The memory of one prompt, or None if it was never credited."""
+        ...
+
+    def nearest(self, suite: str, prompt: str) -> Sequence[Neighbour]:
+        """The rows that inform `prompt`, most similar first: with the exact lookup its own
+        row (similarity 1.0) if it has one; with kNN the k nearest rows above the threshold."""
+        ...
+
+    def rows(
+        self,
+        suite: str | None = None,
+        *,
+        sort: SortKey = "prompt",
+        limit: int | None = None,
+        actions: bool = True,
+    ) -> Sequence[MemoryRow]:
+        """All rows (of one suite), sorted; the highest reward or visits first.
+
+        With `actions=False` the rows carry no per-action detail (cheaper to read).
+        """
+        ...
+
+    def close(self) -> None:
+        """Release what the reader holds."""
+        ...
+
+
+@runtime_checkable
+class RunLog(Protocol):
+    """The append-only log of runs: what ran, every finished episode, every failed attempt."""
+
+    location: str
+
+    def start_run(self, run: RunInfo) -> None:
+        """Log the start of a run."""
+        ...
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        """Set a run's status ("running" again on resume; see `reflexrl.runner.RunStatus`)."""
+        ...
+
+    def record_failure(self, failure: Failure) -> None:
+        """Log an attempt that did not finish; it credits nothing."""
+        ...
+
+    def runs(self) -> Sequence[RunInfo]:
+        """All runs, oldest first."""
+        ...
+
+    def episodes(self, run_id: str) -> Sequence[Episode]:
+        """The finished episodes of a run, in order."""
+        ...
+
+    def failures(self, run_id: str) -> Sequence[Failure]:
+        """The unfinished attempts of a run, oldest first."""
+        ...
+
+
+@runtime_checkable
+class EpisodeWriter(Protocol):
+    """The write that learns."""
+
+    def record_episode(self, episode: Episode, *, update: bool = True) -> None:
+        """Append an episode (and its steps) and, if `update`, apply its credits
+        (`reflexrl.memory.credit.credits`): all or nothing."""
+        ...
+
+
+@runtime_checkable
+class MemoryStore(MemoryReader, RunLog, EpisodeWriter, Protocol):
+    """A reward memory with its log: what the middleware, the runner and the CLI use.
+
+    Open one with `reflexrl.open_memory`.
+    """
+
+    def snapshot(self) -> MemoryReader:
+        """The memory as it is now, unchanged by later writes (what an episode sees)."""
+        ...
+
+    def reset(self, suite: str | None = None) -> int:
+        """Forget the aggregates (of one suite); the log is kept. Returns rows removed."""
+        ...
