@@ -416,12 +416,18 @@ def check_resumable(memory: MemoryStore, run: RunInfo) -> RunInfo:
     logged = resume_info(memory, run.run_id)
     if logged.status == "completed":
         raise BadInputError(f"--resume: run {run.run_id} already completed")
-    mine = (run.suite, run.seed, run.epochs, run.max_steps)
-    theirs = (logged.suite, logged.seed, logged.epochs, logged.max_steps)
+    mine = (run.suite, run.seed, run.epochs, run.max_steps, run.settings.get("holdout", 0))
+    theirs = (
+        logged.suite,
+        logged.seed,
+        logged.epochs,
+        logged.max_steps,
+        logged.settings.get("holdout", 0),
+    )
     if mine != theirs:
         msg = (
-            f"--resume: run {run.run_id} was planned with suite, seed, epochs, max_steps "
-            f"{theirs}, not {mine}"
+            f"--resume: run {run.run_id} was planned with suite, seed, epochs, max_steps, "
+            f"holdout {theirs}, not {mine}"
         )
         raise BadInputError(msg)
     return logged

@@ -3,6 +3,7 @@ embedding helpers."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -76,11 +77,21 @@ def test_small_batches_pad_to_their_longest_member() -> None:
     assert len(tokenizer.encode("hi").ids) == 3  # [CLS] hi [SEP]: no fixed padding to 128
 
 
+def test_concurrent_use_gives_the_same_vectors(model: LocalEmbeddings) -> None:
+    texts = [f"prompt number {i}: {DOGS if i % 2 else UNRELATED}" for i in range(16)]
+    expected = model.embed_array(texts)
+    with ThreadPoolExecutor(4) as pool:
+        rows = list(pool.map(lambda text: model.embed_array([text])[0], texts * 2))
+    assert np.allclose(np.stack(rows), np.concatenate([expected, expected]), atol=1e-5)
+
+
 def test_bad_settings() -> None:
     with pytest.raises(BadInputError, match="threads"):
         LocalEmbeddings(threads=0)
     with pytest.raises(BadInputError, match="batch size"):
         LocalEmbeddings(batch_size=0)
+    with pytest.raises(BadInputError, match="not one string"):
+        LocalEmbeddings().embed_array("hello")
 
 
 def test_a_damaged_model_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

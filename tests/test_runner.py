@@ -241,3 +241,13 @@ def test_run_config_is_logged_and_read_back(paper: Suite, memory: RewardTable) -
         RunConfig(epochs=0)
     legacy = {"suite_source": "x.yaml", "epsilon": "0.3", "epsilon_start": 0.3, "render": "paper"}
     assert RunConfig.from_json(legacy) == RunConfig(suite="x.yaml", epsilon=0.3, render="paper")
+
+
+def test_resume_refuses_another_holdout(paper: Suite, memory: RewardTable) -> None:
+    agent = _agent(paper, memory, "fake:oracle")
+    first = train(agent, paper, memory, epochs=1, holdout=2, max_failures=1)
+    memory.finish_run(first.run_id, "interrupted")
+    with pytest.raises(BadInputError, match="holdout"):
+        train(agent, paper, memory, epochs=1, holdout=1, resume=first.run_id)
+    again = train(agent, paper, memory, epochs=1, holdout=2, resume=first.run_id)
+    assert again.status == "completed" and len(again.episodes) == 18

@@ -94,6 +94,8 @@ class LocalEmbeddings(Embeddings):
 
     def embed_array(self, texts: Sequence[str]) -> np.ndarray:
         """Embeds texts as the rows of a float32 array of shape (len(texts), 384), unit rows."""
+        if isinstance(texts, str):
+            raise BadInputError("expected a list of texts, not one string")
         model = _shared_model(self.threads)
         batches = [
             _embed_batch(model, list(texts[start : start + self.batch_size]))
@@ -105,11 +107,13 @@ class LocalEmbeddings(Embeddings):
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embeds texts (LangChain interface): one unit vector of 384 floats per text."""
-        return [[float(x) for x in row] for row in self.embed_array(texts)]
+        vectors: list[list[float]] = self.embed_array(texts).tolist()
+        return vectors
 
     def embed_query(self, text: str) -> list[float]:
         """Embeds one text (LangChain interface): a unit vector of 384 floats."""
-        return [float(x) for x in self.embed_array([text])[0]]
+        vector: list[float] = self.embed_array([text])[0].tolist()
+        return vector
 
 
 def embedding_model_id(embeddings: Embeddings) -> str:

@@ -19,7 +19,7 @@ from langchain_core.embeddings import Embeddings
 
 from ..errors import BadInputError
 from ..safe_text import for_storage
-from .embeddings import as_unit_matrix, embedding_model_id
+from .embeddings import LocalEmbeddings, as_unit_matrix, embedding_model_id
 from .lookup import RowSource, VectorCache
 from .protocols import LookupKind, Neighbour
 from .vector_index import AutoIndex
@@ -72,9 +72,7 @@ class KnnLookup:
         if not -1.0 <= threshold <= 1.0:
             raise BadInputError(f"kNN lookup: threshold {threshold} is not between -1 and 1")
         if embeddings is None:
-            from .embeddings import LocalEmbeddings  # noqa: PLC0415  (loads the model lazily)
-
-            embeddings = LocalEmbeddings()
+            embeddings = LocalEmbeddings()  # loads the model on first use
         self.embeddings = embeddings
         self.model_id = embedding_model_id(embeddings)
         self.k, self.threshold, self.ann_threshold = k, threshold, ann_threshold
@@ -136,7 +134,11 @@ class KnnLookup:
         todo = {k: t for k, t in missing.items() if k not in stored}
         if not todo:
             return
-        new = as_unit_matrix(self.embeddings.embed_documents(list(todo.values())))
+        texts = list(todo.values())
+        if isinstance(self.embeddings, LocalEmbeddings):  # unit float32 rows already
+            new = self.embeddings.embed_array(texts)
+        else:
+            new = as_unit_matrix(self.embeddings.embed_documents(texts))
         made = dict(zip(todo, new, strict=True))
         self._vectors.update(made)
         if self._cache is not None:

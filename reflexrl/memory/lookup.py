@@ -73,29 +73,37 @@ class ExactLookup:
 
 @dataclass(frozen=True)
 class ActionEstimate:
-    """What the neighbours say about one action: each of their rewards weighted by how similar
-    its prompt is to the current one."""
+    """What the neighbours say about one action."""
 
     value: float
-    """Similarity-weighted mean reward."""
+    """The similarity-weighted mean, over the neighbours, of each one's mean reward for the
+    action (a neighbour that never took it counts 0: no evidence, the reward of asking)."""
     weight: float
-    """Sum of the weights (similarity x times taken): how much evidence there is."""
+    """Similarity x times taken, summed over the neighbours: how much evidence there is."""
     n: int
     """Times the action was taken on the neighbouring prompts."""
 
 
 def estimate(neighbours: Sequence[Neighbour]) -> dict[str, ActionEstimate]:
-    """Per action: sum(similarity x reward) / sum(similarity x times taken), over neighbours."""
-    totals: dict[str, list[float]] = {}
+    """Per action: sum(similarity x mean reward) / sum(similarity), over all the neighbours.
+
+    Averaging the neighbours' means (rather than pooling their rewards) keeps a neighbour
+    that found its tool early, and so never tried the others, from being outvoted on those
+    others by a neighbour of another query that succeeded with them: a neighbour's silence
+    about an action counts as 0. With one neighbour (the exact lookup) the estimate is its
+    row's mean reward per action.
+    """
+    total = sum(nb.similarity for nb in neighbours)
+    sums: dict[str, list[float]] = {}
     for nb in neighbours:
         for action, stats in nb.row.actions.items():
-            t = totals.setdefault(action, [0.0, 0.0, 0.0])
-            t[0] += nb.similarity * stats.reward
+            t = sums.setdefault(action, [0.0, 0.0, 0.0])
+            t[0] += nb.similarity * stats.mean
             t[1] += nb.similarity * stats.n
             t[2] += stats.n
     return {
-        a: ActionEstimate(num / den if den else 0.0, den, int(n))
-        for a, (num, den, n) in sorted(totals.items())
+        a: ActionEstimate(value / total if total else 0.0, weight, int(n))
+        for a, (value, weight, n) in sorted(sums.items())
     }
 
 
