@@ -3,6 +3,8 @@ embedding helpers."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -170,3 +172,21 @@ def test_as_unit_matrix() -> None:
         as_unit_matrix([[1.0, float("nan")]])
     with pytest.raises(BadInputError, match="2-D"):
         as_unit_matrix([1.0, 2.0])
+
+
+def test_the_hnsw_index_then_the_model_in_one_process() -> None:
+    """usearch 2.26.2-2.26.6 made `import onnxruntime` segfault once usearch was loaded (a
+    large kNN memory builds its HNSW index before it embeds a new prompt)."""
+    code = (
+        "import numpy as np\n"
+        "from reflexrl.memory.vector_index import AnnIndex\n"
+        "from reflexrl.memory.embeddings import LocalEmbeddings\n"
+        "index = AnnIndex(384)\n"
+        "vectors = LocalEmbeddings().embed_array(['a dog', 'a cat'])\n"
+        "index.add([0, 1], vectors)\n"
+        "print(index.search(vectors[0], 1)[0][0])\n"
+    )
+    command = [sys.executable, "-c", code]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "0"
