@@ -21,7 +21,7 @@ import argparse
 import itertools
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import onnxruntime
@@ -111,26 +111,44 @@ def memory_mb(index: ExactIndex | AnnIndex) -> float:
 def bench_size(args: argparse.Namespace, n: int, rng: np.random.Generator) -> None:
     stored = stored_vectors(rng, n, args.data)
     queries = noisy_queries(rng, stored, args.queries)
-    truth: list[set[int]] = []
-    factories: list[tuple[str, Callable[[], ExactIndex | AnnIndex]]] = [
-        ("exact", lambda: ExactIndex(DIMENSIONS)),
-        ("ann", lambda: AnnIndex(DIMENSIONS)),
-    ]
-    for kind, factory in factories:
-        index = factory()
-        start = time.perf_counter()
-        index.add(np.arange(n), stored)
-        build = time.perf_counter() - start
-        times, found = time_lookups(index, queries, args.k)
-        truth = truth or found
+    exact = ExactIndex(DIMENSIONS)
+    build = timed_add(exact, stored)
+    times, truth = time_lookups(exact, queries, args.k)
+    print_row(n, "exact", build, exact, times, 1.0, time_single_adds(exact, rng, n))
+    ann = AnnIndex(DIMENSIONS)
+    build = timed_add(ann, stored)
+    for ef in args.ef:
+        ann.expansion_search = ef
+        times, found = time_lookups(ann, queries, args.k)
         recall = sum(len(f & t) for f, t in zip(found, truth, strict=True)) / (args.k * len(truth))
-        p50, p99 = percentiles(times)
-        add_ms = time_single_adds(index, rng, n)
-        print(
-            f"{n:>9,} {kind:>5} {build:>9.1f} {add_ms:>9.3f} {p50:>8.3f} {p99:>8.3f} "
-            f"{recall:>9.3f} {memory_mb(index):>9.0f}",
-            flush=True,
-        )
+        print_row(n, f"ann{ef}", build, ann, times, recall, None)
+    print_row(n, "ann", build, ann, [], None, time_single_adds(ann, rng, n))
+
+
+def timed_add(index: ExactIndex | AnnIndex, stored: np.ndarray) -> float:
+    start = time.perf_counter()
+    index.add(np.arange(len(stored)), stored)
+    return time.perf_counter() - start
+
+
+def print_row(
+    n: int,
+    kind: str,
+    build: float,
+    index: ExactIndex | AnnIndex,
+    times: Sequence[float],
+    recall: float | None,
+    add_ms: float | None,
+) -> None:
+    """One line of the table; blank cells for what the row does not measure."""
+    p50, p99 = percentiles(times) if times else (None, None)
+    cells = [f"{n:>9,}", f"{kind:>7}", f"{build:>9.1f}"]
+    cells += [_cell(add_ms, 9, 3), _cell(p50, 8, 3), _cell(p99, 8, 3), _cell(recall, 9, 3)]
+    print(" ".join([*cells, f"{memory_mb(index):>9.0f}"]), flush=True)
+
+
+def _cell(value: float | None, width: int, digits: int) -> str:
+    return " " * width if value is None else f"{value:>{width}.{digits}f}"
 
 
 def prompts(count: int) -> list[str]:
@@ -179,6 +197,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", choices=("clustered", "gaussian"), default="clustered")
     parser.add_argument("--prompts", type=int, default=200)
+    parser.add_argument(
+        "--ef",
+        type=int,
+        nargs="+",
+        default=[ANN_EXPANSION_SEARCH],
+        help="HNSW expansion_search values to time on each built index",
+    )
     args = parser.parse_args()
     print(
         f"{os.cpu_count()} cores, usearch {usearch.__version__}, onnxruntime "
@@ -188,7 +213,7 @@ def main() -> None:
     )
     bench_embeddings(args.prompts)
     print(
-        f"{'size':>9} {'index':>5} {'build s':>9} {'add1 ms':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'size':>9} {'index':>7} {'build s':>9} {'add1 ms':>9} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'recall@' + str(args.k):>9} {'mem MB':>9}"
     )
     rng = np.random.default_rng(args.seed)

@@ -181,6 +181,16 @@ class AnnIndex:
         """The length of every vector."""
         return self._dimensions
 
+    @property
+    def expansion_search(self) -> int:
+        """Candidates kept while searching (HNSW's ef): more is slower and finds more."""
+        return int(self._index.expansion_search)
+
+    @expansion_search.setter
+    def expansion_search(self, value: int) -> None:
+        with self._lock:
+            self._index.expansion_search = _positive(value, "expansion_search")
+
     def __len__(self) -> int:
         return len(self._index)
 
