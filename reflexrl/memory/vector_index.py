@@ -26,8 +26,10 @@ ANN_THRESHOLD = 50_000
 # f32's memory and builds about 25% faster than f16 on a CPU with bf16 instructions (i8 loses
 # 4-5 points of recall); connectivity 16 (usearch's default) builds twice as fast as 32;
 # expansion_add 128 gains 2-3 points of recall over 64 for 1.7x the build time; expansion_search
-# 128 gives recall@5 of about 0.99 at 100,000 vectors (0.995 on 40,000 real MiniLM
-# embeddings) for 1-2 ms per search.
+# 128 gives recall@5 of 0.99 at 100,000 vectors (0.995 on 40,000 real MiniLM embeddings) for
+# 1-2 ms per search, but 0.59 at 1,000,000 synthetic ones (0.75 / 0.84 / 0.91 with 256 / 512 /
+# 1024, 3 / 6 / 11 ms), whose cluster centres are random in 384 dimensions, the hardest case;
+# real embeddings at that size were not measured.
 ANN_DTYPE = "bf16"
 ANN_CONNECTIVITY = 16
 ANN_EXPANSION_ADD = 128
@@ -137,11 +139,13 @@ class ExactIndex:
 
 
 class AnnIndex:
-    """Approximate search: an HNSW graph (usearch), for millions of vectors.
+    """Approximate search: an HNSW graph (usearch), for large memories.
 
-    Searching takes a few hundred microseconds at a million vectors where `ExactIndex` takes
-    tens of milliseconds; adding is slower (each vector is linked into the graph). Calls are
-    serialized by a lock (usearch grows its storage during adds).
+    A search takes 1-2 ms at 100,000 to 1,000,000 vectors where `ExactIndex` takes 10-30 and
+    100-200 ms (2 cores); adding is slower (each vector is linked into the graph: about 2 ms,
+    and about 17 minutes to build a million at once). Recall falls as the index grows (see the
+    ANN_* settings); raise `expansion_search` to trade time for it. Calls are serialized by a
+    lock (usearch grows its storage during adds).
     """
 
     def __init__(
@@ -222,8 +226,8 @@ class AnnIndex:
 class AutoIndex:
     """Exact search while small, HNSW once it holds more than `ann_threshold` vectors.
 
-    The add that crosses the threshold moves every vector into an `AnnIndex` (seconds at
-    50,000 vectors); searches meanwhile keep being answered by the exact index.
+    The add that crosses the threshold moves every vector into an `AnnIndex` (tens of seconds
+    at 50,000 vectors on 2 cores); searches meanwhile keep being answered by the exact index.
     """
 
     def __init__(self, dimensions: int, ann_threshold: int = ANN_THRESHOLD) -> None:
