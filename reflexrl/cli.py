@@ -474,7 +474,7 @@ def _load_suite(suite: str, render: str) -> Suite:
     try:
         get_renderer(render)
     except BadInputError as exc:
-        raise BadInputError(f"--render: {exc}".replace("rendering: ", "")) from None
+        raise BadInputError(f"--render: {exc}") from None
     loaded = Suite.load(suite)
     _ = loaded.tools
     return loaded

@@ -12,6 +12,7 @@ from .errors import BadInputError
 from .exploration import EpsilonSchedule
 from .memory import MemoryStore
 from .render import MEMORY_NOTE, REWARD_RULES, Renderer, get_renderer
+from .run_config import KNN_NEEDS_FOCUSED
 from .trajectory import current_prompt
 
 
@@ -29,8 +30,7 @@ class MemoryInjector:
     def __post_init__(self) -> None:
         self.renderer = get_renderer(self.render, neighbour_text=self.neighbour_text)
         if self.render == "paper" and self.memory.lookup_kind == "knn":
-            msg = "rendering 'paper' shows every row; the knn lookup needs the 'focused' one"
-            raise BadInputError(msg)
+            raise BadInputError(KNN_NEEDS_FOCUSED)
 
     def start_episode(self, ctx: EpisodeContext | None) -> None:
         """Draw the episode's epsilon reset (training only; frozen evaluations never explore)

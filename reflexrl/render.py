@@ -10,7 +10,7 @@ forge a line, or read as an instruction.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -121,8 +121,12 @@ def render_neighbours(
         neighbour_text: Quote the neighbours' prompts (False: similarity and record only;
             in production they are other users' words).
     """
-    lines = [f"Current user prompt: {for_block(prompt)}"]
     found = [] if explored else store.nearest(suite, prompt)
+    return _neighbour_block(prompt, found, neighbour_text)
+
+
+def _neighbour_block(prompt: str, found: Sequence[Neighbour], neighbour_text: bool) -> str:
+    lines = [f"Current user prompt: {for_block(prompt)}"]
     estimates = estimate(found)
     if not estimates:
         return _block([*lines, NO_NEIGHBOUR])
@@ -156,7 +160,7 @@ def get_renderer(name: str, *, neighbour_text: bool = True) -> Renderer:
         renderer = RENDERINGS[name]
     except KeyError:
         options = ", ".join(sorted(RENDERINGS))
-        raise BadInputError(f"rendering: unknown rendering '{name}' (choose {options})") from None
+        raise BadInputError(f"unknown rendering '{name}' (choose {options})") from None
     if renderer is render_focused and not neighbour_text:
         return partial(render_focused, neighbour_text=False)
     return renderer
@@ -198,5 +202,8 @@ def prompt_memory(
 ) -> PromptMemory:
     """The focused block the agent would see for `prompt` (no exploration), and its parts."""
     found = tuple(store.nearest(suite, prompt))
-    block = render_focused(store, suite, prompt, False, neighbour_text=neighbour_text)
+    if store.lookup_kind == "knn":
+        block = _neighbour_block(prompt, found, neighbour_text)
+    else:
+        block = render_focused(store, suite, prompt, False)
     return PromptMemory(suite, prompt, store.lookup_kind, block, found, estimate(found))

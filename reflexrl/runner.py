@@ -345,7 +345,7 @@ async def atrain(
     **settings: Any,
 ) -> TrainResult:
     """Async twin of `train` (same arguments)."""
-    config = (config or RunConfig()).with_(**settings, lookup=memory.lookup_kind)
+    config = (config or RunConfig()).with_(**{**settings, "lookup": memory.lookup_kind})
     suite.check_holdout(config.holdout)
     run = RunInfo(
         resume or new_run_id(),

@@ -74,15 +74,26 @@ def paper() -> Suite:
     return Suite.load("paper")
 
 
-@pytest.fixture(scope="session")
-def paper_tools() -> ModuleType:
-    """tools/paper.py, imported by path (as a suite's `function:` does)."""
-    path = Path(__file__).parents[1] / "tools" / "paper.py"
-    spec = importlib.util.spec_from_file_location("paper_tools_under_test", path)
+def _tools_module(name: str) -> ModuleType:
+    """tools/NAME.py, imported by path (as a suite's `function:` does)."""
+    path = Path(__file__).parents[1] / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_tools_under_test", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def paper_tools() -> ModuleType:
+    """tools/paper.py."""
+    return _tools_module("paper")
+
+
+@pytest.fixture(scope="session")
+def assistant_tools() -> ModuleType:
+    """tools/assistant.py."""
+    return _tools_module("assistant")
 
 
 @pytest.fixture

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import re
-from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -19,17 +17,6 @@ HELD_OUT = 2  # the last prompts of each query, held out as new phrasings in exp
 @pytest.fixture(scope="module")
 def assistant() -> Suite:
     return Suite.load("assistant")
-
-
-@pytest.fixture(scope="module")
-def tools() -> ModuleType:
-    """tools/assistant.py, imported by path (as a suite's `function:` does)."""
-    path = Path(__file__).parents[1] / "tools" / "assistant.py"
-    spec = importlib.util.spec_from_file_location("assistant_tools_under_test", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _near(a: str, b: str) -> bool:
@@ -126,9 +113,9 @@ def test_every_tool_runs_on_a_models_arguments(assistant: Suite) -> None:
         (("track_order", "Has order P-4821 arrived?"), r"^Order P-4821: "),
     ],
 )
-def test_tool_results(tools: ModuleType, call: tuple, expected: str) -> None:
+def test_tool_results(assistant_tools: ModuleType, call: tuple, expected: str) -> None:
     name, *args = call
-    assert re.match(expected, getattr(tools, name)(*args))
+    assert re.match(expected, getattr(assistant_tools, name)(*args))
 
 
 @pytest.mark.parametrize(
@@ -146,15 +133,15 @@ def test_tool_results(tools: ModuleType, call: tuple, expected: str) -> None:
         ("track_order", ""),
     ],
 )
-def test_bad_arguments_yield_an_error_string(tools: ModuleType, call: tuple) -> None:
+def test_bad_arguments_yield_an_error_string(assistant_tools: ModuleType, call: tuple) -> None:
     name, *args = call
-    assert getattr(tools, name)(*args).startswith("error: ")
+    assert getattr(assistant_tools, name)(*args).startswith("error: ")
 
 
-def test_order_status_finds_the_number_an_order_gave(tools: ModuleType) -> None:
-    placed = tools.order_pizza("a margherita")
+def test_order_status_finds_the_number_an_order_gave(assistant_tools: ModuleType) -> None:
+    placed = assistant_tools.order_pizza("a margherita")
     number = re.search(r"P-\d{4}", placed)
     assert number is not None
-    status = tools.track_order(f"where is {number[0]}?")
+    status = assistant_tools.track_order(f"where is {number[0]}?")
     assert status.startswith(f"Order {number[0]}: ")
-    assert status == tools.track_order(number[0])
+    assert status == assistant_tools.track_order(number[0])

@@ -12,7 +12,6 @@ module imports without them (numpy is needed).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from ..errors import BadInputError
+from ..local_models import sha256_of
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -258,20 +258,12 @@ def _verify(path: Path, sha256: str, size: int | None, fix: str) -> None:
         actual_size = path.stat().st_size
         if size is not None and actual_size != size:
             raise _damaged(path, f"{actual_size:,} bytes instead of {size:,}", fix)
-        digest = _sha256(path)
+        digest = sha256_of(path)
     except OSError as error:
         raise _damaged(path, f"unreadable ({error.strerror or error})", fix) from None
     if digest != sha256:
         raise _damaged(path, f"sha256 {digest} instead of {sha256}", fix)
     _verified.add(path)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _damaged(path: Path, detail: str, fix: str) -> EmbeddingModelError:
