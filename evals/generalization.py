@@ -12,16 +12,25 @@ The measure is success within 2 steps. The table's gain on training prompts is w
 learned; the kNN gain on held-out prompts is how much of it carries to new phrasings.
 
     python evals/generalization.py --suites paper assistant --seeds 0 1 2 --out evals/reports
+
+`--jobs 2` runs two (suite, seed) pairs at once, each with one llama.cpp thread (on 2 cores,
+1.26x the throughput of one run with both: llama.cpp's threads spin while they wait, so two
+runs of 2 threads slow each other down many times). The results are the same: llama.cpp's
+scores do not depend on its thread count. Runs already in the JSON report (same model,
+holdout and epochs) are kept, so an interrupted measurement goes on where it stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -36,11 +45,11 @@ EVALS = {
 }
 
 
-def reflexrl(*args: str) -> tuple[dict[str, Any], float]:
+def reflexrl(*args: str, env: dict[str, str]) -> tuple[dict[str, Any], float]:
     """Run the CLI with --json; return its output and the wall time."""
     start = time.perf_counter()
     cmd = [sys.executable, "-m", "reflexrl", *args, "--json"]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr[-2000:]}")
     return json.loads(done.stdout), time.perf_counter() - start
@@ -50,17 +59,20 @@ def one_run(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
     """Train with the holdout, then the five frozen evaluations."""
     common = ["--suite", suite, "--model", args.model, "--seed", str(seed)]
     held = ["--holdout", str(args.holdout)]
+    env = dict(os.environ)
+    if args.jobs > 1:
+        env.setdefault("REFLEXRL_LOCAL_THREADS", "1")
     with tempfile.TemporaryDirectory() as folder:
         keep = args.memories or Path(folder)
         keep.mkdir(parents=True, exist_ok=True)
         db = str(keep / f"{suite}-seed{seed}.db")
         train, train_s = reflexrl(
-            "train", *common, *held, "--epochs", str(args.epochs), "--memory", db
+            "train", *common, *held, "--epochs", str(args.epochs), "--memory", db, env=env
         )
         evals, seconds = {}, {"train": round(train_s, 1)}
         for name, (split, lookup) in EVALS.items():
             memory = ["--no-memory"] if lookup is None else ["--memory", db, "--lookup", lookup]
-            evals[name], took = reflexrl("eval", *common, *held, "--split", split, *memory)
+            evals[name], took = reflexrl("eval", *common, *held, "--split", split, *memory, env=env)
             seconds[name] = round(took, 1)
     return {"suite": suite, "model": args.model, "seed": seed, "holdout": args.holdout,
             "epochs": args.epochs, "seconds": seconds, "train": train, "evals": evals}  # fmt: skip
@@ -139,18 +151,54 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("evals/reports"))
     parser.add_argument("--memories", type=Path, help="keep the trained memories here")
+    parser.add_argument("--jobs", type=int, default=1, help="(suite, seed) runs at once")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"generalization-{args.model.replace(':', '-')}-holdout{args.holdout}"
-    done: dict[str, list[dict[str, Any]]] = {}
-    for suite in args.suites:
-        for seed in args.seeds:
-            done.setdefault(suite, []).append(one_run(args, suite, seed))
-            print(f"{suite} seed {seed}: {gains(done[suite][-1])}", flush=True)
-            (args.out / f"{stem}.json").write_text(json.dumps(done, indent=2) + "\n")
-        report = "\n".join(markdown(s, runs) for s, runs in done.items())
-        (args.out / f"{stem}.md").write_text(report)
-        print(markdown(suite, done[suite]), flush=True)
+    report = args.out / f"{stem}.json"
+    done = _earlier_runs(report, args)
+    todo = [(s, seed) for s in args.suites for seed in args.seeds if (s, seed) not in done]
+
+    lock = threading.Lock()
+
+    def run(task: tuple[str, int]) -> None:
+        result = one_run(args, *task)
+        with lock:
+            done[task] = result
+            print(f"{task[0]} seed {task[1]}: {gains(result)}", flush=True)
+            _write(done, report, args.out / f"{stem}.md")
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(run, todo))
+    for suite, runs in _by_suite(done).items():
+        print(markdown(suite, runs), flush=True)
+
+
+def _write(done: dict[tuple[str, int], Any], report: Path, text_report: Path) -> None:
+    by_suite = _by_suite(done)
+    report.write_text(json.dumps(by_suite, indent=2) + "\n")
+    text_report.write_text("\n".join(markdown(s, runs) for s, runs in by_suite.items()))
+
+
+def _earlier_runs(report: Path, args: argparse.Namespace) -> dict[tuple[str, int], Any]:
+    """The runs of an earlier measurement with the same model, holdout and epochs."""
+    if not report.is_file():
+        return {}
+    same = (args.model, args.holdout, args.epochs)
+    return {
+        (r["suite"], r["seed"]): r
+        for runs in json.loads(report.read_text()).values()
+        for r in runs
+        if (r["model"], r["holdout"], r["epochs"]) == same
+    }
+
+
+def _by_suite(done: dict[tuple[str, int], Any]) -> dict[str, list[dict[str, Any]]]:
+    """Runs grouped by suite, seeds in order."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for key in sorted(done):
+        grouped.setdefault(key[0], []).append(done[key])
+    return grouped
 
 
 if __name__ == "__main__":

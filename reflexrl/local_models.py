@@ -80,12 +80,27 @@ TRAIN_EPSILON = 0.3
 more resets than seed 001's 0.05 (measured: evals/reports/local-smollm2-origin-eps*.md)."""
 
 
+THREADS_VARIABLE = "REFLEXRL_LOCAL_THREADS"
+
+
 def cache_dir() -> Path:
     """Where assembled model files live: $REFLEXRL_CACHE, else ~/.cache/reflexrl."""
     root = os.environ.get("REFLEXRL_CACHE") or Path.home() / ".cache" / "reflexrl"
     path = Path(root)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def local_threads() -> int | None:
+    """llama.cpp threads from $REFLEXRL_LOCAL_THREADS (None: llama.cpp's default, every core
+    for prompts). 1 lets several local runs share the cores without waiting on each other."""
+    value = os.environ.get(THREADS_VARIABLE, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        msg = f"{THREADS_VARIABLE}: expected a positive number of threads, got {value!r}"
+        raise ModelSpecError(msg)
+    return int(value)
 
 
 def _missing(info: LocalModelInfo) -> ModelSpecError:

@@ -26,7 +26,7 @@ from pydantic import PrivateAttr
 
 from .action_model import ActionChatModel
 from .errors import ModelSpecError
-from .local_models import INSTALL_HINT, LocalModelInfo, model_info, verified_path
+from .local_models import INSTALL_HINT, LocalModelInfo, local_threads, model_info, verified_path
 from .local_scoring import PrefixScorer
 from .records import CLARIFY
 from .render import split_memory
@@ -55,7 +55,15 @@ def load_scorer(info: LocalModelInfo, n_ctx: int = 4096) -> PrefixScorer:
             except ImportError as exc:
                 msg = f"--model: local:{info.name} needs llama-cpp-python: {INSTALL_HINT}"
                 raise ModelSpecError(msg) from exc
-            llama = Llama(model_path=str(path), n_ctx=n_ctx, verbose=False, seed=0)
+            threads = local_threads()
+            llama = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                verbose=False,
+                seed=0,
+                n_threads=threads,
+                n_threads_batch=threads,
+            )
             _SCORERS[info.name] = PrefixScorer(llama)
     return _SCORERS[info.name]
 
