@@ -11,7 +11,7 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from reflexrl import ModelSpecError, Suite, ask_user_for_clarification, load_model
-from reflexrl.local_models import LOCAL_MODELS, LocalModelInfo, verified_path
+from reflexrl.local_models import LOCAL_MODELS, LocalModelInfo, local_threads, verified_path
 from reflexrl.local_policy import choose_action
 
 HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None
@@ -71,6 +71,17 @@ def test_missing_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
 
 @pytest.mark.slow
 @needs_local
+def test_thread_count_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REFLEXRL_LOCAL_THREADS", raising=False)
+    assert local_threads() is None  # llama.cpp's default
+    monkeypatch.setenv("REFLEXRL_LOCAL_THREADS", " 1 ")
+    assert local_threads() == 1
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("REFLEXRL_LOCAL_THREADS", bad)
+        with pytest.raises(ModelSpecError, match=r"REFLEXRL_LOCAL_THREADS: .*positive"):
+            local_threads()
+
+
 def test_local_model_makes_a_real_decision(paper: Suite, tmp_path: Path) -> None:
     model = load_model("local:smollm2").bind_tools([*paper.tools, ask_user_for_clarification])
     request = "Please generate an image depicting several dogs running on a beach"
