@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -184,3 +185,84 @@ def test_middleware_and_wrap_show_a_new_prompt_its_neighbours_advice(
         assert f"Current user prompt: {json.dumps(NEVER_SEEN)}" in block
         assert block.splitlines()[-2] == "Best action so far: calculator"
         assert json.dumps(SEEN) in block
+
+
+class CountingFake(Embeddings):
+    """Seeded random vectors by text (no model), counting the texts embedded."""
+
+    def __init__(self) -> None:
+        self.inner = DeterministicFakeEmbedding(size=64)
+        self.model_id = "fake-64"
+        self.texts: list[str] = []
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.texts += texts
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+def _ann_store(path: Path, **kw: bool) -> tuple[MemoryStore, CountingFake]:
+    embeddings = CountingFake()
+    return open_memory(path, lookup=KnnLookup(embeddings, ann_threshold=20), **kw), embeddings
+
+
+def _prompt(i: int) -> str:
+    return f"Request number {i}: add {i} and {i + 1}"
+
+
+def _forget_vectors(path: Path) -> None:
+    """Drop the embedding cache: a store that rebuilds its index must embed every prompt."""
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("DELETE FROM embeddings")
+
+
+def test_a_large_index_is_saved_and_the_next_open_loads_it(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    store, _ = _ann_store(path)
+    with closing(store):
+        for i in range(30):
+            _credit(store, _prompt(i), "calculator", 1.0)
+        assert store.nearest("paper", _prompt(5))[0].row.prompt == _prompt(5)
+    folder = tmp_path / "m.db.knn"
+    assert len(list(folder.glob("*.usearch"))) == len(list(folder.glob("*.json"))) == 1
+    _forget_vectors(path)
+    store, counting = _ann_store(path)
+    with closing(store):
+        assert store.nearest("paper", _prompt(7))[0].row.prompt == _prompt(7)
+        assert counting.texts == [_prompt(7)]  # the 30 stored prompts were not embedded again
+        for i in range(30, 35):  # rows added after the save are indexed, and saved again
+            _credit(store, _prompt(i), "calculator", 1.0)
+        assert store.nearest("paper", _prompt(33))[0].row.prompt == _prompt(33)
+    (saved,) = folder.glob("*.usearch")
+    assert saved.name.endswith("-35.usearch")
+
+
+def test_a_stale_saved_index_is_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    store, _ = _ann_store(path)
+    with closing(store):
+        for i in range(30):
+            _credit(store, _prompt(i), "calculator", 1.0)
+        store.nearest("paper", _prompt(0))
+        store.reset()
+        for i in range(100, 130):  # new rows reuse the old row ids
+            _credit(store, _prompt(i), "calculator", 1.0)
+    _forget_vectors(path)
+    store, counting = _ann_store(path)
+    with closing(store):
+        assert store.nearest("paper", _prompt(110))[0].row.prompt == _prompt(110)
+    assert set(counting.texts) == {_prompt(i) for i in range(100, 130)}
+
+
+def test_a_read_only_open_saves_no_index(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    store, _ = _ann_store(path)
+    with closing(store):
+        for i in range(30):
+            _credit(store, _prompt(i), "calculator", 1.0)
+    store, _ = _ann_store(path, read_only=True)
+    with closing(store):
+        assert store.nearest("paper", _prompt(3))[0].row.prompt == _prompt(3)
+    assert not (tmp_path / "m.db.knn").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,6 +178,24 @@ def test_auto_index_switches_past_its_threshold() -> None:
     assert index.kind == "ann"
     assert len(index) == 51
     assert index.search(vectors[7], 1)[0][0] == 7
+
+
+def test_an_ann_index_saved_and_loaded_answers_the_same(tmp_path: Path) -> None:
+    vectors = unit_vectors(500, seed=3)
+    ann = AnnIndex(DIMS, expansion_search=64)
+    ann.add(range(500), vectors)
+    ann.save(tmp_path / "i.usearch")
+    loaded = AnnIndex.load(tmp_path / "i.usearch", expansion_search=64)
+    assert loaded is not None and len(loaded) == 500 and loaded.dimensions == DIMS
+    assert loaded.expansion_search == 64
+    for query in unit_vectors(20, seed=4):
+        assert loaded.search(query, 5) == ann.search(query, 5)
+    auto = AutoIndex(DIMS, ann_threshold=100, ann=loaded)  # goes on from the loaded graph
+    auto.add([500], unit_vectors(1, seed=5))
+    assert auto.kind == "ann" and auto.ann is loaded and len(auto) == 501
+    (tmp_path / "bad.usearch").write_bytes(b"not an index" * 10)
+    assert AnnIndex.load(tmp_path / "bad.usearch") is None
+    assert AnnIndex.load(tmp_path / "missing.usearch") is None
 
 
 def test_exact_index_grows_without_losing_vectors() -> None:

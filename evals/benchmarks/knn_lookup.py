@@ -23,8 +23,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
@@ -126,6 +128,21 @@ def bench_size(args: argparse.Namespace, n: int, rng: np.random.Generator) -> No
         recall = sum(len(f & t) for f, t in zip(found, truth, strict=True)) / (args.k * len(truth))
         print_row(n, f"ann{ef}", build, ann, times, recall, None)
     print_row(n, "ann", build, ann, [], None, time_single_adds(ann, rng, n))
+    time_save_and_load(ann)
+
+
+def time_save_and_load(ann: AnnIndex) -> None:
+    """What a memory's next open costs with its saved HNSW index instead of a rebuild."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "index.usearch"
+        start = time.perf_counter()
+        ann.save(path)
+        saved = time.perf_counter() - start
+        start = time.perf_counter()
+        AnnIndex.load(path)
+        loaded = time.perf_counter() - start
+        size = path.stat().st_size / 2**20
+    print(f"{'':>9}   saved HNSW index: {size:,.0f} MB, save {saved:.1f} s, load {loaded:.1f} s")
 
 
 def timed_add(index: ExactIndex | AnnIndex, stored: np.ndarray) -> float:

@@ -5,11 +5,13 @@ distinct text is embedded once: vectors are kept in the memory file, keyed by th
 model and the sha256 of the text, and the file records its embedding model (another one is
 refused). Each suite has an index of its stored prompts, built on first use and extended
 as rows are added: exact search over a float32 matrix, an HNSW index past `ann_threshold`.
+An HNSW index is saved beside the memory file (`saved_index.py`) and loaded by the next open.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,9 +24,14 @@ from ..safe_text import for_storage
 from .embeddings import LocalEmbeddings, as_unit_matrix, embedding_model_id
 from .lookup import RowSource, VectorCache
 from .protocols import LookupKind, Neighbour
+from .saved_index import load_index, save_index
 from .vector_index import AutoIndex
 
+LOG = logging.getLogger(__name__)
+
 DEFAULT_K = 5
+SAVE_GROWTH = 1.1
+"""A saved HNSW index is saved again once the suite holds this many times its prompts."""
 DEFAULT_THRESHOLD = 0.5
 """Cosine similarity below which a stored prompt is no neighbour (MemRL's 0.5; with
 all-MiniLM-L6-v2 a paraphrase scores ~0.8, an unrelated request ~0.2)."""
@@ -42,6 +49,8 @@ class _SuiteIndex:
     index: AutoIndex | None = None
     prompts: list[str] = field(default_factory=list)
     last_id: int = 0
+    saved: int = 0
+    """Prompts in the copy saved beside the memory file (0: none)."""
 
 
 class KnnLookup:
@@ -104,7 +113,9 @@ class KnnLookup:
 
     def _synced(self, source: RowSource, suite: str) -> _SuiteIndex:
         """The suite's index, with the rows added since it was last read."""
-        index = self._suites.setdefault(suite, _SuiteIndex())
+        index = self._suites.get(suite)
+        if index is None:
+            index = self._suites[suite] = self._restored(source, suite)
         new = source.prompts_after(suite, index.last_id)
         if new:
             texts = [p for _, p in new]
@@ -115,7 +126,35 @@ class KnnLookup:
             index.index.add(list(range(start, start + len(texts))), vectors)
             index.prompts += texts
             index.last_id = new[-1][0]
+            self._save(suite, index)
         return index
+
+    def _restored(self, source: RowSource, suite: str) -> _SuiteIndex:
+        """The suite's index as saved beside the memory file, or an empty one."""
+        folder = self._cache.index_folder() if self._cache else None
+        if folder is None or not folder.is_dir():
+            return _SuiteIndex()
+        loaded = load_index(folder, self.model_id, suite, source.prompts_after(suite, 0))
+        if loaded is None:
+            return _SuiteIndex()
+        ann = loaded.ann
+        restored = AutoIndex(ann.dimensions, ann_threshold=self.ann_threshold, ann=ann)
+        return _SuiteIndex(restored, loaded.prompts, loaded.last_id, len(loaded.prompts))
+
+    def _save(self, suite: str, index: _SuiteIndex) -> None:
+        """Save the suite's HNSW index beside the memory file once it has grown enough."""
+        ann = index.index.ann if index.index else None
+        if ann is None or self._cache is None or self._cache.read_only:
+            return
+        folder = self._cache.index_folder()
+        if folder is None or len(index.prompts) < SAVE_GROWTH * index.saved:
+            return
+        try:
+            save_index(folder, self.model_id, suite, ann, index.prompts, index.last_id)
+        except OSError as exc:  # a cache: the next open rebuilds it
+            LOG.warning("kNN lookup: could not save the vector index in %s: %s", folder, exc)
+            return
+        index.saved = len(index.prompts)
 
     def vectors(self, texts: Sequence[str]) -> np.ndarray:
         """Unit float32 vectors of `texts`: from this process, the file, or the model (each

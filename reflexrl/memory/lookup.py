@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from ..records import KNOWN_REWARDS, MemoryRow
@@ -29,6 +30,12 @@ class RowSource(Protocol):
 
 class VectorCache(Protocol):
     """Where a kNN lookup keeps embeddings between processes (the memory file)."""
+
+    read_only: bool
+
+    def index_folder(self) -> Path | None:
+        """Where to keep vector indexes too large to rebuild on every open (None: nowhere)."""
+        ...
 
     def bind_embedding_model(self, model_id: str) -> None:
         """Record the embedding model, or refuse a different one."""

@@ -371,6 +371,11 @@ class RewardTable(_Reader):
 
     # -- embeddings (the kNN lookup's cache) --------------------------------------------------
 
+    def index_folder(self) -> Path | None:
+        """Where a kNN lookup keeps its large vector indexes: `<file>.knn/` beside the file
+        (None for ":memory:")."""
+        return None if self.location == ":memory:" else self.path.with_name(self.path.name + ".knn")
+
     def embedding_model(self) -> str | None:
         """The embedding model this memory's kNN lookup was built with (None: not yet)."""
         sql = "SELECT value FROM memory_meta WHERE key = 'embedding_model'"

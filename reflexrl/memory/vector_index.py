@@ -11,8 +11,10 @@ usearch comes with the `knn` extra and is imported only when an `AnnIndex` is bu
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -214,6 +216,27 @@ class AnnIndex:
                 raise BadInputError(f"id {int(known[0])} is already in the index")
             self._index.add(keys, matrix)
 
+    def save(self, path: Path) -> None:
+        """Write the index to `path` (a temporary file renamed over it: never half-written)."""
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with self._lock:
+            self._index.save(str(temporary))
+        os.replace(temporary, path)
+
+    @classmethod
+    def load(cls, path: Path, expansion_search: int = ANN_EXPANSION_SEARCH) -> AnnIndex | None:
+        """The index saved at `path`, or None if there is none or it is not a usearch index."""
+        try:
+            index = _usearch_index_class().restore(str(path))
+        except (OSError, ValueError, RuntimeError):
+            return None
+        if index is None:
+            return None
+        loaded = cls.__new__(cls)
+        index.expansion_search = expansion_search  # not stored in the file
+        loaded._dimensions, loaded._index, loaded._lock = index.ndim, index, threading.Lock()
+        return loaded
+
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The (id, similarity) of (about) the k nearest stored vectors, best first."""
         query = _checked_query(vector, k, self._dimensions)
@@ -230,17 +253,25 @@ class AutoIndex:
     at 50,000 vectors on 2 cores); searches meanwhile keep being answered by the exact index.
     """
 
-    def __init__(self, dimensions: int, ann_threshold: int = ANN_THRESHOLD) -> None:
-        """An empty index.
+    def __init__(
+        self, dimensions: int, ann_threshold: int = ANN_THRESHOLD, ann: AnnIndex | None = None
+    ) -> None:
+        """An empty index, or one that goes on from a loaded HNSW index.
 
         Args:
             dimensions: The length of every vector.
             ann_threshold: Past this many vectors, switch to HNSW (needs usearch then).
+            ann: An HNSW index to start from (see `AnnIndex.load`).
         """
         self._dimensions = _positive(dimensions, "dimensions")
         self.ann_threshold = ann_threshold
-        self._index: ExactIndex | AnnIndex = ExactIndex(dimensions)
+        self._index: ExactIndex | AnnIndex = ann or ExactIndex(dimensions)
         self._lock = threading.Lock()
+
+    @property
+    def ann(self) -> AnnIndex | None:
+        """The HNSW index once in use (to save it), else None."""
+        return self._index if isinstance(self._index, AnnIndex) else None
 
     @property
     def dimensions(self) -> int:
@@ -288,13 +319,17 @@ def _to_ann(exact: ExactIndex, ids: np.ndarray, vectors: np.ndarray) -> AnnIndex
 
 def _usearch_index(**options: Any) -> Any:
     """A usearch `Index`, or a clear error if usearch is missing."""
+    return _usearch_index_class()(**options)
+
+
+def _usearch_index_class() -> Any:
     try:
         from usearch.index import Index  # noqa: PLC0415  (the knn extra, only for HNSW)
     except ImportError:
         raise IndexUnavailableError(
             f"the approximate vector index needs the knn extra (usearch): {INSTALL_HINT}"
         ) from None
-    return Index(**options)
+    return Index
 
 
 def _positive(value: int, name: str) -> int:
