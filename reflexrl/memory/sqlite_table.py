@@ -73,8 +73,12 @@ class _Reader:
 
     def prompts_after(self, suite: str, after: int) -> list[tuple[int, str]]:
         """(id, prompt) of the suite's rows whose id is above `after`, in id order: what a
-        kNN index has not seen yet (ids grow as rows are added)."""
-        sql = "SELECT rowid, prompt FROM memory WHERE suite = ? AND rowid > ? ORDER BY rowid"
+        kNN index has not seen yet (ids grow as rows are added). NOT INDEXED: a range of row
+        ids, not a scan of the suite's every row through the (suite, prompt) key."""
+        sql = (
+            "SELECT rowid, prompt FROM memory NOT INDEXED "
+            "WHERE suite = ? AND rowid > ? ORDER BY rowid"
+        )
         return [(int(i), str(p)) for i, p in self.db.execute(sql, _storable([suite, after]))]
 
     def rows(
