@@ -6,10 +6,8 @@ import functools
 import io
 import json
 import math
-import os
 import signal
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from rich.table import Table
 
 from . import local_models
 from .agent import build_agent
+from .atomic_file import write_text_atomically
 from .budget import Budget
 from .calls import ModelCallMiddleware
 from .errors import BadInputError, ReflexRLError, RunFailedError
@@ -819,7 +818,7 @@ def report_cmd(
     if out_path is None:
         sys.stdout.write(text)
     else:
-        _write_atomically(out_path, text)
+        write_text_atomically(out_path, text)
         _say(f"wrote {out_path}", err)
 
 
@@ -829,18 +828,6 @@ def _check_output(path: Path) -> None:
         raise BadInputError(f"--out: {path} is a directory")
     if not path.parent.is_dir():
         raise BadInputError(f"--out: {path}: no directory {path.parent}")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it: never half a file."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 @app.command("suites")

@@ -13,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..atomic_file import write_text_atomically
 from .vector_index import AnnIndex
 
 
@@ -60,7 +60,7 @@ def save_index(
 ) -> None:
     """Save `ann` (whose id i is prompts[i], covering rows up to `last_id`) for `suite`.
 
-    The index file is written first and the record renamed over the old one last, so a
+    Each file is written whole (`atomic_file`): the index first, the record last, so a
     reader sees the old pair or the new one; older index files of the suite are removed.
     """
     folder.mkdir(parents=True, exist_ok=True)
@@ -68,9 +68,7 @@ def save_index(
     name = f"{key}-{len(prompts)}.usearch"
     ann.save(folder / name)
     record = SavedIndex(model, suite, name, len(prompts), last_id, prompts_digest(prompts))
-    temporary = folder / f".{key}.{os.getpid()}.json.tmp"
-    temporary.write_text(json.dumps(asdict(record)))
-    os.replace(temporary, folder / f"{key}.json")
+    write_text_atomically(folder / f"{key}.json", json.dumps(asdict(record)))
     for old in folder.glob(f"{key}-*.usearch"):
         if old.name != name:
             with contextlib.suppress(OSError):  # another process may have removed it

@@ -11,7 +11,6 @@ usearch comes with the `knn` extra and is imported only when an `AnnIndex` is bu
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from ..atomic_file import replacing
 from ..errors import BadInputError
 
 INSTALL_HINT = "pip install 'reflexrl[knn]'"
@@ -218,10 +218,8 @@ class AnnIndex:
 
     def save(self, path: Path) -> None:
         """Write the index to `path` (a temporary file renamed over it: never half-written)."""
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with self._lock:
+        with self._lock, replacing(path) as temporary:
             self._index.save(str(temporary))
-        os.replace(temporary, path)
 
     @classmethod
     def load(cls, path: Path, expansion_search: int = ANN_EXPANSION_SEARCH) -> AnnIndex | None:
