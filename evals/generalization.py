@@ -153,6 +153,8 @@ def main() -> None:
     parser.add_argument("--memories", type=Path, help="keep the trained memories here")
     parser.add_argument("--jobs", type=int, default=1, help="(suite, seed) runs at once")
     args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error(f"--jobs: expected at least 1, got {args.jobs}")
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"generalization-{args.model.replace(':', '-')}-holdout{args.holdout}"
     report = args.out / f"{stem}.json"
