@@ -42,6 +42,7 @@ def build_agent(
         epsilon=config.schedule(),
         render=config.render,
         neighbour_text=config.neighbour_text,
+        untried=config.untried,
     )
     middleware = [reflex, calls or ModelCallMiddleware()]
     return create_agent(model, suite.tools, system_prompt=SYSTEM_PROMPT, middleware=middleware)

@@ -150,6 +150,15 @@ NeighbourTextOpt = Annotated[
         "similarity and record only; in production they are other users' words).",
     ),
 ]
+UntriedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--untried/--no-untried",
+        help="Name the tools a prompt never tried in its memory block and advise trying one "
+        "while no tool has earned a reward (--no-untried: advise the best record, asking "
+        "counting 0).",
+    ),
+]
 HoldoutOpt = Annotated[
     int,
     typer.Option(
@@ -364,6 +373,7 @@ def train_cmd(
     k: KOpt = 5,
     threshold: ThresholdOpt = 0.5,
     neighbour_text: NeighbourTextOpt = True,
+    untried: UntriedOpt = True,
     holdout: HoldoutOpt = 0,
     credit: Annotated[
         Literal["current", "origin"],
@@ -419,6 +429,7 @@ def train_cmd(
             credit=credit,
             render=render,
             neighbour_text=neighbour_text,
+            untried=untried,
             lookup=lookup,
             k=k,
             threshold=threshold,
@@ -506,6 +517,7 @@ RESUME_FIXED = (
     "k",
     "threshold",
     "neighbour_text",
+    "untried",
     "holdout",
     "credit",
     "temperature",
@@ -573,6 +585,7 @@ def eval_cmd(
     k: KOpt = 5,
     threshold: ThresholdOpt = 0.5,
     neighbour_text: NeighbourTextOpt = True,
+    untried: UntriedOpt = True,
     holdout: HoldoutOpt = 0,
     split: Annotated[
         Literal["all", "train", "heldout"],
@@ -618,6 +631,7 @@ def eval_cmd(
         max_steps=max_steps,
         render=render,
         neighbour_text=neighbour_text,
+        untried=untried,
         lookup=lookup,
         k=k,
         threshold=threshold,
@@ -735,9 +749,9 @@ def memory_show(
     config = RunConfig(lookup=lookup, k=k, threshold=threshold, neighbour_text=neighbour_text)
     with closing(_open_memory(memory, config, read_only=True)) as store:
         if prompt is not None:
-            seen = prompt_memory(
-                store, _suite_for(store, suite), prompt, neighbour_text=neighbour_text
-            )
+            name = _suite_for(store, suite)
+            tools = _tools_for(store, name)
+            seen = prompt_memory(store, name, prompt, tools=tools, neighbour_text=neighbour_text)
             if json_out:
                 _print_json(seen.to_json())
             else:
@@ -774,6 +788,14 @@ def _suite_for(store: MemoryStore, suite: str | None) -> str:
     if not suites:
         raise BadInputError(f"--prompt: {store.location} holds no rows yet; name a --suite")
     raise BadInputError(f"--suite: the memory holds suites {', '.join(suites)}; name one")
+
+
+def _tools_for(store: MemoryStore, suite: str) -> list[str]:
+    """The tools an agent of `suite` can call: a bundled suite's, else every action its rows
+    recorded (a tool no prompt ever tried is then not known)."""
+    if suite in bundled_suites():
+        return [t.name for t in Suite.load(suite).tools]
+    return sorted({a for r in store.rows(suite) for a in r.actions})
 
 
 @memory_app.command("reset")

@@ -43,9 +43,13 @@ class MemoryInjector:
             ctx.view = self.memory.snapshot()
 
     def system_parts(
-        self, messages: Sequence[BaseMessage], ctx: EpisodeContext | None
+        self,
+        messages: Sequence[BaseMessage],
+        ctx: EpisodeContext | None,
+        tools: Sequence[str] = (),
     ) -> tuple[str, str | None]:
-        """The static instructions, and the memory block (None with memory off).
+        """The static instructions, and the memory block (None with memory off) for an agent
+        that can call `tools` (their names; empty: unknown, no tool is shown as untried).
 
         The block is logged into `ctx`. It always comes last, after everything static, so a
         provider's prefix cache keeps the rest.
@@ -55,7 +59,7 @@ class MemoryInjector:
         suite = ctx.suite if ctx is not None else self.suite
         explored = bool(ctx and ctx.explored)
         reader = ctx.view if ctx is not None and ctx.view is not None else self.memory
-        block = self.renderer(reader, suite, current_prompt(messages) or "", explored)
+        block = self.renderer(reader, suite, current_prompt(messages) or "", explored, tools=tools)
         if ctx is not None:
             ctx.memory_blocks.append(block)
         return f"{REWARD_RULES}\n\n{MEMORY_NOTE}", block
@@ -66,6 +70,7 @@ class MemoryInjector:
         ctx: EpisodeContext | None,
         prefix: str = "",
         *,
+        tools: Sequence[str] = (),
         cache_control: bool = False,
     ) -> SystemMessage:
         """`prefix`, the static instructions, then the memory block last.
@@ -74,7 +79,7 @@ class MemoryInjector:
         text blocks, the static one marked for Anthropic's prompt cache so that the tools and
         the static instructions are read from the cache while the memory block changes.
         """
-        static, block = self.system_parts(messages, ctx)
+        static, block = self.system_parts(messages, ctx, tools)
         head = "\n\n".join(p for p in (prefix, static) if p)
         if not cache_control:
             return SystemMessage(content="\n\n".join(p for p in (head, block) if p))

@@ -5,9 +5,9 @@ a grammar of tool names collapses to the first tool. So each decision scores eve
 action (the tools and `ask_user_for_clarification`) by its log-likelihood as the reply to the
 prompt the model sees, calibrated against the same under an empty request (see `decide`). The
 prompt is the tool list, the system text, the current request and then reflexrl's memory
-block (cut out of the system text), right before the reply: small models follow what they
-read last. The choice comes only from the model's scores over that text; no code reads the
-memory store.
+block (cut out of the system text, without its line quoting the request the model has just
+read), right before the reply: small models follow what they read last. The choice comes
+only from the model's scores over that text; no code reads the memory store.
 
 Tool arguments and the final answer follow `ActionChatModel`'s rules.
 """
@@ -15,6 +15,7 @@ Tool arguments and the final answer follow `ActionChatModel`'s rules.
 from __future__ import annotations
 
 import math
+import os
 import random
 import threading
 from collections.abc import Mapping, Sequence
@@ -27,9 +28,10 @@ from pydantic import PrivateAttr
 from .action_model import ActionChatModel
 from .errors import ModelSpecError
 from .local_models import INSTALL_HINT, LocalModelInfo, local_threads, model_info, verified_path
-from .local_scoring import PrefixScorer
+from .local_scoring import PrefixScorer, parallel_context
 from .records import CLARIFY
-from .render import split_memory
+from .render import REQUEST_LINE, split_memory
+from .safe_text import for_block
 from .trajectory import current_prompt
 
 _SCORERS: dict[str, PrefixScorer] = {}
@@ -55,7 +57,7 @@ def load_scorer(info: LocalModelInfo, n_ctx: int = 4096) -> PrefixScorer:
             except ImportError as exc:
                 msg = f"--model: local:{info.name} needs llama-cpp-python: {INSTALL_HINT}"
                 raise ModelSpecError(msg) from exc
-            threads = local_threads()
+            threads = local_threads() or os.cpu_count() or 1
             llama = Llama(
                 model_path=str(path),
                 n_ctx=n_ctx,
@@ -64,6 +66,7 @@ def load_scorer(info: LocalModelInfo, n_ctx: int = 4096) -> PrefixScorer:
                 n_threads=threads,
                 n_threads_batch=threads,
             )
+            parallel_context(llama)
             _SCORERS[info.name] = PrefixScorer(llama)
     return _SCORERS[info.name]
 
@@ -131,6 +134,8 @@ class LocalChatModel(ActionChatModel):
             for t in self.bound_tools
         )
         kind = self.info.template
+        if context:
+            context = context.replace(f"\n{REQUEST_LINE}{for_block(request)}\n", "\n", 1)
         extra = CONTEXT[kind].format(text=context.strip()) if context else ""
         return TEMPLATES[kind].format(
             tools=tools, system=system.strip(), request=request.strip(), context=extra

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from itertools import islice
 from statistics import mean, pstdev
 from typing import Any
 
 from .records import Episode
+from .render import advised_actions
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,12 @@ class Metrics:
     wrong_tool_rate: float
     reward: float
     mean_reward: float
+    advised_steps: int
+    """Steps taken after a memory block that gave advice (0 with memory off)."""
+    advice_following_rate: float
+    """Of those, the fraction whose action was one the block advised: low with good advice
+    means the model did not follow it; high with a poor result, that the memory advised
+    wrong."""
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict, floats rounded for display."""
@@ -41,6 +49,7 @@ def summarize(episodes: Sequence[Episode]) -> Metrics:
     reward = sum(e.reward for e in episodes)
     to_valid = [e.steps_to_valid for e in episodes if e.steps_to_valid is not None]
     within_2 = sum(1 for s in to_valid if s <= 2)
+    followed = [taken for e in episodes for taken in advice_taken(e)]
     return Metrics(
         episodes=n,
         success_rate=_ratio(sum(e.success for e in episodes), n),
@@ -53,7 +62,24 @@ def summarize(episodes: Sequence[Episode]) -> Metrics:
         wrong_tool_rate=_ratio(wrong, steps),
         reward=reward,
         mean_reward=_ratio(reward, n),
+        advised_steps=len(followed),
+        advice_following_rate=_ratio(sum(followed), len(followed)),
     )
+
+
+def advice_taken(episode: Episode) -> list[bool]:
+    """For each step taken after a block that advised (`render.advised_actions`): whether
+    its action was advised. The k-th model reply read the k-th block of the episode."""
+    taken: list[bool] = []
+    steps = iter(episode.steps)
+    replies = [m.get("data", {}) for m in episode.messages if m.get("type") == "ai"]
+    for block, reply in zip(episode.memory_blocks, replies, strict=False):
+        advised = advised_actions(block)
+        calls = len(reply.get("tool_calls") or []) + len(reply.get("invalid_tool_calls") or [])
+        for step in islice(steps, calls):
+            if advised is not None:
+                taken.append(step.action in advised)
+    return taken
 
 
 def by_query(episodes: Iterable[Episode]) -> dict[str, Metrics]:

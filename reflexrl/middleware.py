@@ -32,6 +32,9 @@ class ReflexMiddleware(AgentMiddleware):
             nearest prompts') or "paper" (every row).
         neighbour_text: With a kNN memory, quote the neighbours' prompts (False: their
             similarity and record only).
+        untried: Tell the injector which tools the request offers, so a prompt's block names
+            those it never tried and advises one while no tool has earned a reward (False:
+            the best record, asking counting 0).
         cache_prefix: For Anthropic models, mark the static part of the system prompt for the
             provider's prompt cache (other providers cache prefixes automatically).
     """
@@ -44,12 +47,14 @@ class ReflexMiddleware(AgentMiddleware):
         epsilon: float | EpsilonSchedule = 0.05,
         render: str = "focused",
         neighbour_text: bool = True,
+        untried: bool = True,
         cache_prefix: bool = True,
     ) -> None:
         super().__init__()
         schedule = as_schedule(epsilon)
         self.injector = MemoryInjector(memory, suite, schedule, render, neighbour_text)
         self.cache_prefix = cache_prefix
+        self.untried = untried
         self.tools = [ask_user_for_clarification]
 
     @hook_config(can_jump_to=["end"])
@@ -86,8 +91,18 @@ class ReflexMiddleware(AgentMiddleware):
         self.injector.start_episode(ctx)
         marked = self.cache_prefix and is_anthropic(request.model)
         prefix = request.system_prompt or ""
-        message = self.injector.system_message(request.messages, ctx, prefix, cache_control=marked)
+        tools = [tool_name(t) for t in request.tools] if self.untried else []
+        message = self.injector.system_message(
+            request.messages, ctx, prefix, tools=tools, cache_control=marked
+        )
         return request.override(system_message=message)
+
+
+def tool_name(tool: Any) -> str:
+    """The name of a request's tool: a LangChain tool, or a provider's dict schema."""
+    if isinstance(tool, dict):
+        return str(tool.get("name") or tool.get("function", {}).get("name", ""))
+    return str(tool.name)
 
 
 def is_anthropic(model: Any) -> bool:

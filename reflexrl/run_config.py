@@ -47,6 +47,10 @@ class RunConfig:
     """If set, epsilon decays linearly from `epsilon` to this over the run."""
     render: str = "focused"
     """How the memory is rendered into the system prompt (`reflexrl.RENDERINGS`)."""
+    untried: bool = True
+    """Name the tools a prompt's memory never tried, and advise trying one while no tool has
+    earned a reward (False: advise the best record, asking counting 0, which can advise
+    asking forever when the one tool tried was wrong)."""
     neighbour_text: bool = True
     """With the kNN lookup: quote the neighbours' prompts in the block (False: show their
     similarity and record only; in production they are other users' words)."""

@@ -129,6 +129,8 @@ class EvalResult:
             "steps_to_valid",
             "clarification_rate",
             "wrong_tool_rate",
+            "advised_steps",
+            "advice_following_rate",
         )
         return {
             "model": self.model,

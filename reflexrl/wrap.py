@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage, convert_to_messages
@@ -21,6 +22,7 @@ def wrap(
     epsilon: float | EpsilonSchedule = 0.05,
     render: str = "focused",
     neighbour_text: bool = True,
+    tools: Sequence[str] = (),
 ) -> Runnable[Any, Any]:
     """Wrap a built agent so it sees the reward memory as a system message.
 
@@ -36,6 +38,9 @@ def wrap(
         epsilon: Exploration probability per training episode, or a schedule.
         render: "focused" or "paper".
         neighbour_text: With a kNN memory, quote the neighbours' prompts.
+        tools: The names of the tools the agent can call: a prompt's block then names those
+            it never tried, and advises trying one while no tool has earned a reward (the
+            middleware reads them from each request; a built agent does not tell).
     """
     injector = MemoryInjector(memory, suite, as_schedule(epsilon), render, neighbour_text)
 
@@ -43,7 +48,7 @@ def wrap(
         messages: list[BaseMessage] = convert_to_messages(_messages_of(value))
         ctx = current_episode(config)
         injector.start_episode(ctx)
-        memory_message = injector.system_message(messages, ctx)
+        memory_message = injector.system_message(messages, ctx, tools=tools)
         return {**_as_dict(value), "messages": [memory_message, *messages]}
 
     return RunnableLambda(_inject) | runnable

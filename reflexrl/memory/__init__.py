@@ -4,6 +4,7 @@ Open a memory with `open_memory(path, lookup="exact" | "knn")`; every store impl
 `MemoryStore` and passes the same conformance tests.
 """
 
+from .advice import Advice, advise
 from .credit import RewardCredit, credits
 from .knn import KnnLookup
 from .lookup import ActionEstimate, ExactLookup, Lookup, best_estimated, estimate
@@ -22,6 +23,7 @@ from .sqlite_table import RewardTable
 __all__ = [
     "LOOKUPS",
     "ActionEstimate",
+    "Advice",
     "EpisodeWriter",
     "ExactLookup",
     "KnnLookup",
@@ -34,6 +36,7 @@ __all__ = [
     "RewardTable",
     "RunLog",
     "SortKey",
+    "advise",
     "best_estimated",
     "check_memory",
     "credits",

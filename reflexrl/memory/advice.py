@@ -1,0 +1,52 @@
+"""What a memory block advises: a tool that earned a reward, else the tools not tried yet.
+
+Optimism under uncertainty: a tool never tried for a prompt might be the valid one, so it
+ranks above every action whose record is not positive, asking included. Without it, a prompt
+whose one tried tool earned -1 advises asking (0) forever, and nobody ever tries the tool
+that serves it (issue 11's ask-forever trap). Once every tool was tried, the best record
+wins, asking counting 0 as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..records import CLARIFY
+from .lookup import ActionEstimate, best_estimated
+
+
+@dataclass(frozen=True)
+class Advice:
+    """The best action of a record (`best`), or, when no tool has earned a positive reward
+    and some were never tried, those tools (`untried`, `best` None)."""
+
+    best: str | None
+    untried: tuple[str, ...] = ()
+
+    @property
+    def actions(self) -> frozenset[str]:
+        """The actions following this advice means taking."""
+        return frozenset(self.untried) if self.best is None else frozenset({self.best})
+
+
+def advise(estimates: Mapping[str, ActionEstimate], tools: Sequence[str] = ()) -> Advice:
+    """The advice of per-action estimates (a row's means, or a kNN estimate).
+
+    Args:
+        estimates: Estimated reward per action tried (for the prompt or its neighbours).
+        tools: Every tool the agent can call (may include asking, which is never "untried":
+            its reward is known). Empty: unknown, so nothing is untried and the advice is the
+            best record, asking counting 0.
+    """
+    worked = {a: e for a, e in estimates.items() if a != CLARIFY and e.n and e.value > 0}
+    if worked:
+        return Advice(best_estimated(worked))
+    untried = tuple(t for t in tools if t != CLARIFY and not _tried(estimates.get(t)))
+    if untried:
+        return Advice(None, untried)
+    return Advice(best_estimated(estimates))
+
+
+def _tried(e: ActionEstimate | None) -> bool:
+    return e is not None and e.n > 0
