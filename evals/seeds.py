@@ -8,13 +8,16 @@ Reported per seed, then mean and worst seed, overall and per query: success, suc
 took the action its memory block advised (advice following).
 
     python evals/seeds.py --suites paper assistant --seeds 0 1 2 3 4 \\
-        --lookups exact knn --variants untried best --jobs 2 --out evals/reports
+        --lookups exact knn --variants default best before --out evals/reports
 
-Variants: `untried` is the default advice (tools never tried are named and advised while no
-tool earned a reward); `best` is the advice before issue 11 (`--no-untried`: the best record,
-asking counting 0). `--jobs 2` runs two trainings at once with one llama.cpp thread each; the
-results do not depend on it. Runs already in the JSON report (same model and epochs) are kept,
-so an interrupted measurement goes on where it stopped.
+Variants (each trains and evaluates with the same flags):
+- `default`: the CLI's defaults (for local models the `advice` rendering, untried tools named
+  and advised while no tool earned a reward);
+- `best`: `--no-untried`, the advice before issue 11 (the best record, asking counting 0);
+- `before`: `--render focused --no-untried`, the rendering and advice before issue 11.
+`--jobs 2` runs two trainings at once with one llama.cpp thread each; the results do not
+depend on it. Runs already in the JSON report (same model and epochs) are kept, so an
+interrupted measurement goes on where it stopped.
 """
 
 from __future__ import annotations
@@ -41,7 +44,11 @@ COLUMNS = {
     "wrong_tool_rate": "wrong tool",
     "advice_following_rate": "follows advice",
 }
-VARIANTS = {"untried": "--untried", "best": "--no-untried"}
+VARIANTS: dict[str, list[str]] = {
+    "default": [],
+    "best": ["--no-untried"],
+    "before": ["--render", "focused", "--no-untried"],
+}
 GOAL_EVERY, GOAL_MEAN = 25.0, 35.0
 
 
@@ -78,10 +85,10 @@ def memory_on(
     with tempfile.TemporaryDirectory() as folder:
         db = str(Path(folder) / "memory.db")
         train, train_s = reflexrl(
-            "train", *common, VARIANTS[variant], "--epochs", str(args.epochs),
+            "train", *common, *VARIANTS[variant], "--epochs", str(args.epochs),
             "--memory", db, env=env,
         )  # fmt: skip
-        result, eval_s = reflexrl("eval", *common, VARIANTS[variant], "--memory", db, env=env)
+        result, eval_s = reflexrl("eval", *common, *VARIANTS[variant], "--memory", db, env=env)
     return {
         "suite": suite, "seed": seed, "lookup": lookup, "variant": variant,
         "seconds": {"train": round(train_s, 1), "eval": round(eval_s, 1)},
@@ -137,7 +144,17 @@ def _group(
         for k in COLUMNS
     ]
     lines.append("| mean | " + " | ".join(means) + f" | {mean(g for g, _ in gains):+.1f} |")
-    lines += ["", *_verdict(gains, worst), "", *_per_query(off, suite, runs), ""]
+    train_s = mean(r["seconds"]["train"] for r in runs)
+    eval_s = mean(r["seconds"]["eval"] for r in runs)
+    lines += [
+        "",
+        *_verdict(gains, worst),
+        f"Wall time per seed (CLI, mean): training {train_s:.0f} s, evaluation with memory "
+        f"{eval_s:.0f} s.",
+        "",
+        *_per_query(off, suite, runs),
+        "",
+    ]
     return lines
 
 
@@ -153,25 +170,35 @@ def _verdict(gains: list[tuple[float, int]], worst: tuple[float, int]) -> list[s
 
 
 def _per_query(off: dict[tuple[str, int], Any], suite: str, runs: list[Any]) -> list[str]:
-    """Success within 2 per query: mean over seeds off / on, the worst seed's change, and
-    the seeds on which memory made the query worse."""
+    """Per query, mean over seeds off / on: success within 2 and success; the worst seed's
+    change in success within 2, the seeds on which memory lowered the query's success (or its
+    success within 2), and how often the agent took the advised action."""
     queries = sorted(runs[0]["eval"]["per_query"])
     lines = [
-        "| query | within 2 off | within 2 on | worst change | seeds worse with memory "
-        "| follows advice |",
-        "|---|---|---|---|---|---|",
+        "| query | within 2 off / on | success off / on | worst change (within 2) "
+        "| seeds worse: success | seeds worse: within 2 | follows advice |",
+        "|---|---|---|---|---|---|---|",
     ]
     for q in queries:
-        pairs = [
-            (_metric(off[(suite, r["seed"])]["eval"], MAIN, q), _metric(r["eval"], MAIN, q))
-            for r in runs
-        ]
-        worse = [str(r["seed"]) for r, (a, b) in zip(runs, pairs, strict=True) if b < a]
+        pairs = {
+            key: [
+                (_metric(off[(suite, r["seed"])]["eval"], key, q), _metric(r["eval"], key, q))
+                for r in runs
+            ]
+            for key in (MAIN, "success_rate")
+        }
+        worse = {
+            key: ", ".join(str(r["seed"]) for r, (a, b) in zip(runs, p, strict=True) if b < a)
+            or "none"
+            for key, p in pairs.items()
+        }
+        within, success = pairs[MAIN], pairs["success_rate"]
         follows = mean(_metric(r["eval"], "advice_following_rate", q) for r in runs)
         lines.append(
-            f"| {q} | {mean(a for a, _ in pairs):.2f} | {mean(b for _, b in pairs):.2f} | "
-            f"{100 * min(b - a for a, b in pairs):+.0f} | {', '.join(worse) or 'none'} | "
-            f"{follows:.2f} |"
+            f"| {q} | {mean(a for a, _ in within):.2f} / {mean(b for _, b in within):.2f} | "
+            f"{mean(a for a, _ in success):.2f} / {mean(b for _, b in success):.2f} | "
+            f"{100 * min(b - a for a, b in within):+.0f} | {worse['success_rate']} | "
+            f"{worse[MAIN]} | {follows:.2f} |"
         )
     return lines
 
@@ -182,7 +209,7 @@ def main() -> None:
     parser.add_argument("--suites", nargs="+", default=["paper", "assistant"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--lookups", nargs="+", default=["exact", "knn"])
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["untried"])
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["default"])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("evals/reports"))
     parser.add_argument("--jobs", type=int, default=1, help="trainings at once")

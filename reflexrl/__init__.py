@@ -33,7 +33,14 @@ from .middleware import ReflexMiddleware
 from .models import load_model
 from .rate_limit import RateLimiter
 from .records import CLARIFY, ActionStats, Episode, Failure, MemoryRow, RunInfo, Step
-from .render import RENDERINGS, PromptMemory, prompt_memory, render_focused, render_paper
+from .render import (
+    RENDERINGS,
+    PromptMemory,
+    prompt_memory,
+    render_advice,
+    render_focused,
+    render_paper,
+)
 from .report import Report, build_report
 from .response_cache import ResponseCache
 from .retry import RetryPolicy
@@ -103,6 +110,7 @@ __all__ = [
     "open_memory",
     "price_for",
     "prompt_memory",
+    "render_advice",
     "render_focused",
     "render_paper",
     "train",

@@ -122,7 +122,12 @@ StepsOpt = Annotated[
     int, typer.Option(min=1, help="Most actions (tools or clarifications) per episode.")
 ]
 RenderOpt = Annotated[
-    str, typer.Option(help="Memory rendering: focused (the prompt's row) or paper (all rows).")
+    str | None,
+    typer.Option(
+        help="Memory rendering: focused (the prompt's row or its neighbours, with the advice), "
+        "advice (the advice alone: the default for local models, which copy every tool name "
+        "they read) or paper (all rows). Default: advice for local:, focused otherwise."
+    ),
 ]
 LookupOpt = Annotated[
     Literal["exact", "knn"],
@@ -368,7 +373,7 @@ def train_cmd(
     seed: SeedOpt = 0,
     memory: MemoryOpt = DEFAULT_MEMORY,
     max_steps: StepsOpt = 4,
-    render: RenderOpt = "focused",
+    render: RenderOpt = None,
     lookup: LookupOpt = "exact",
     k: KOpt = 5,
     threshold: ThresholdOpt = 0.5,
@@ -427,7 +432,7 @@ def train_cmd(
             seed=seed,
             max_steps=max_steps,
             credit=credit,
-            render=render,
+            render=_render_for(render, model),
             neighbour_text=neighbour_text,
             untried=untried,
             lookup=lookup,
@@ -476,6 +481,14 @@ def _open_memory(path: Path, config: RunConfig, *, read_only: bool = False) -> M
     return open_memory(
         path, lookup=config.lookup, k=config.k, threshold=config.threshold, read_only=read_only
     )
+
+
+def _render_for(render: str | None, model: str | None) -> str:
+    """--render, else the default for the model that will run: the advice alone for local
+    models (see `local_models.RENDER`), the focused block for the others."""
+    if render is not None:
+        return render
+    return local_models.RENDER if choose_model(model).spec.startswith("local:") else "focused"
 
 
 def _load_suite(suite: str, render: str) -> Suite:
@@ -580,7 +593,7 @@ def eval_cmd(
     seed: SeedOpt = 0,
     max_steps: StepsOpt = 4,
     repeats: Annotated[int, typer.Option(min=1, help="Passes over every prompt.")] = 1,
-    render: RenderOpt = "focused",
+    render: RenderOpt = None,
     lookup: LookupOpt = "exact",
     k: KOpt = 5,
     threshold: ThresholdOpt = 0.5,
@@ -629,7 +642,7 @@ def eval_cmd(
         epochs=repeats,
         seed=seed,
         max_steps=max_steps,
-        render=render,
+        render=_render_for(render, model),
         neighbour_text=neighbour_text,
         untried=untried,
         lookup=lookup,
@@ -640,7 +653,7 @@ def eval_cmd(
         split=split,
         concurrency=concurrency,
     )
-    loaded = _load_suite(suite, render)
+    loaded = _load_suite(suite, config.render)
     loaded.check_holdout(holdout)
     options.check()
     with ExitStack() as stack:

@@ -11,7 +11,7 @@ from .episode import EpisodeContext
 from .errors import BadInputError
 from .exploration import EpsilonSchedule
 from .memory import MemoryStore
-from .render import MEMORY_NOTE, REWARD_RULES, Renderer, get_renderer
+from .render import MEMORY_NOTE, NOTES, REWARD_RULES, Renderer, get_renderer
 from .run_config import KNN_NEEDS_FOCUSED
 from .trajectory import current_prompt
 
@@ -62,7 +62,8 @@ class MemoryInjector:
         block = self.renderer(reader, suite, current_prompt(messages) or "", explored, tools=tools)
         if ctx is not None:
             ctx.memory_blocks.append(block)
-        return f"{REWARD_RULES}\n\n{MEMORY_NOTE}", block
+        note = NOTES.get(self.render, MEMORY_NOTE)
+        return "\n\n".join(p for p in (REWARD_RULES, note) if p), block
 
     def system_message(
         self,

@@ -27,10 +27,10 @@ from pydantic import PrivateAttr
 
 from .action_model import ActionChatModel
 from .errors import ModelSpecError
-from .local_models import INSTALL_HINT, LocalModelInfo, local_threads, model_info, verified_path
+from .local_models import INSTALL_HINT, LocalModelInfo, local_threads, model_info, runtime_path
 from .local_scoring import PrefixScorer, parallel_context
 from .records import CLARIFY
-from .render import REQUEST_LINE, split_memory
+from .render import REQUEST_LINE, is_silent, split_memory
 from .safe_text import for_block
 from .trajectory import current_prompt
 
@@ -51,7 +51,7 @@ def load_scorer(info: LocalModelInfo, n_ctx: int = 4096) -> PrefixScorer:
     """One scorer (one loaded model) per model, verified once, shared by every copy."""
     with _LOAD_LOCK:
         if info.name not in _SCORERS:
-            path = verified_path(info)
+            path = runtime_path(info)
             try:
                 from llama_cpp import Llama  # noqa: PLC0415  (optional dependency)
             except ImportError as exc:
@@ -134,6 +134,8 @@ class LocalChatModel(ActionChatModel):
             for t in self.bound_tools
         )
         kind = self.info.template
+        if context and is_silent(context):
+            context = None
         if context:
             context = context.replace(f"\n{REQUEST_LINE}{for_block(request)}\n", "\n", 1)
         extra = CONTEXT[kind].format(text=context.strip()) if context else ""

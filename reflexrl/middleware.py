@@ -29,7 +29,9 @@ class ReflexMiddleware(AgentMiddleware):
         suite: Memory namespace outside a training loop (training uses the suite's name).
         epsilon: Exploration probability per training episode, or a schedule.
         render: "focused" (the current prompt's row and its actions; with a kNN memory, its
-            nearest prompts') or "paper" (every row).
+            nearest prompts'), "advice" (the advice alone, and nothing when there is none to
+            give: for small models, which copy every tool name they read) or "paper" (every
+            row).
         neighbour_text: With a kNN memory, quote the neighbours' prompts (False: their
             similarity and record only).
         untried: Tell the injector which tools the request offers, so a prompt's block names

@@ -16,7 +16,9 @@ from .exploration import EpsilonSchedule
 from .memory import LookupKind
 from .records import Credit
 
-KNN_NEEDS_FOCUSED = "rendering 'paper' shows every row; the knn lookup needs the 'focused' one"
+KNN_NEEDS_FOCUSED = (
+    "rendering 'paper' shows every row; the knn lookup needs the 'focused' or 'advice' one"
+)
 
 Split = Literal["all", "train", "heldout"]
 """Which prompts an evaluation visits: all, the ones training visits, or the held-out ones."""
@@ -46,7 +48,9 @@ class RunConfig:
     epsilon_end: float | None = None
     """If set, epsilon decays linearly from `epsilon` to this over the run."""
     render: str = "focused"
-    """How the memory is rendered into the system prompt (`reflexrl.RENDERINGS`)."""
+    """How the memory is rendered into the system prompt (`reflexrl.RENDERINGS`): `focused`
+    (the prompt's record and the advice), `advice` (the advice alone; the CLI's default for
+    local models) or `paper` (every row)."""
     untried: bool = True
     """Name the tools a prompt's memory never tried, and advise trying one while no tool has
     earned a reward (False: advise the best record, asking counting 0, which can advise

@@ -36,7 +36,7 @@ def wrap(
         memory: The memory store to read.
         suite: Memory namespace outside a training loop.
         epsilon: Exploration probability per training episode, or a schedule.
-        render: "focused" or "paper".
+        render: "focused", "advice" or "paper" (see `ReflexMiddleware`).
         neighbour_text: With a kNN memory, quote the neighbours' prompts.
         tools: The names of the tools the agent can call: a prompt's block then names those
             it never tried, and advises trying one while no tool has earned a reward (the

@@ -88,6 +88,26 @@ def test_a_prompt_never_seen_gets_its_neighbours_estimate(knn: MemoryStore) -> N
     assert f"{neighbour.similarity:.2f} {json.dumps(SEEN)}: calculator;" in seen.block
 
 
+def test_a_stored_prompt_trusts_its_own_record_once_tried(knn: MemoryStore) -> None:
+    twin = "Calculate the result of the expression 5 plus 5 plus 10."  # another query's
+    for _ in range(3):
+        _credit(knn, twin, "calculator", 1.0)
+    _credit(knn, SEEN, "calculator", -1.0)
+    _credit(knn, SEEN, "python_interpreter", 1.0)
+    seen = prompt_memory(knn, "paper", SEEN)
+    own, other = seen.neighbours
+    assert own.row.prompt == SEEN and other.row.prompt == twin and other.similarity > 0.9
+    # one own try weighs as much as the other neighbours' estimate (+1 from the twin)
+    assert seen.estimates["calculator"].value == pytest.approx((-1.0 + 1.0) / 2)
+    assert seen.estimates["python_interpreter"].value == pytest.approx((1.0 + 0.0) / 2)
+    assert seen.advice.best == "python_interpreter"
+    # a prompt never seen weighs every neighbour by its similarity alone
+    new = prompt_memory(knn, "paper", NEVER_SEEN)
+    by_prompt = {nb.row.prompt: nb.similarity for nb in new.neighbours}
+    expected = (by_prompt[twin] - by_prompt[SEEN]) / sum(by_prompt.values())
+    assert new.estimates["calculator"].value == pytest.approx(expected)
+
+
 def test_a_far_prompt_gets_no_advice(knn: MemoryStore) -> None:
     _credit(knn, SEEN, "calculator", 1.0)
     seen = prompt_memory(knn, "paper", FAR)

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from reflexrl import ModelSpecError, Suite, ask_user_for_clarification, load_model
-from reflexrl.local_models import LOCAL_MODELS, LocalModelInfo, local_threads, verified_path
-from reflexrl.local_policy import choose_action
+from reflexrl.local_models import (
+    LOCAL_MODELS,
+    LocalModelInfo,
+    local_threads,
+    runtime_path,
+    verified_path,
+)
+from reflexrl.local_policy import choose_action, load_scorer
+from reflexrl.render import advised_actions, is_silent
 
 HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None
 needs_local = pytest.mark.skipif(not HAS_LLAMA, reason="the [local] extra is not installed")
@@ -109,3 +118,132 @@ def test_gemma_assembles_from_its_chunks(tmp_path: Path, monkeypatch: pytest.Mon
     path = verified_path(LOCAL_MODELS["gemma3-270m"])
     assert path.parent == tmp_path and path.stat().st_size > 100_000_000
     shutil.rmtree(tmp_path)
+
+
+@pytest.mark.slow
+@needs_local
+def test_one_decode_of_the_candidates_trie_scores_like_token_by_token(paper: Suite) -> None:
+    model = load_model("local:smollm2").bind_tools([*paper.tools, ask_user_for_clarification])
+    scorer = load_scorer(model.info)
+    prompt = model.prompt("You call exactly one tool.", "Find the end quantity when 5 plus 5")
+    names = [f" {n}" for n in [*paper.tool_names, ASK]]  # retrieve_rlhf/rlaif share tokens
+    scores = scorer.score(prompt, names)
+    llama, prefix = scorer.llama, scorer.tokens(prompt, bos=True)
+    for name in names:  # reference: the prompt and the candidate in one fresh decode
+        tokens = scorer.tokens(name, bos=False)
+        llama.reset()
+        llama._ctx.kv_cache_seq_rm(-1, 0, -1)
+        llama._batch.set_batch(batch=prefix + tokens[:-1], n_past=0, logits_all=True)
+        llama._ctx.decode(llama._batch)
+        rows = np.ctypeslib.as_array(
+            llama._ctx.get_logits(), shape=(len(prefix) + len(tokens) - 1, llama.n_vocab())
+        )[len(prefix) - 1 :].astype(np.float64)
+        expected = sum(
+            row[t] - np.logaddexp.reduce(row) for row, t in zip(rows, tokens, strict=True)
+        )
+        assert scores[name] == pytest.approx(expected, abs=0.05), name
+    llama.reset()
+
+    # a prompt scored before is answered from memory, without decoding anything
+    def no_decode(_: object) -> None:
+        raise AssertionError("decoded again")
+
+    scorer._logprobs_after = no_decode  # type: ignore[method-assign]
+    try:
+        assert scorer.score(prompt, names) == scores
+    finally:
+        del scorer._logprobs_after
+
+
+@pytest.mark.slow
+@needs_local
+def test_the_compute_copy_holds_the_shipped_weights_and_is_made_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llama_cpp import Llama
+
+    from reflexrl import local_models
+
+    monkeypatch.setenv("REFLEXRL_CACHE", str(tmp_path))
+    info = LOCAL_MODELS["smollm2"]
+    copy = runtime_path(info)
+    assert copy.parent == tmp_path and copy.name.endswith("-f32.gguf")
+    assert [p.name for p in tmp_path.iterdir()] == [copy.name]  # no temporary file left
+    prompt = b"<|im_start|>user\nDraw some dogs on a beach<|im_end|>\n<|im_start|>assistant\n"
+    logits = []
+    for path in (verified_path(info), copy):
+        llama = Llama(model_path=str(path), n_ctx=256, verbose=False, logits_all=True)
+        llama.eval(llama.tokenize(prompt, special=True))
+        logits.append(np.array(llama.scores[llama.n_tokens - 1]))
+        llama.close()
+    shipped, computed = logits
+    # the same weights: the next-token distribution agrees (the shipped file's kernels also
+    # round the activations to 8 bits, so not to the last digit)
+    assert int(np.argmax(shipped)) == int(np.argmax(computed))
+    assert np.corrcoef(shipped, computed)[0, 1] > 0.99
+
+    def no_conversion(*_: object) -> None:
+        raise AssertionError("converted again")
+
+    monkeypatch.setattr(local_models, "_convert", no_conversion)
+    assert runtime_path(info) == copy
+
+
+@pytest.mark.slow
+@needs_local
+def test_a_failed_conversion_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llama_cpp
+
+    monkeypatch.setenv("REFLEXRL_CACHE", str(tmp_path))
+    monkeypatch.setattr(llama_cpp, "llama_model_quantize", lambda *_: 1)
+    with pytest.raises(ModelSpecError, match=r"cannot convert .* \(code 1\)"):
+        runtime_path(LOCAL_MODELS["smollm2"])
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@needs_local
+def test_an_unwritable_cache_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("REFLEXRL_CACHE", str(blocked / "cache"))
+    with pytest.raises(ModelSpecError, match=r"REFLEXRL_CACHE: cannot create .*file/cache"):
+        runtime_path(LOCAL_MODELS["smollm2"])
+
+
+@pytest.mark.slow
+@needs_local
+def test_the_main_job_runs_the_local_model_with_its_defaults(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from reflexrl import open_memory
+    from reflexrl.cli import app
+
+    db = str(tmp_path / "main.db")
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", "--epochs", "1", "--memory", db, "--json"])
+    assert trained.exit_code == 0, trained.output
+    assert json.loads(trained.stdout)["model"] == "local:smollm2"  # no key: the local model
+    with open_memory(db, read_only=True) as memory:
+        (run,) = memory.runs()
+        episodes = list(memory.episodes(run.run_id))
+    settings = run.settings
+    assert (settings["render"], settings["epsilon"], settings["temperature"]) == (
+        "advice",
+        0.3,
+        2.0,
+    )
+    # every block the agent read was the advice alone, or silent
+    advised = [advised_actions(b) for e in episodes for b in e.memory_blocks]
+    assert all(is_silent(b) or b.count("\n") == 3 for e in episodes for b in e.memory_blocks)
+    assert any(a is not None for a in advised)
+    compared = runner.invoke(app, ["eval", "--compare", "--memory", db, "--json"])
+    assert compared.exit_code == 0, compared.output
+    before, after = json.loads(compared.stdout).values()
+    assert before["memory"] is None and after["memory"] == db
+    assert before["advised_steps"] == 0 and after["advised_steps"] > 0
+    assert 0.0 <= after["advice_following_rate"] <= 1.0

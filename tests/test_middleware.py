@@ -68,7 +68,7 @@ def test_memory_block_follows_static_prompt_and_hostile_text_is_inert(
     _credit(memory, HOSTILE, "create_image", -1.0)
     _credit(memory, "Calculate 5 plus 5", "calculator", 1.0)
     model = ScriptedChatModel(script=[AIMessage("The answer is 4.")])
-    for render in ("paper", "focused"):
+    for render in ("paper", "focused", "advice"):
         agent = create_agent(
             model,
             paper.tools,

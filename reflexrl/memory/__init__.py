@@ -4,7 +4,7 @@ Open a memory with `open_memory(path, lookup="exact" | "knn")`; every store impl
 `MemoryStore` and passes the same conformance tests.
 """
 
-from .advice import Advice, advise
+from .advice import Advice, advice_for, advise
 from .credit import RewardCredit, credits
 from .knn import KnnLookup
 from .lookup import ActionEstimate, ExactLookup, Lookup, best_estimated, estimate
@@ -36,6 +36,7 @@ __all__ = [
     "RewardTable",
     "RunLog",
     "SortKey",
+    "advice_for",
     "advise",
     "best_estimated",
     "check_memory",

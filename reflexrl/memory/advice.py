@@ -9,11 +9,12 @@ wins, asking counting 0 as before.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..records import CLARIFY
-from .lookup import ActionEstimate, best_estimated
+from .lookup import ActionEstimate, best_estimated, estimate, own_row
+from .protocols import Neighbour
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,11 @@ class Advice:
         return frozenset(self.untried) if self.best is None else frozenset({self.best})
 
 
-def advise(estimates: Mapping[str, ActionEstimate], tools: Sequence[str] = ()) -> Advice:
+def advise(
+    estimates: Mapping[str, ActionEstimate],
+    tools: Sequence[str] = (),
+    tried: Collection[str] | None = None,
+) -> Advice:
     """The advice of per-action estimates (a row's means, or a kNN estimate).
 
     Args:
@@ -38,15 +43,28 @@ def advise(estimates: Mapping[str, ActionEstimate], tools: Sequence[str] = ()) -
         tools: Every tool the agent can call (may include asking, which is never "untried":
             its reward is known). Empty: unknown, so nothing is untried and the advice is the
             best record, asking counting 0.
+        tried: The actions the prompt itself has tried, when it is stored (None: those with
+            an estimate). A tool that only similar prompts tried is untried for this one:
+            what failed for a neighbour of another query may be this prompt's valid tool.
     """
     worked = {a: e for a, e in estimates.items() if a != CLARIFY and e.n and e.value > 0}
     if worked:
         return Advice(best_estimated(worked))
-    untried = tuple(t for t in tools if t != CLARIFY and not _tried(estimates.get(t)))
+    if tried is None:
+        tried = [a for a, e in estimates.items() if e.n > 0]
+    untried = tuple(t for t in tools if t != CLARIFY and t not in tried)
     if untried:
         return Advice(None, untried)
     return Advice(best_estimated(estimates))
 
 
-def _tried(e: ActionEstimate | None) -> bool:
-    return e is not None and e.n > 0
+def advice_for(
+    neighbours: Sequence[Neighbour], prompt: str, tools: Sequence[str] = ()
+) -> tuple[dict[str, ActionEstimate], Advice | None]:
+    """The estimate per action for `prompt` from the rows found for it (`estimate`), and its
+    advice (None: nothing is known)."""
+    estimates = estimate(neighbours, prompt)
+    if not estimates:
+        return estimates, None
+    own = own_row(neighbours, prompt)
+    return estimates, advise(estimates, tools, None if own is None else list(own.actions))

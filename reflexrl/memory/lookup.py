@@ -91,15 +91,46 @@ class ActionEstimate:
     """Times the action was taken on the neighbouring prompts."""
 
 
-def estimate(neighbours: Sequence[Neighbour]) -> dict[str, ActionEstimate]:
-    """Per action: sum(similarity x mean reward) / sum(similarity), over all the neighbours.
+OWN_WEIGHT = 1.0
+"""How many of a prompt's own tries of an action count as much as its neighbours' estimate."""
+
+
+def estimate(
+    neighbours: Sequence[Neighbour], prompt: str | None = None
+) -> dict[str, ActionEstimate]:
+    """Per action: sum(similarity x mean reward) / sum(similarity), over the neighbours; for
+    a stored `prompt`, shrunk towards its own record as it grows.
 
     Averaging the neighbours' means (rather than pooling their rewards) keeps a neighbour
     that found its tool early, and so never tried the others, from being outvoted on those
     others by a neighbour of another query that succeeded with them: a neighbour's silence
-    about an action counts as 0. With one neighbour (the exact lookup) the estimate is its
-    row's mean reward per action.
+    about an action counts as 0. When `prompt` is stored (a neighbour is its own row), that
+    row is not one neighbour among k: an action it tried n times is estimated as
+    (n x its own mean + `OWN_WEIGHT` x the other neighbours' estimate) / (n + `OWN_WEIGHT`),
+    so what this very prompt earned outweighs what similar ones did once it has been tried.
+    With one neighbour (the exact lookup) the estimate is its row's mean reward per action.
     """
+    own = own_row(neighbours, prompt)
+    others = [nb for nb in neighbours if nb.row is not own]
+    prior = _weighted_means(others)
+    if own is None:
+        return prior
+    if not others:
+        return _weighted_means([Neighbour(own, 1.0)])
+    merged = dict(prior)
+    for action, stats in own.actions.items():
+        base = prior.get(action, ActionEstimate(0.0, 0.0, 0))
+        value = (stats.n * stats.mean + OWN_WEIGHT * base.value) / (stats.n + OWN_WEIGHT)
+        merged[action] = ActionEstimate(value, base.weight + stats.n, base.n + stats.n)
+    return dict(sorted(merged.items()))
+
+
+def own_row(neighbours: Sequence[Neighbour], prompt: str | None) -> MemoryRow | None:
+    """The row of `prompt` itself among the rows found for it (None: it is not stored)."""
+    return next((nb.row for nb in neighbours if nb.row.prompt == prompt), None)
+
+
+def _weighted_means(neighbours: Sequence[Neighbour]) -> dict[str, ActionEstimate]:
     total = sum(nb.similarity for nb in neighbours)
     sums: dict[str, list[float]] = {}
     for nb in neighbours:
