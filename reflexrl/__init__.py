@@ -19,6 +19,7 @@ from .errors import (
     SuiteError,
 )
 from .exploration import EpsilonSchedule
+from .export import ExportOptions, ExportResult, export_records, tool_reward
 from .fake_models import PolicyChatModel, ScriptedChatModel
 from .memory import (
     KnnLookup,
@@ -66,6 +67,8 @@ __all__ = [
     "EpisodeError",
     "EpsilonSchedule",
     "EvalResult",
+    "ExportOptions",
+    "ExportResult",
     "Failure",
     "KnnLookup",
     "MemoryNotFoundError",
@@ -106,6 +109,7 @@ __all__ = [
     "build_agent",
     "build_report",
     "evaluate",
+    "export_records",
     "load_model",
     "open_memory",
     "price_for",
@@ -113,6 +117,7 @@ __all__ = [
     "render_advice",
     "render_focused",
     "render_paper",
+    "tool_reward",
     "train",
     "wrap",
 ]

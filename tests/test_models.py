@@ -59,3 +59,17 @@ def test_openai_models_use_the_aiohttp_transport_unless_a_proxy_is_set(
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
     proxied = load_model("openai:gpt-4.1-mini")
     assert proxied.http_async_client is None  # type: ignore[attr-defined]  (httpx, which honours the proxy)
+
+
+def test_a_local_gguf_file_is_a_model_spec_and_a_missing_or_broken_one_is_refused(
+    tmp_path,
+) -> None:
+    pytest.importorskip("llama_cpp")
+    with pytest.raises(ModelSpecError, match="missing; no such file"):
+        load_model(f"local:{tmp_path / 'none.gguf'}")
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF but not really")
+    with pytest.raises(ModelSpecError, match="cannot load"):
+        load_model(f"local:{broken}")
+    with pytest.raises(ModelSpecError, match=r"or local:PATH\.gguf"):
+        load_model("local:tiny-llama")
