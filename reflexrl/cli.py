@@ -27,7 +27,14 @@ from .atomic_file import write_text_atomically
 from .budget import Budget
 from .calls import ModelCallMiddleware
 from .errors import BadInputError, ReflexRLError, RunFailedError
-from .export import ExportFormat, ExportOptions, export_records, save_dataset, write_jsonl
+from .export import (
+    ExportFormat,
+    ExportOptions,
+    check_dataset_dir,
+    export_records,
+    save_dataset,
+    write_jsonl,
+)
 from .memory import MemoryStore, check_memory, open_memory
 from .metrics import Metrics
 from .models import HOSTED, choose_model, load_model
@@ -971,8 +978,11 @@ def _check_export_output(path: Path, as_jsonl: bool) -> None:
     """Refuse an output that cannot be written before anything is read."""
     if as_jsonl:
         _check_output(path)
-    elif path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise BadInputError(f"--out: {path} exists (a dataset goes to a new or empty directory)")
+    else:
+        try:
+            check_dataset_dir(path)
+        except BadInputError as exc:
+            raise BadInputError(f"--out: {exc}") from None
     if not path.parent.is_dir():
         raise BadInputError(f"--out: {path}: no directory {path.parent}")
     if not os.access(path.parent, os.W_OK):

@@ -149,8 +149,7 @@ def save_dataset(result: ExportResult, directory: str | Path) -> Path:
         BadInputError: the directory exists and is not empty, or cannot be written.
     """
     target = Path(directory)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise BadInputError(f"{target}: exists and is not an empty directory")
+    check_dataset_dir(target)
     dataset = to_dataset(result)
     try:
         temp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
@@ -163,6 +162,12 @@ def save_dataset(result: ExportResult, directory: str | Path) -> Path:
         shutil.rmtree(temp, ignore_errors=True)
         raise
     return target
+
+
+def check_dataset_dir(path: Path) -> None:
+    """Refuse a dataset directory that exists and is not empty (or is not a directory)."""
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise BadInputError(f"{path}: exists and is not an empty directory")
 
 
 def to_dataset(result: ExportResult) -> Any:
@@ -238,6 +243,7 @@ __all__ = [
     "ExportOptions",
     "ExportResult",
     "called_action",
+    "check_dataset_dir",
     "export_records",
     "save_dataset",
     "to_dataset",
