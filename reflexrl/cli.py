@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import math
@@ -14,7 +13,7 @@ from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -26,7 +25,19 @@ from .agent import build_agent
 from .atomic_file import write_text_atomically
 from .budget import Budget
 from .calls import ModelCallMiddleware
-from .errors import BadInputError, ReflexRLError, RunFailedError
+from .cli_common import (
+    DEFAULT_MEMORY,
+    JsonOpt,
+    MemoryOpt,
+    cli_errors,
+    err,
+    error,
+    out,
+    print_json,
+    say,
+)
+from .cli_history import POINTS, memory_diff, memory_log, memory_rollback
+from .errors import BadInputError, RunFailedError
 from .export import (
     ExportFormat,
     ExportOptions,
@@ -35,7 +46,7 @@ from .export import (
     save_dataset,
     write_jsonl,
 )
-from .memory import MemoryStore, check_memory, open_memory
+from .memory import MemoryStore, check_memory, open_memory, sort_rows
 from .metrics import Metrics
 from .models import HOSTED, choose_model, load_model
 from .rate_limit import RateLimiter
@@ -64,11 +75,8 @@ from .runner import (
     train,
 )
 from .safe_text import for_terminal
-from .secrets import redact_error
 from .suite import Suite, bundled_suites
 from .usage import price_for
-
-DEFAULT_MEMORY = Path("memory/reflexrl.db")
 
 app = typer.Typer(
     help=(
@@ -83,10 +91,10 @@ app = typer.Typer(
 )
 memory_app = typer.Typer(help="Inspect or reset a memory database.", no_args_is_help=True)
 app.add_typer(memory_app, name="memory")
+memory_app.command("log")(memory_log)
+memory_app.command("diff")(memory_diff)
+memory_app.command("rollback")(memory_rollback)
 
-out = Console()
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
 
 SuiteOpt = Annotated[
     str, typer.Option(help="Bundled suite name (see `reflexrl suites`) or a suite YAML path.")
@@ -98,7 +106,6 @@ ModelOpt = Annotated[
         "doubles). Default: $REFLEXRL_MODEL, else a hosted model whose API key is set."
     ),
 ]
-MemoryOpt = Annotated[Path, typer.Option(help="SQLite memory database.")]
 BaseUrlOpt = Annotated[
     str | None,
     typer.Option(
@@ -106,7 +113,6 @@ BaseUrlOpt = Annotated[
         "(e.g. http://127.0.0.1:8000/v1 with --model openai:NAME)."
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of the episode order, resets and user.")]
 
 
@@ -183,32 +189,6 @@ HoldoutOpt = Annotated[
 ]
 
 
-def cli_errors(func: F) -> F:
-    """Turn a ReflexRLError into a one-line message and its exit code, no traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ReflexRLError as exc:
-            _error(str(exc))
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            _say("interrupted: completed episodes are saved", err)
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _error(text: str) -> None:
-    """One line on stderr: `error: ...`, secrets redacted, user text shown inert."""
-    _say("error: " + " ".join(redact_error(text).split()), err)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
-
-
 @contextmanager
 def _progress(
     total: int, label: str, calls: ModelCallMiddleware
@@ -255,7 +235,7 @@ def _model(
     if temperature is not None and not choice.spec.startswith("fake:"):
         kwargs["temperature"] = temperature
     model = load_model(choice.spec, suite, base_url=base_url, **kwargs)
-    _say(f"model: {choice.spec} ({choice.reason})", err)
+    say(f"model: {choice.spec} ({choice.reason})", err)
     return choice.spec, model
 
 
@@ -480,7 +460,7 @@ def train_cmd(
                 result = train(agent, loaded, store, config, resume=resume, on_episode=tick)
             except RunFailedError as exc:
                 if json_out:
-                    _print_json(exc.result.to_json())
+                    print_json(exc.result.to_json())
                 raise
     _print_train(result, config, memory, json_out)
 
@@ -557,19 +537,19 @@ def _reject_with_resume(ctx: typer.Context) -> None:
 
 def _print_train(result: TrainResult, config: RunConfig, memory: Path, json_out: bool) -> None:
     if json_out:
-        _print_json(result.to_json())
+        print_json(result.to_json())
     else:
         out.print(epoch_table(result.epochs))
         out.print(table2_table(table2(result.episodes)))
         out.print(f"run {result.run_id} ({result.status}): memory written to {result.memory}")
-        _say(f"spent: {usage_summary(result.usage)}")
-        _say(
+        say(f"spent: {usage_summary(result.usage)}")
+        say(
             f"These numbers include exploration (epsilon {config.schedule().describe()}, "
             f"temperature {config.temperature}); the frozen before/after: reflexrl eval "
             f"--compare --model {config.model} --memory {result.memory}{_eval_flags(config)}"
         )
     if result.status != "completed":
-        _say(
+        say(
             f"{result.unfinished} episodes did not finish ({result.status}); continue with: "
             f"reflexrl train --resume {result.run_id} --memory {memory}",
             err,
@@ -581,11 +561,6 @@ def _eval_flags(config: RunConfig) -> str:
     """The eval options that match a training run's lookup and holdout."""
     flags = "" if config.lookup == "exact" else f" --lookup {config.lookup}"
     return flags + (f" --holdout {config.holdout}" if config.holdout else "")
-
-
-def _say(text: str, console: Console = out) -> None:
-    """A line of text, shown inert (no markup, control characters escaped)."""
-    console.print(for_terminal(text), soft_wrap=True)
 
 
 @app.command("eval")
@@ -685,18 +660,18 @@ def eval_cmd(
                 )
     _print_eval(results, json_out)
     if not json_out:
-        _say(f"spent: {usage_summary(calls.totals)}")
+        say(f"spent: {usage_summary(calls.totals)}")
 
 
 def _print_eval(results: dict[bool, EvalResult], json_out: bool) -> None:
     if len(results) == 1:
         (result,) = results.values()
         if json_out:
-            _print_json(result.to_json())
+            print_json(result.to_json())
         else:
             out.print(_eval_table(result))
     elif json_out:
-        _print_json({"before": results[False].to_json(), "after": results[True].to_json()})
+        print_json({"before": results[False].to_json(), "after": results[True].to_json()})
     else:
         out.print(_compare_table(results[False], results[True]))
 
@@ -750,6 +725,9 @@ def memory_show(
         Literal["reward", "visits", "prompt"], typer.Option(help="Sort rows by this.")
     ] = "prompt",
     limit: Annotated[int | None, typer.Option(min=1, help="Show at most N rows.")] = None,
+    at: Annotated[
+        str | None, typer.Option(help="Show the rows as they were at this point. " + POINTS)
+    ] = None,
     prompt: Annotated[
         str | None,
         typer.Option(
@@ -775,14 +753,17 @@ def memory_show(
             tools = _tools_for(store, name)
             seen = prompt_memory(store, name, prompt, tools=tools, neighbour_text=neighbour_text)
             if json_out:
-                _print_json(seen.to_json())
+                print_json(seen.to_json())
             else:
                 for line in seen.block.splitlines():  # user text in it is already escaped
-                    _say(line)
+                    say(line)
             return
-        rows = store.rows(suite, sort=sort, limit=limit)
+        if at is None:
+            rows = store.rows(suite, sort=sort, limit=limit)
+        else:
+            rows = sort_rows(store.rows_at(store.point(at), suite), sort)[:limit]
     if json_out:
-        _print_json([r.to_json() for r in rows])
+        print_json([r.to_json() for r in rows])
         return
     table = Table(title=for_terminal(f"{memory}: {len(rows)} rows"))
     for column in ("suite", "query", "prompt", "reward", "visits", "clarify", "best action"):
@@ -832,7 +813,7 @@ def memory_reset(
         raise BadInputError("memory reset: refusing without --yes")
     with closing(open_memory(memory, create=False)) as store:
         removed = store.reset(suite)
-    _say(f"removed {removed} rows from {memory}")
+    say(f"removed {removed} rows from {memory}")
 
 
 @app.command("report")
@@ -863,7 +844,7 @@ def report_cmd(
         sys.stdout.write(text)
     else:
         write_text_atomically(out_path, text)
-        _say(f"wrote {out_path}", err)
+        say(f"wrote {out_path}", err)
 
 
 def _check_output(path: Path) -> None:
@@ -946,11 +927,11 @@ def export_cmd(
         result = export_records(store, loaded, options)
     (write_jsonl if as_jsonl else save_dataset)(result, out_path)
     if json_out:
-        _print_json({**result.summary(), "out": str(out_path)})
+        print_json({**result.summary(), "out": str(out_path)})
         return
     summary = result.summary()
-    _say(f"wrote {summary['records']} {format} records to {out_path}", err)
-    _say(
+    say(f"wrote {summary['records']} {format} records to {out_path}", err)
+    say(
         f"{summary['decisions']} decisions, {summary['situations']} situations, "
         f"{summary['duplicates']} duplicates left out, {summary['prompts_without_signal']} "
         "prompts without a preference signal (every decision the same reward)",
@@ -995,7 +976,7 @@ def suites_cmd(json_out: JsonOpt = False) -> None:
     """List the bundled suites."""
     found = [Suite.load(path) for path in bundled_suites().values()]
     if json_out:
-        _print_json([_suite_json(s) for s in found])
+        print_json([_suite_json(s) for s in found])
         return
     table = Table(title="Bundled suites")
     for column in ("name", "queries", "prompts", "tools", "description"):
@@ -1026,12 +1007,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = app(args=argv, prog_name="reflexrl", standalone_mode=False)
     except typer.TyperException as exc:  # click's errors, as typer raises them
         if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `reflexrl`: its help
-            _say(exc.format_message(), err)
+            say(exc.format_message(), err)
             sys.exit(0)
-        _error(_usage_message(exc))
+        error(_usage_message(exc))
         sys.exit(getattr(exc, "exit_code", 2))
     except (typer.Abort, KeyboardInterrupt):  # Ctrl-C before a command started
-        _say("interrupted", err)
+        say("interrupted", err)
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
 

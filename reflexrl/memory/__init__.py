@@ -6,12 +6,14 @@ Open a memory with `open_memory(path, lookup="exact" | "knn")`; every store impl
 
 from .advice import Advice, advice_for, advise
 from .credit import RewardCredit, credits
+from .history import Point, RowChange, diff, sort_rows
 from .knn import KnnLookup
 from .lookup import ActionEstimate, ExactLookup, Lookup, best_estimated, estimate
 from .open import LOOKUPS, check_memory, make_lookup, open_memory
 from .protocols import (
     EpisodeWriter,
     LookupKind,
+    MemoryHistory,
     MemoryReader,
     MemoryStore,
     Neighbour,
@@ -29,11 +31,14 @@ __all__ = [
     "KnnLookup",
     "Lookup",
     "LookupKind",
+    "MemoryHistory",
     "MemoryReader",
     "MemoryStore",
     "Neighbour",
+    "Point",
     "RewardCredit",
     "RewardTable",
+    "RowChange",
     "RunLog",
     "SortKey",
     "advice_for",
@@ -41,7 +46,9 @@ __all__ = [
     "best_estimated",
     "check_memory",
     "credits",
+    "diff",
     "estimate",
     "make_lookup",
     "open_memory",
+    "sort_rows",
 ]

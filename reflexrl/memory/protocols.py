@@ -3,7 +3,8 @@
 - `MemoryReader`: what renderers read (a prompt's row, the k nearest rows, every row);
 - `RunLog`: the runs, episodes and failed attempts a store keeps;
 - `EpisodeWriter`: the one write that learns: an episode logged and credited atomically;
-- `MemoryStore`: all three, plus snapshots (what an episode sees) and resets.
+- `MemoryHistory`: the memory at any point of its log, and a rollback to one;
+- `MemoryStore`: all four, plus snapshots (what an episode sees) and resets.
 
 A new backend (Postgres for a fleet) implements these; `tests/test_memory_conformance.py`
 runs the same tests over every store and lookup.
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from ..records import Episode, Failure, MemoryRow, RunInfo
+from .history import Point
 
 SortKey = Literal["reward", "visits", "prompt"]
 LookupKind = Literal["exact", "knn"]
@@ -113,7 +115,26 @@ class EpisodeWriter(Protocol):
 
 
 @runtime_checkable
-class MemoryStore(MemoryReader, RunLog, EpisodeWriter, Protocol):
+class MemoryHistory(Protocol):
+    """The aggregates at any point of the log, rebuilt from it, and a rollback to one."""
+
+    def point(self, text: str) -> Point:
+        """The moment of the log `text` names (`start`, `now`, `RUN`, `RUN:EPISODE`, a time,
+        `change:N`, `before-change:N`); raises `BadInputError` if there is none."""
+        ...
+
+    def rows_at(self, point: Point, suite: str | None = None) -> Sequence[MemoryRow]:
+        """The rows (of one suite) as they were at `point`, sorted by (suite, prompt)."""
+        ...
+
+    def rollback(self, point: Point, suite: str | None = None) -> int:
+        """Return the aggregates (of one suite) to `point`, logging the rollback as a change
+        (undone by rolling back to `before-change:N`); returns N."""
+        ...
+
+
+@runtime_checkable
+class MemoryStore(MemoryReader, RunLog, EpisodeWriter, MemoryHistory, Protocol):
     """A reward memory with its log: what the middleware, the runner and the CLI use.
 
     Open one with `reflexrl.open_memory`.

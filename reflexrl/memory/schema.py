@@ -75,7 +75,21 @@ CREATE TABLE IF NOT EXISTS memory_meta (key TEXT PRIMARY KEY, value TEXT NOT NUL
 """Version 3: the kNN lookup's embedding cache (float32 vectors keyed by embedding model and
 the sha256 of the text) and the memory's embedding model (`memory_meta`)."""
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+V4 = """
+ALTER TABLE resets ADD COLUMN kind TEXT NOT NULL DEFAULT 'reset';
+ALTER TABLE resets ADD COLUMN after_episode INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE resets ADD COLUMN to_point TEXT;
+ALTER TABLE resets ADD COLUMN to_episode INTEGER;
+ALTER TABLE resets ADD COLUMN to_change INTEGER;
+UPDATE resets SET after_episode = coalesce(
+    (SELECT max(id) FROM episodes WHERE episodes.created_at <= resets.created_at), 0);
+"""
+"""Version 4: `resets` holds every change of the aggregates that is not an episode's credit,
+placed in the log after episode `after_episode` (an `episodes.id`): a reset (to empty) or a
+rollback (`kind = 'rollback'`: to the point `to_point`, after episode `to_episode` and change
+`to_change`). Resets of older files are placed by their time."""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
 """MIGRATIONS[i] takes the schema from version i to version i + 1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

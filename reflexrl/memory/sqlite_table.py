@@ -26,6 +26,7 @@ from ..secrets import redact, redact_error
 from ..sqlite_file import ReadOnlyFile, check_path, connect
 from ..usage import Usage
 from .credit import RewardCredit, credits
+from .history import Point, resolve_point, rows_at
 from .lookup import ExactLookup, Lookup
 from .protocols import LookupKind, MemoryReader, Neighbour, SortKey
 from .schema import SCHEMA_VERSION, check_schema, migrate
@@ -431,13 +432,68 @@ class RewardTable(_Reader):
 
     def reset(self, suite: str | None = None) -> int:
         """Forget the aggregates (of one suite); the append-only log is kept."""
-        where, params = ("WHERE suite = ?", [suite]) if suite else ("", [])
         with self._write() as db:
-            removed = db.execute(f"DELETE FROM memory {where}", _storable(params)).rowcount
-            db.execute(f"DELETE FROM memory_actions {where}", _storable(params))
-            last = db.execute("SELECT coalesce(max(id), 0) FROM reward_events").fetchone()[0]
-            _insert(db, "resets", {"suite": suite, "last_event_id": last, "created_at": _now()})
-        return int(removed)
+            removed = _clear(db, suite)
+            _insert(db, "resets", _change_record(db, suite, "reset"))
+        return removed
+
+    # -- history ---------------------------------------------------------------------------
+
+    def point(self, text: str) -> Point:
+        """The moment of the log that `text` names (see `reflexrl.memory.history`)."""
+        return resolve_point(self.db, text)
+
+    def rows_at(self, point: Point, suite: str | None = None) -> Sequence[MemoryRow]:
+        """The rows (of one suite) as they were at `point`, rebuilt from the log."""
+        return rows_at(self.db, point, suite=suite)
+
+    def rollback(self, point: Point, suite: str | None = None) -> int:
+        """Return the aggregates (of one suite) to what they were at `point`.
+
+        The log keeps everything and the rollback is logged as a change: rolling back to
+        `before-change:N` (N: the id returned) undoes it. Returns that id.
+        """
+        with self._write() as db:
+            rows = rows_at(db, point, suite=suite)
+            _clear(db, suite)
+            for row in rows:
+                _restore(db, row)
+            record = _change_record(db, suite, "rollback")
+            record |= {"to_point": point.label, "to_episode": point.episode}
+            return _insert(db, "resets", record | {"to_change": point.change})
+
+
+def _clear(db: sqlite_utils.Database, suite: str | None) -> int:
+    """Delete the aggregates (of one suite); returns the rows removed."""
+    where, params = ("WHERE suite = ?", [suite]) if suite else ("", [])
+    removed = db.execute(f"DELETE FROM memory {where}", _storable(params)).rowcount
+    db.execute(f"DELETE FROM memory_actions {where}", _storable(params))
+    return int(removed)
+
+
+def _change_record(db: sqlite_utils.Database, suite: str | None, kind: str) -> dict[str, Any]:
+    """A `resets` row: the change, placed in the log after the last event and episode."""
+    last_event = db.execute("SELECT coalesce(max(id), 0) FROM reward_events").fetchone()[0]
+    last_episode = db.execute("SELECT coalesce(max(id), 0) FROM episodes").fetchone()[0]
+    return {
+        "suite": suite,
+        "kind": kind,
+        "last_event_id": last_event,
+        "after_episode": last_episode,
+        "created_at": _now(),
+    }
+
+
+def _restore(db: sqlite_utils.Database, row: MemoryRow) -> None:
+    """Write a row rebuilt by replay back into the aggregates."""
+    values = [row.suite, row.prompt, row.query, row.reward, row.visits, row.clarifications]
+    values.append(row.updated_at)
+    db.execute("INSERT INTO memory VALUES (?, ?, ?, ?, ?, ?, ?)", _storable(values))
+    for action, stats in row.actions.items():
+        db.execute(
+            "INSERT INTO memory_actions VALUES (?, ?, ?, ?, ?)",
+            _storable([row.suite, row.prompt, action, stats.n, stats.reward]),
+        )
 
 
 def _apply(db: sqlite_utils.Database, credit: RewardCredit, step_id: int, now: str) -> None:
