@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
+from types import FrameType, ModuleType
 from typing import Annotated, Any, Literal
 
 import typer
@@ -597,6 +597,14 @@ def eval_cmd(
             "--compare", help="Run without and with the memory; report both side by side."
         ),
     ] = False,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="Log the metrics in MEMORY (changing no reward): `reflexrl ui` and the HTML "
+            "report show them on the page of the run trained last.",
+        ),
+    ] = False,
     concurrency: ConcurrencyOpt = 1,
     retries: RetriesOpt = 6,
     timeout: TimeoutOpt = 60.0,
@@ -618,6 +626,8 @@ def eval_cmd(
         raise BadInputError("--compare runs without and with the memory: drop --no-memory")
     if split != "all" and holdout == 0:
         raise BadInputError(f"--split {split}: give --holdout N (the prompts held out)")
+    if record:
+        check_memory(memory, must_exist=True)
     options = CallOptions(
         concurrency, retries, timeout, rpm, tpm, max_cost, response_cache, tuple(header or ())
     )
@@ -661,6 +671,10 @@ def eval_cmd(
     _print_eval(results, json_out)
     if not json_out:
         say(f"spent: {usage_summary(calls.totals)}")
+    if record:
+        metrics = {("after" if on else "before"): r.metrics.to_json() for on, r in results.items()}
+        with closing(open_memory(memory, create=False)) as store:
+            store.record_evaluation(loaded.name, spec, split, metrics)
 
 
 def _print_eval(results: dict[bool, EvalResult], json_out: bool) -> None:
@@ -828,23 +842,66 @@ def report_cmd(
 ) -> None:
     """Report a run: per-epoch metrics and seed 001's Table 2 (first vs last epoch).
 
-    Read-only: the memory file is not changed (a read-only disk works).
+    --format html writes one self-contained page (learning curves, Fig. 4 heat maps, Table 2,
+    usage) that opens offline. Read-only: the memory file is not changed.
     """
     if out_path is not None:
         _check_output(out_path)
+    ui = _ui() if format == "html" else None
     with closing(open_memory(memory, read_only=True)) as store:
         report = build_report(store, run)
+        if ui is not None:
+            text = ui.report_html(store, report.run.run_id)
     if format == "json":
         text = json.dumps(report.to_json(), indent=2) + "\n"
-    else:
+    elif format == "text":
         console = Console(record=True, width=120, file=io.StringIO())
         print_report(report, console)
-        text = console.export_html() if format == "html" else console.export_text()
+        text = console.export_text()
     if out_path is None:
         sys.stdout.write(text)
     else:
         write_text_atomically(out_path, text)
         say(f"wrote {out_path}", err)
+
+
+def _ui() -> ModuleType:
+    """reflexrl.ui, or a clean error when its extra is not installed."""
+    try:
+        import reflexrl.ui  # noqa: PLC0415  (Starlette, Jinja2, matplotlib: the ui extra)
+    except ImportError as exc:
+        msg = f"the page needs the ui extra ({exc.name} is missing): pip install 'reflexrl[ui]'"
+        raise BadInputError(msg) from None
+    return reflexrl.ui
+
+
+@app.command("ui")
+@cli_errors
+def ui_cmd(
+    memory: MemoryOpt = DEFAULT_MEMORY,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 8765,
+    host: Annotated[
+        str,
+        typer.Option(help="Address to listen on. Keep the loopback unless you mean to share."),
+    ] = "127.0.0.1",
+) -> None:
+    """Browse a memory in a web page: the memory table, each prompt's history and episodes,
+    each run's learning curves, Fig. 4 and Table 2.
+
+    Read-only (the file is not changed), no script, nothing loaded from the network. Open
+    the address it prints; Ctrl-C stops it. Example: reflexrl ui --memory memory/paper.db
+    """
+    ui = _ui()
+    store = ui.open_for_ui(memory)
+    with closing(store):
+        sock = ui.bind(host, port)
+        address = sock.getsockname()
+        shown = f"[{address[0]}]" if ":" in address[0] else address[0]
+
+        def ready() -> None:
+            say(f"serving {memory} at http://{shown}:{address[1]}/ (read-only; Ctrl-C stops)")
+
+        ui.serve(store, sock, host, on_ready=ready)
 
 
 def _check_output(path: Path) -> None:

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from .cli_common import DEFAULT_MEMORY, JsonOpt, MemoryOpt, cli_errors, out, print_json, say
 from .errors import BadInputError
-from .memory import MemoryStore, RewardTable, RowChange, diff, open_memory
+from .memory import MemoryStore, RewardTable, RowChange, diff, history, open_memory
 from .records import MemoryRow
 from .safe_text import for_terminal
 
@@ -26,7 +26,7 @@ def memory_log(memory: MemoryOpt = DEFAULT_MEMORY, json_out: JsonOpt = False) ->
     """List the points of the memory's log: its runs, and its resets and rollbacks."""
     with closing(open_memory(memory, create=False, read_only=True)) as store:
         runs = [_run_json(store, r.run_id) for r in store.runs()]
-        changes = _changes(store)
+        changes = [_change_json(c) for c in history.changes(_db(store))]
     if json_out:
         print_json({"runs": runs, "changes": changes})
         return
@@ -56,10 +56,14 @@ def _run_json(store: MemoryStore, run_id: str) -> dict[str, Any]:
     }
 
 
-def _changes(store: MemoryStore) -> list[dict[str, Any]]:
-    sql = "SELECT id, kind, suite, to_point, created_at FROM resets ORDER BY id"
-    columns = ("id", "kind", "suite", "to_point", "created_at")
-    return [dict(zip(columns, r, strict=True)) for r in _db(store).execute(sql).fetchall()]
+def _change_json(change: history.Change) -> dict[str, Any]:
+    return {
+        "id": change.id,
+        "kind": change.kind,
+        "suite": change.suite,
+        "to_point": None if change.to is None else change.to.label,
+        "created_at": change.created_at,
+    }
 
 
 def _db(store: MemoryStore) -> Any:

@@ -78,7 +78,8 @@ class ReadOnlyFile:
         return conn
 
     def _probe(self) -> sqlite3.Connection:
-        conn = self.connect()
+        # It only reads: another thread may use it too (the page's server does).
+        conn = self.connect(check_same_thread=False)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except BaseException:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from reflexrl import RewardTable, Suite, build_agent, load_model, train
+from reflexrl import Episode, RewardTable, RunInfo, Step, Suite, build_agent, load_model, train
 
 PROVIDER_KEYS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "REFLEXRL_MODEL", "OPENAI_BASE_URL")
 
@@ -122,4 +122,46 @@ def export_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     nothing about learning.)"""
     path = tmp_path_factory.mktemp("export") / "memory.db"
     train_scripted(path, Suite.load("paper"), ("first", "clarify", "oracle"))
+    return path
+
+
+HOSTILE = (
+    "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
+    " \"quoted\" 'single' & </td></tr><b>bold</b>"
+)
+"""Text that would run, load or break the page if it were not escaped."""
+
+
+@pytest.fixture(scope="session")
+def ui_memory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A memory for the page: the paper suite trained by wrong-tool, asking and valid-tool
+    policies, plus a run whose one episode is hostile text everywhere a user's or a model's
+    text goes (prompt, query, action, arguments, messages, memory block)."""
+    path = tmp_path_factory.mktemp("ui") / "memory.db"
+    train_scripted(path, Suite.load("paper"), ("first", "clarify", "oracle"))
+    steps = (
+        Step(0, HOSTILE, HOSTILE, {"x": HOSTILE}, -1.0, False),
+        Step(1, HOSTILE, "ask_user_for_clarification", {"question": HOSTILE}, 0.0, False),
+    )
+    messages = (
+        {"type": "human", "data": {"content": HOSTILE}},
+        {"type": "ai", "data": {"content": HOSTILE, "tool_calls": [{"name": HOSTILE, "args": {}}]}},
+    )
+    episode = Episode(
+        "hostile-run",
+        0,
+        1,
+        "paper",
+        HOSTILE,
+        HOSTILE,
+        False,
+        "max_steps",
+        steps,
+        messages,
+        (HOSTILE, HOSTILE),
+    )
+    with RewardTable(path) as memory:
+        memory.start_run(RunInfo("hostile-run", "paper", HOSTILE, 0, 1, 4))
+        memory.record_episode(episode)
+        memory.finish_run("hostile-run", "completed")
     return path

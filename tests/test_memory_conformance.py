@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from reflexrl import Episode, MemoryStore, RunInfo, Step, open_memory
-from reflexrl.memory import EpisodeWriter, MemoryReader, RunLog, credits
+from reflexrl.memory import EpisodeWriter, MemoryHistory, MemoryReader, RunLog, credits
 from reflexrl.records import Failure
 
 LOOKUPS = ["exact", "knn"]
@@ -34,7 +34,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MemoryStor
 
 
 def test_implements_the_protocols(store: MemoryStore) -> None:
-    for protocol in (MemoryStore, MemoryReader, RunLog, EpisodeWriter):
+    for protocol in (MemoryStore, MemoryReader, RunLog, EpisodeWriter, MemoryHistory):
         assert isinstance(store, protocol)
     assert store.lookup_kind in LOOKUPS
 
@@ -140,3 +140,16 @@ def test_four_processes_train_into_one_file_exactly(tmp_path: Path, lookup: str)
             p: (sum(v), len(v)) for p, v in expected.items()
         }
         assert {r.status for r in table.runs()} == {"completed"}
+
+
+def test_history_replays_the_aggregates_and_rolls_back(store: MemoryStore) -> None:
+    store.record_episode(_episode(0, (PROMPT, "bad", -1.0)))
+    first = list(store.rows())
+    store.record_episode(_episode(1, (PROMPT, "good", 1.0), ("other", "good", 1.0)))
+    assert list(store.rows_at(store.point("now"))) == list(store.rows())
+    assert list(store.rows_at(store.point("run:0"))) == first
+    change = store.rollback(store.point("run:0"))
+    assert list(store.rows()) == first
+    store.rollback(store.point(f"before-change:{change}"))
+    assert [r.visits for r in store.rows()] == [2, 1]
+    assert list(store.rows_at(store.point("now"))) == list(store.rows())

@@ -218,8 +218,7 @@ def rows_at(
     rebuilt from the reward events and changes up to it. `on_event` sees every event that
     replay applies, with its row right after it."""
     events = _events(db, point.episode, suite, prompt)
-    changes = _changes(db, point.change)
-    state = _replay(events, changes, point, {}, on_event)
+    state = _replay(events, changes(db, point.change), point, {}, on_event)
     return [row.frozen(key) for key, row in sorted(state.items())]
 
 
@@ -264,9 +263,10 @@ def _events(
     return [Event(*r) for r in db.execute(sql, params).fetchall()]
 
 
-def _changes(db: sqlite_utils.Database, last_change: int) -> list[Change]:
+def changes(db: sqlite_utils.Database, last_change: int | None = None) -> list[Change]:
+    """The resets and rollbacks (up to change `last_change`), oldest first."""
     sql = """SELECT id, kind, suite, after_episode, created_at, to_point, to_episode, to_change
-        FROM resets WHERE id <= ? ORDER BY id"""
+        FROM resets WHERE id <= coalesce(?, id) ORDER BY id"""
     out = []
     for r in db.execute(sql, [last_change]).fetchall():
         to = None if r[1] != "rollback" else Point(int(r[6]), int(r[7]), str(r[5]))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..records import Episode, Failure, MemoryRow, RunInfo
 from .history import Point
@@ -93,6 +93,12 @@ class RunLog(Protocol):
 
     def runs(self) -> Sequence[RunInfo]:
         """All runs, oldest first."""
+        ...
+
+    def record_evaluation(
+        self, suite: str, model: str, split: str, results: dict[str, Any]
+    ) -> None:
+        """Log a frozen evaluation's metrics, memory off and on (`before`, `after`)."""
         ...
 
     def episodes(self, run_id: str) -> Sequence[Episode]:

@@ -83,11 +83,17 @@ ALTER TABLE resets ADD COLUMN to_episode INTEGER;
 ALTER TABLE resets ADD COLUMN to_change INTEGER;
 UPDATE resets SET after_episode = coalesce(
     (SELECT max(id) FROM episodes WHERE episodes.created_at <= resets.created_at), 0);
+CREATE TABLE IF NOT EXISTS evaluations (
+    id INTEGER PRIMARY KEY, suite TEXT NOT NULL, model TEXT NOT NULL, split TEXT NOT NULL,
+    after_episode INTEGER NOT NULL, results TEXT NOT NULL, created_at TEXT NOT NULL
+);
 """
 """Version 4: `resets` holds every change of the aggregates that is not an episode's credit,
 placed in the log after episode `after_episode` (an `episodes.id`): a reset (to empty) or a
 rollback (`kind = 'rollback'`: to the point `to_point`, after episode `to_episode` and change
-`to_change`). Resets of older files are placed by their time."""
+`to_change`). Resets of older files are placed by their time. `evaluations`: frozen
+evaluations recorded with `eval --record` (their metrics, memory off and on), placed after
+the episode logged last before them."""
 
 MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
 """MIGRATIONS[i] takes the schema from version i to version i + 1."""

@@ -295,27 +295,22 @@ class RewardTable(_Reader):
         return [_run_info(r) for r in self.db.query("SELECT * FROM runs ORDER BY started_at")]
 
     def episodes(self, run_id: str) -> Sequence[Episode]:
-        """The episodes of a run, in order, with their steps."""
+        """The episodes of a run, in order, with their steps (two queries, however many)."""
+        sql = """SELECT s.* FROM steps s JOIN episodes e ON e.id = s.episode_id
+            WHERE e.run_id = ? ORDER BY s.episode_id, s.step_index"""
+        steps: dict[int, list[Step]] = {}
+        for s in self.db.query(sql, [run_id]):
+            steps.setdefault(s["episode_id"], []).append(_step(s))
         sql = "SELECT * FROM episodes WHERE run_id = ? ORDER BY episode_index"
-        return [self._episode(r) for r in self.db.query(sql, [run_id])]
+        return [_episode(r, steps.get(r["id"], [])) for r in self.db.query(sql, [run_id])]
 
-    def _episode(self, r: dict[str, Any]) -> Episode:
+    def episode(self, episode_id: int) -> Episode | None:
+        """One episode by its id in the log (`episodes.id`), or None."""
+        found = list(self.db.query("SELECT * FROM episodes WHERE id = ?", [episode_id]))
+        if not found:
+            return None
         sql = "SELECT * FROM steps WHERE episode_id = ? ORDER BY step_index"
-        steps = tuple(_step(s) for s in self.db.query(sql, [r["id"]]))
-        return Episode(
-            run_id=r["run_id"],
-            index=r["episode_index"],
-            epoch=r["epoch"],
-            suite=r["suite"],
-            query=r["query"],
-            prompt=r["prompt"],
-            explored=bool(r["explored"]),
-            outcome=r["outcome"],
-            steps=steps,
-            messages=tuple(json.loads(r["messages"])),
-            memory_blocks=tuple(json.loads(r["memory_blocks"])),
-            usage=Usage.from_json(json.loads(r["usage"])),
-        )
+        return _episode(found[0], [_step(s) for s in self.db.query(sql, [episode_id])])
 
     def failures(self, run_id: str) -> Sequence[Failure]:
         """The unfinished attempts of a run, oldest first."""
@@ -436,6 +431,18 @@ class RewardTable(_Reader):
             removed = _clear(db, suite)
             _insert(db, "resets", _change_record(db, suite, "reset"))
         return removed
+
+    def record_evaluation(
+        self, suite: str, model: str, split: str, results: dict[str, Any]
+    ) -> None:
+        """Log a frozen evaluation's metrics (`{"before": ..., "after": ...}`: memory off and
+        on), placed after the last episode logged. It changes no aggregate."""
+        with self._write() as db:
+            last = db.execute("SELECT coalesce(max(id), 0) FROM episodes").fetchone()[0]
+            record = {"suite": suite, "model": model, "split": split, "after_episode": last}
+            _insert(
+                db, "evaluations", record | {"results": json.dumps(results), "created_at": _now()}
+            )
 
     # -- history ---------------------------------------------------------------------------
 
@@ -582,6 +589,23 @@ def _step_record(step: Step, episode_id: Any, episode: Episode) -> dict[str, Any
         "valid": step.valid,
         "explored": episode.explored,
     }
+
+
+def _episode(r: dict[str, Any], steps: Sequence[Step]) -> Episode:
+    return Episode(
+        run_id=r["run_id"],
+        index=r["episode_index"],
+        epoch=r["epoch"],
+        suite=r["suite"],
+        query=r["query"],
+        prompt=r["prompt"],
+        explored=bool(r["explored"]),
+        outcome=r["outcome"],
+        steps=tuple(steps),
+        messages=tuple(json.loads(r["messages"])),
+        memory_blocks=tuple(json.loads(r["memory_blocks"])),
+        usage=Usage.from_json(json.loads(r["usage"])),
+    )
 
 
 def _step(r: dict[str, Any]) -> Step:

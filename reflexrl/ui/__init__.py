@@ -1,0 +1,9 @@
+"""The inspection page (`reflexrl ui`) and the HTML report (`report --format html`).
+
+Needs the `ui` extra (Starlette, uvicorn, Jinja2, matplotlib).
+"""
+
+from .app import bind, create_app, open_for_ui, serve
+from .pages import report_html
+
+__all__ = ["bind", "create_app", "open_for_ui", "report_html", "serve"]

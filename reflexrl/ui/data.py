@@ -1,0 +1,281 @@
+"""What each page shows, read from a memory file: paged SQL for what grows (rows, episodes),
+the library's own readers (`build_report`, `rows_at`, `nearest`) for the rest."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import BadInputError
+from ..memory import Neighbour, RewardTable
+from ..memory.history import Event, rows_at
+from ..records import CLARIFY, Episode, MemoryRow
+
+PER_PAGE = 50
+SORTS = {
+    "prompt": "prompt",
+    "query": "query",
+    "reward": "reward",
+    "visits": "visits",
+    "clarifications": "clarifications",
+    "mean": "reward * 1.0 / visits",
+    "updated": "updated_at",
+}
+"""The memory table's sortable columns, and the SQL each sorts by."""
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Which slice of a long list a page shows."""
+
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages the list has (at least 1)."""
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def offset(self) -> int:
+        """The first item's position."""
+        return (self.page - 1) * self.per_page
+
+
+@dataclass(frozen=True)
+class MemoryPage:
+    """The memory table, one page of it."""
+
+    rows: tuple[MemoryRow, ...]
+    paging: Paging
+    query: str
+    sort: str
+    descending: bool
+
+
+def paging(page: int, total: int) -> Paging:
+    """The slice for `page`, PER_PAGE long (clamped to the pages there are)."""
+    last = max(1, math.ceil(total / PER_PAGE))
+    return Paging(min(max(1, page), last), PER_PAGE, total)
+
+
+def memory_page(
+    store: RewardTable,
+    *,
+    search: str = "",
+    sort: str = "visits",
+    descending: bool = True,
+    page: int = 1,
+) -> MemoryPage:
+    """Rows whose prompt or query holds `search`, sorted, one page of them."""
+    if sort not in SORTS:
+        raise BadInputError(f"sort: no column '{sort}' (choose {', '.join(SORTS)})")
+    where, params = "", []
+    if search:
+        like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where = "WHERE prompt LIKE ? ESCAPE '\\' OR query LIKE ? ESCAPE '\\'"
+        params = [like, like]
+    total = store.db.execute(f"SELECT count(*) FROM memory {where}", params).fetchone()[0]
+    slice_ = paging(page, int(total))
+    order = f"{SORTS[sort]} {'DESC' if descending else 'ASC'}, suite, prompt"
+    sql = f"SELECT suite, prompt FROM memory {where} ORDER BY {order} LIMIT ? OFFSET ?"
+    keys = store.db.execute(sql, [*params, slice_.per_page, slice_.offset]).fetchall()
+    found = {(r.suite, r.prompt): r for r in _rows(store, keys)}
+    rows = tuple(found[(s, p)] for s, p in keys)
+    return MemoryPage(rows, slice_, search, sort, descending)
+
+
+def _rows(store: RewardTable, keys: Sequence[tuple[str, str]]) -> list[MemoryRow]:
+    by_suite: dict[str, list[str]] = {}
+    for suite, prompt in keys:
+        by_suite.setdefault(suite, []).append(prompt)
+    return [r for s, ps in by_suite.items() for r in store.lookup_many(s, ps).values()]
+
+
+def counts(store: RewardTable) -> dict[str, int]:
+    """Rows, runs and episodes in the file."""
+    one = store.db.execute
+    return {
+        "rows": int(one("SELECT count(*) FROM memory").fetchone()[0]),
+        "runs": int(one("SELECT count(*) FROM runs").fetchone()[0]),
+        "episodes": int(one("SELECT count(*) FROM episodes").fetchone()[0]),
+    }
+
+
+def runs(store: RewardTable) -> list[dict[str, Any]]:
+    """Every run, newest first, with its episode count."""
+    sql = """SELECT r.run_id, r.suite, r.model, r.seed, r.epochs, r.status, r.started_at,
+        (SELECT count(*) FROM episodes e WHERE e.run_id = r.run_id) AS episodes
+        FROM runs r ORDER BY r.started_at DESC"""
+    return list(store.db.query(sql))
+
+
+@dataclass(frozen=True)
+class Credit:
+    """One reward event of a prompt, with the row right after it."""
+
+    number: int
+    episode_id: int
+    action: str
+    reward: float
+    row: MemoryRow
+
+
+@dataclass(frozen=True)
+class PromptPage:
+    """A prompt's page."""
+
+    row: MemoryRow | None
+    credits: tuple[Credit, ...]
+    episodes: tuple[dict[str, Any], ...]
+    paging: Paging
+    neighbours: tuple[Neighbour, ...] | None
+    """None: the memory has no kNN lookup."""
+
+
+def prompt_page(store: RewardTable, suite: str, prompt: str, *, page: int = 1) -> PromptPage:
+    """A prompt's row, its credits in log order, the episodes that credited it (one page),
+    and its neighbours when the memory has a kNN lookup."""
+    row = store.lookup(suite, prompt)
+    history: list[Credit] = []
+
+    def keep(event: Event, after: MemoryRow) -> None:
+        history.append(Credit(len(history) + 1, event.episode, event.action, event.reward, after))
+
+    rows_at(store.db, store.point("now"), suite=suite, prompt=prompt, on_event=keep)
+    if row is None and not history:
+        raise BadInputError(f"no prompt {prompt!r} in suite '{suite}'")
+    episodes, slice_ = _crediting(store, suite, prompt, page)
+    neighbours = tuple(store.nearest(suite, prompt)) if store.lookup_kind == "knn" else None
+    return PromptPage(row, tuple(history), episodes, slice_, neighbours)
+
+
+def _crediting(
+    store: RewardTable, suite: str, prompt: str, page: int
+) -> tuple[tuple[dict[str, Any], ...], Paging]:
+    ids = """SELECT DISTINCT s.episode_id FROM reward_events ev JOIN steps s ON s.id = ev.step_id
+        WHERE ev.suite = ? AND ev.prompt = ?"""
+    total = store.db.execute(f"SELECT count(*) FROM ({ids})", [suite, prompt]).fetchone()[0]
+    slice_ = paging(page, int(total))
+    sql = f"""SELECT id, run_id, episode_index, epoch, outcome, reward, explored, n_steps, prompt
+        FROM episodes WHERE id IN ({ids}) ORDER BY id LIMIT ? OFFSET ?"""
+    params = [suite, prompt, slice_.per_page, slice_.offset]
+    return tuple(store.db.query(sql, params)), slice_
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a trajectory, and the memory block of the model call that wrote it."""
+
+    role: str
+    content: str
+    tool_calls: tuple[tuple[str, str], ...]
+    """(tool name, its arguments as JSON)."""
+    memory_block: str | None
+
+
+@dataclass(frozen=True)
+class EpisodePage:
+    """An episode: where it sits, its steps and its trajectory."""
+
+    id: int
+    episode: Episode
+    turns: tuple[Turn, ...]
+
+
+def episode_page(store: RewardTable, episode_id: int) -> EpisodePage:
+    """The episode with this id (`episodes.id`)."""
+    episode = store.episode(episode_id)
+    if episode is None:
+        raise BadInputError(f"no episode {episode_id} in {store.location}")
+    return EpisodePage(episode_id, episode, _turns(episode))
+
+
+def _turns(episode: Episode) -> tuple[Turn, ...]:
+    blocks = iter(episode.memory_blocks)
+    turns = []
+    for message in episode.messages:
+        data = message.get("data", message) if isinstance(message, dict) else {}
+        role = str(message.get("type", "?")) if isinstance(message, dict) else "?"
+        calls = tuple(
+            (str(c.get("name", "")), json.dumps(c.get("args", {}), ensure_ascii=False))
+            for c in data.get("tool_calls") or ()
+        )
+        block = next(blocks, None) if role == "ai" else None
+        turns.append(Turn(role, _text(data.get("content", "")), calls, block))
+    return tuple(turns)
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    parts = [p.get("text", "") if isinstance(p, dict) else str(p) for p in content or ()]
+    return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Fig4:
+    """Seed 001 Fig. 4: per prompt (columns) and epoch (rows), the mean episode reward and the
+    mean number of clarifications (fallbacks)."""
+
+    columns: tuple[str, ...]
+    """A short label per prompt: its query and its number within the query."""
+    prompts: tuple[tuple[str, str, str], ...]
+    """(label, query, prompt) of each column."""
+    epochs: tuple[int, ...]
+    reward: tuple[tuple[float | None, ...], ...]
+    fallbacks: tuple[tuple[float | None, ...], ...]
+    hidden: int
+    """Prompts left out (only the MAX_COLUMNS most visited are drawn)."""
+
+
+MAX_COLUMNS = 60
+
+
+def fig4(store: RewardTable, run_id: str) -> Fig4:
+    """The run's Fig. 4 grid (one SQL query over its episodes and steps)."""
+    sql = """SELECT e.query, e.prompt, e.epoch, avg(e.reward) AS reward, avg((SELECT count(*)
+        FROM steps s WHERE s.episode_id = e.id AND s.action = ?)) AS fallbacks, count(*) AS n
+        FROM episodes e WHERE e.run_id = ? GROUP BY e.query, e.prompt, e.epoch"""
+    cells = list(store.db.query(sql, [CLARIFY, run_id]))
+    visits: dict[tuple[str, str], int] = {}
+    for c in cells:
+        visits[(c["query"], c["prompt"])] = visits.get((c["query"], c["prompt"]), 0) + c["n"]
+    top = sorted(visits, key=lambda k: -visits[k])[:MAX_COLUMNS]
+    keys = sorted(top)
+    epochs = tuple(sorted({c["epoch"] for c in cells}))
+    grid = {(c["query"], c["prompt"], c["epoch"]): c for c in cells}
+    labels: list[str] = []
+    numbers: dict[str, int] = {}
+    for query, _ in keys:
+        numbers[query] = numbers.get(query, 0) + 1
+        labels.append(f"{query} {numbers[query]}")
+
+    def panel(field: str) -> tuple[tuple[float | None, ...], ...]:
+        return tuple(tuple(_cell(grid.get((q, p, e)), field) for q, p in keys) for e in epochs)
+
+    prompts = tuple((label, q, p) for label, (q, p) in zip(labels, keys, strict=True))
+    hidden = len(visits) - len(keys)
+    return Fig4(tuple(labels), prompts, epochs, panel("reward"), panel("fallbacks"), hidden)
+
+
+def _cell(cell: dict[str, Any] | None, field: str) -> float | None:
+    return None if cell is None else round(float(cell[field]), 3)
+
+
+def evaluations(store: RewardTable, run_id: str) -> list[dict[str, Any]]:
+    """The evaluations recorded right after this run (the last episode before them is one of
+    its episodes), with their metrics memory off (`before`) and on (`after`)."""
+    sql = """SELECT ev.* FROM evaluations ev JOIN episodes e ON e.id = ev.after_episode
+        WHERE e.run_id = ? ORDER BY ev.id"""
+    found = []
+    for ev in store.db.query(sql, [run_id]):
+        results = json.loads(ev.pop("results"))
+        found.append(
+            ev | {"before": results.get("before") or {}, "after": results.get("after") or {}}
+        )
+    return found

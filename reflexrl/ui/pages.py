@@ -1,0 +1,165 @@
+"""The pages as HTML: Jinja2 templates shipped in the package, every value escaped
+(autoescape), no script, no asset from anywhere but the page itself."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib.resources import files
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from ..memory import RewardTable
+from ..memory.history import changes
+from ..report import Report, build_report, usage_summary
+from . import data, plots
+
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
+    "base-uri 'none'"
+)
+"""What a page may load: its own inline style and `data:` images; no script, nothing remote."""
+
+COLUMNS = (
+    ("query", "query"),
+    ("prompt", "prompt"),
+    ("best", "best action"),
+    ("reward", "reward"),
+    ("visits", "visits"),
+    ("clarifications", "clarifications"),
+    ("mean", "mean reward"),
+)
+COMPARE_KEYS = ("success_rate", "success_within_2", "clarification_rate", "wrong_tool_rate")
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.3g}" if value else "0"
+
+
+def _as_json(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=indent, default=str)
+
+
+def prompt_url(suite: str, prompt: str, page: int = 1) -> str:
+    """The prompt page's address."""
+    query = {"suite": suite, "prompt": prompt} | ({"page": str(page)} if page > 1 else {})
+    return "/prompt?" + urlencode(query)
+
+
+@cache
+def _env() -> Environment:
+    env = Environment(
+        loader=PackageLoader("reflexrl.ui"), autoescape=select_autoescape(default=True)
+    )
+    env.filters["signed"] = _signed
+    env.filters["as_json"] = _as_json
+    env.globals["prompt_url"] = prompt_url
+    env.globals["css"] = files("reflexrl.ui").joinpath("templates/style.css").read_text()
+    env.globals["csp"] = CSP
+    return env
+
+
+def render(template: str, store: RewardTable, *, links: bool = True, **values: Any) -> str:
+    """A page of `store`."""
+    return _env().get_template(template).render(location=store.location, links=links, **values)
+
+
+def index_page(store: RewardTable, *, search: str, sort: str, descending: bool, page: int) -> str:
+    """The memory table (one page of it), the runs, the resets and rollbacks."""
+    view = data.memory_page(store, search=search, sort=sort, descending=descending, page=page)
+
+    def url(**change: Any) -> str:
+        query = {"q": search, "sort": sort, "order": "desc" if descending else "asc"} | change
+        return "/?" + urlencode({k: v for k, v in query.items() if v not in ("", None)})
+
+    def sort_url(column: str) -> str:
+        flip = column == sort and descending
+        return url(sort=column, order="asc" if flip else "desc")
+
+    return render(
+        "index.html",
+        store,
+        page=view,
+        counts=data.counts(store),
+        runs=data.runs(store),
+        changes=changes(store.db),
+        columns=COLUMNS,
+        sortable=data.SORTS,
+        sort_url=sort_url,
+        page_url=lambda n: url(page=n),
+    )
+
+
+def prompt_page(store: RewardTable, suite: str, prompt: str, page: int) -> str:
+    """A prompt: its row, its credits (plotted), the episodes that credited it."""
+    view = data.prompt_page(store, suite, prompt, page=page)
+    history = (
+        plots.reward_history(
+            [c.number for c in view.credits],
+            [c.reward for c in view.credits],
+            [c.row.reward / c.row.visits for c in view.credits],
+        )
+        if view.credits
+        else ""
+    )
+    return render(
+        "prompt.html",
+        store,
+        suite=suite,
+        prompt=prompt,
+        view=view,
+        history_plot=history,
+        episodes_url=lambda n: prompt_url(suite, prompt, n),
+    )
+
+
+def episode_page(store: RewardTable, episode_id: int) -> str:
+    """An episode: its steps and its trajectory, with the memory block of each model call."""
+    return render("episode.html", store, view=data.episode_page(store, episode_id))
+
+
+def run_values(store: RewardTable, run_id: str | None) -> dict[str, Any]:
+    """What the run page and the HTML report show."""
+    report = build_report(store, run_id)
+    fig = data.fig4(store, report.run.run_id)
+    return {
+        "report": report,
+        "usage": usage_summary(report.usage),
+        "curves_plot": _curves(report),
+        "fig": fig,
+        "fig_plot": _fig4_plot(fig),
+        "evaluations": data.evaluations(store, report.run.run_id),
+        "compare_keys": COMPARE_KEYS,
+    }
+
+
+def run_page(store: RewardTable, run_id: str) -> str:
+    """A run: learning curves, Fig. 4, Table 2, usage and cost, recorded evaluations."""
+    return render("run.html", store, **run_values(store, run_id))
+
+
+def report_html(store: RewardTable, run_id: str | None = None) -> str:
+    """The run page as one self-contained file (`report --format html`): it opens offline."""
+    return render("run.html", store, links=False, **run_values(store, run_id))
+
+
+def _curves(report: Report) -> str:
+    if not report.epochs:
+        return ""
+    metrics = [e.metrics for e in report.epochs]
+    series = {
+        "success": [m.success_rate for m in metrics],
+        "success within 2 steps": [m.success_within_2 for m in metrics],
+        "clarification rate": [m.clarification_rate for m in metrics],
+        "wrong-tool rate": [m.wrong_tool_rate for m in metrics],
+    }
+    return plots.lines([e.epoch for e in report.epochs], series, xlabel="epoch", ylabel="rate")
+
+
+def _fig4_plot(fig: data.Fig4) -> str:
+    if not fig.columns:
+        return ""
+    panels = {"mean episode reward": fig.reward, "mean clarifications": fig.fallbacks}
+    return plots.heat_maps(fig.columns, fig.epochs, panels)

@@ -1,0 +1,287 @@
+"""The inspection page, served in process: every figure it shows equals what the CLI's JSON
+says, user text is inert, long lists are paged, the HTML report is one offline file.
+(The same pages in a real browser: tests/test_ui_browser.py.)"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from conftest import HOSTILE
+from page_text import elements, links, tables
+from starlette.testclient import TestClient
+
+from reflexrl.cli import main
+from reflexrl.memory import RewardTable
+from reflexrl.ui import create_app, data, open_for_ui
+
+
+def _cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    with pytest.raises(SystemExit) as done:
+        main([*argv])
+    assert done.value.code == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture(scope="module")
+def client(ui_memory: Path) -> Iterator[TestClient]:
+    store = open_for_ui(ui_memory)
+    with store, TestClient(create_app(store), base_url="http://127.0.0.1") as served:
+        yield served
+
+
+def _get(client: TestClient, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    assert "script-src" not in response.headers["content-security-policy"]
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    return response.text
+
+
+def _number(text: str) -> float:
+    return float(text.replace("+", ""))
+
+
+def _all_rows(client: TestClient, url: str) -> list[list[str]]:
+    """The memory table over every page."""
+    rows, page = [], 1
+    while True:
+        body = _get(client, f"{url}&page={page}")
+        rows += tables(body)["memory"]
+        if not any(a.startswith("/?") and "next" in t for a, t in links(body)):
+            return rows
+        page += 1
+
+
+def test_memory_table_equals_memory_show_json(
+    client: TestClient,
+    ui_memory: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(data, "PER_PAGE", 7)  # several pages
+    shown = _all_rows(client, "/?sort=prompt&order=asc")
+    rows = _cli_json(capsys, "memory", "show", "--memory", str(ui_memory), "--json")
+    assert len(shown) == len(rows) == 31
+    with RewardTable(ui_memory, read_only=True) as memory:
+        best = {r.prompt: r.best_action() or "" for r in memory.rows()}
+    for cells, row in zip(
+        shown, sorted(rows, key=lambda r: (r["suite"], r["prompt"])), strict=True
+    ):
+        suite, query, prompt, best_action, reward, visits, clarifications, mean = cells
+        assert (suite, query, prompt) == (row["suite"], row["query"], row["prompt"])
+        assert best_action == best[row["prompt"]]
+        assert _number(reward) == pytest.approx(row["reward"], abs=1e-3)
+        assert (int(visits), int(clarifications)) == (row["visits"], row["clarifications"])
+        assert _number(mean) == pytest.approx(row["reward"] / row["visits"], abs=5e-3)
+
+
+@pytest.mark.parametrize("sort", sorted(data.SORTS))
+def test_every_column_sorts_both_ways(client: TestClient, sort: str) -> None:
+    column = {"query": 1, "prompt": 2, "reward": 4, "visits": 5, "clarifications": 6, "mean": 7}
+    for order in ("asc", "desc"):
+        cells = tables(_get(client, f"/?sort={sort}&order={order}"))["memory"]
+        if sort not in column:  # updated: not shown; the order is checked by SQL alone
+            continue
+        values = [c[column[sort]] for c in cells]
+        if sort not in ("query", "prompt"):
+            values = [_number(v) for v in values]  # type: ignore[misc]
+        assert values == sorted(values, reverse=order == "desc")
+
+
+def test_search_finds_prompts_and_queries_and_is_literal(
+    client: TestClient, ui_memory: Path
+) -> None:
+    found = tables(_get(client, "/?q=dogs"))["memory"]
+    assert found and all("dogs" in c[2].lower() or "dogs" in c[1].lower() for c in found)
+    with RewardTable(ui_memory, read_only=True) as memory:
+        expected = [r for r in memory.rows() if "dogs" in f"{r.prompt} {r.query}".lower()]
+    assert len(found) == len(expected) > 0
+    assert tables(_get(client, "/?q=%25"))["memory"] == [["no rows match"]]  # % is a character
+    assert len(tables(_get(client, "/?q=%3Cscript%3E"))["memory"]) == 1  # the hostile row
+
+
+def test_prompt_page_shows_its_row_credits_and_episodes(
+    client: TestClient, ui_memory: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with RewardTable(ui_memory, read_only=True) as memory:
+        row = next(r for r in memory.rows() if r.suite == "paper" and r.query == "q4")
+        crediting = sorted(
+            {
+                (e.run_id, e.index)
+                for run in memory.runs()
+                for e in memory.episodes(run.run_id)
+                if any(s.credit_key == row.prompt for s in e.steps)
+            }
+        )
+    url = next(a for a, t in links(_get(client, "/?sort=prompt")) if t == row.prompt)
+    page = html.unescape(url)
+    monkeypatch.setattr(data, "PER_PAGE", 4)  # the episodes over several pages
+    body = _get(client, page)
+    summary = dict(r for r in tables(body)["row"] if len(r) == 2)  # type: ignore[misc]
+    assert summary["best action"] == row.best_action()
+    assert (_number(summary["reward"]), int(summary["visits"])) == (row.reward, row.visits)
+    assert int(summary["clarifications"]) == row.clarifications
+    actions = {c[0]: (int(c[1]), _number(c[2])) for c in tables(body)["actions"]}
+    assert actions == {a: (s.n, s.reward) for a, s in row.actions.items()}
+    credits = tables(body)["credits"]
+    assert len(credits) == row.visits
+    assert _number(credits[-1][4]) == row.reward
+    listed: list[tuple[str, int]] = []
+    for number in range(1, 10):
+        cells = tables(_get(client, f"{page}&page={number}"))["episodes"]
+        listed += [(c[1], int(c[2])) for c in cells]
+        if len(listed) >= len(crediting):
+            break
+    assert sorted(listed) == crediting
+    assert "img" in body and 'src="data:image/svg+xml;base64,' in body
+
+
+def test_episode_page_shows_steps_trajectory_and_memory_blocks(
+    client: TestClient, ui_memory: Path
+) -> None:
+    with RewardTable(ui_memory, read_only=True) as memory:
+        run = memory.runs()[0]
+        episode = memory.episodes(run.run_id)[3]
+        (episode_id,) = memory.db.execute(
+            "SELECT id FROM episodes WHERE run_id = ? AND episode_index = ?",
+            [run.run_id, episode.index],
+        ).fetchone()
+    body = _get(client, f"/episode/{episode_id}")
+    steps = tables(body)["steps"]
+    assert [(c[3], _number(c[5])) for c in steps] == [(s.action, s.reward) for s in episode.steps]
+    shown = html.unescape(body)
+    assert episode.memory_blocks and all(block in shown for block in episode.memory_blocks)
+
+
+def test_run_page_equals_report_json(
+    client: TestClient, ui_memory: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with RewardTable(ui_memory, read_only=True) as memory:
+        run_id = memory.runs()[1].run_id
+    report = _cli_json(
+        capsys, "report", "--memory", str(ui_memory), "--run", run_id, "--format", "json"
+    )
+    body = _get(client, f"/run/{run_id}")
+    epochs = tables(body)["epochs"]
+    assert [int(c[0]) for c in epochs] == [e["epoch"] for e in report["epochs"]]
+    for cells, epoch in zip(epochs, report["epochs"], strict=True):
+        assert float(cells[2]) == pytest.approx(epoch["success_rate"], abs=5e-3)
+        assert (int(cells[7]), int(cells[8])) == (epoch["clarifications"], epoch["wrong_tools"])
+        assert _number(cells[9]) == epoch["reward"]
+    table2 = {c[0]: c[1:] for c in tables(body)["table2"]}
+    for query, cell in report["table2"].items():
+        assert (
+            table2[query][0]
+            == f"{cell['before']['reward']:.1f} ({cell['before']['reward_std']:.1f})"
+        )
+        assert (
+            table2[query][3]
+            == f"{cell['after']['fallback']:.1f} ({cell['after']['fallback_std']:.1f})"
+        )
+    fig4 = tables(body)["fig4"]
+    assert len(fig4) == 30  # one column per paper prompt
+
+
+def test_hostile_text_is_shown_as_text_everywhere(client: TestClient) -> None:
+    pages = ["/", "/?q=script", "/run/hostile-run"]
+    root = _get(client, "/?q=script")
+    prompt_url = html.unescape(next(a for a, t in links(root) if t == HOSTILE))
+    assert parse_qs(urlparse(prompt_url).query)["prompt"] == [HOSTILE]
+    prompt = _get(client, prompt_url)
+    episode = next(a for a, _ in links(prompt) if a.startswith("/episode/"))
+    for body in [*(_get(client, p) for p in pages), prompt, _get(client, episode)]:
+        built = elements(body)
+        assert not [tag for tag, _ in built if tag in ("script", "iframe", "object", "embed")]
+        assert not [a for _, a in built if any(name.startswith("on") for name in a)]
+        assert all((a.get("src") or "data:").startswith("data:") for _, a in built)
+        assert HOSTILE in html.unescape(body)  # shown, as text
+    assert tables(_get(client, episode))["steps"][0][3] == HOSTILE
+
+
+def test_missing_things_are_404_pages_and_writes_are_refused(client: TestClient) -> None:
+    for url, says in [
+        ("/episode/999999", "no episode 999999"),
+        ("/run/nope", "no run &#39;nope&#39;"),
+        ("/prompt?suite=paper&prompt=never%20seen", "no prompt"),
+        ("/prompt", "needs ?suite="),
+        ("/?page=x", "not a number"),
+        ("/?sort=bogus", "no column"),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 404 and says in response.text, url
+    assert client.post("/").status_code == 405
+    assert client.get("/", headers={"host": "attacker.example"}).status_code == 400
+
+
+def test_report_html_is_one_offline_file(
+    ui_memory: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.html"
+    with pytest.raises(SystemExit) as done:
+        main(["report", "--memory", str(ui_memory), "--format", "html", "--out", str(out)])
+    assert done.value.code == 0
+    page = out.read_text()
+    assert "<script" not in page and "<link" not in page
+    assert re.findall(r'src="([a-z]+):', page) == ["data", "data"]  # the two figures
+    assert "http://" not in page and "https://" not in page
+    report = _cli_json(capsys, "report", "--memory", str(ui_memory), "--format", "json")
+    assert [int(c[0]) for c in tables(page)["epochs"]] == [e["epoch"] for e in report["epochs"]]
+    assert 'href="/' not in page  # no link into a server that is not there
+
+
+def test_eval_record_shows_on_the_run_page(
+    ui_memory: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "memory.db"
+    path.write_bytes(ui_memory.read_bytes())
+    with RewardTable(path, read_only=True) as memory:
+        rows = list(memory.rows())
+    evaluated = _cli_json(
+        capsys,
+        "eval",
+        "--memory",
+        str(path),
+        "--model",
+        "fake:first",
+        "--compare",
+        "--record",
+        "--json",
+    )
+    with RewardTable(path, read_only=True) as memory:
+        assert list(memory.rows()) == rows  # recording changes no reward
+    store = open_for_ui(path)
+    with store, TestClient(create_app(store), base_url="http://127.0.0.1") as client:
+        body = _get(client, "/run/hostile-run")
+    shown = {c[0]: (float(c[1]), float(c[2])) for c in tables(body)["evaluation-1"]}
+    for key, (off, on) in shown.items():
+        assert off == pytest.approx(evaluated["before"][key], abs=1e-4)
+        assert on == pytest.approx(evaluated["after"][key], abs=1e-4)
+
+
+def test_ui_bad_input_is_one_line_exit_2(
+    ui_memory: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for argv, says in [
+            (["--memory", str(tmp_path / "missing.db")], "missing.db"),
+            (
+                ["--memory", str(ui_memory), "--port", str(port)],
+                f"port {port} on 127.0.0.1 is in use",
+            ),
+            (["--memory", str(ui_memory), "--port", "99999"], "--port"),
+        ]:
+            with pytest.raises(SystemExit) as done:
+                main(["ui", *argv])
+            err = capsys.readouterr().err
+            assert done.value.code == 2 and says in err and err.count("\n") == 1, err
