@@ -849,9 +849,10 @@ def report_cmd(
         _check_output(out_path)
     ui = _ui() if format == "html" else None
     with closing(open_memory(memory, read_only=True)) as store:
-        report = build_report(store, run)
-        if ui is not None:
-            text = ui.report_html(store, report.run.run_id)
+        if ui is not None:  # aggregated in SQL: a long run is not loaded whole
+            text = ui.report_html(store, run)
+        else:
+            report = build_report(store, run)
     if format == "json":
         text = json.dumps(report.to_json(), indent=2) + "\n"
     elif format == "text":
@@ -901,7 +902,10 @@ def ui_cmd(
         def ready() -> None:
             say(f"serving {memory} at http://{shown}:{address[1]}/ (read-only; Ctrl-C stops)")
 
-        ui.serve(store, sock, host, on_ready=ready)
+        try:
+            ui.serve(store, sock, host, on_ready=ready)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the server has shut down
+            say("stopped", err)
 
 
 def _check_output(path: Path) -> None:

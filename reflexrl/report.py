@@ -95,19 +95,31 @@ def _prompts_per_epoch(episodes: Sequence[Episode], failures: Sequence[Any]) -> 
 
 def table2(episodes: Sequence[Episode]) -> tuple[QueryBeforeAfter, ...]:
     """Seed 001 Table 2: per query, reward and fallbacks in the first vs the last epoch."""
-    if not episodes:
+    return table2_of([(e.query, e.epoch, e.reward, e.clarifications) for e in episodes])
+
+
+EpisodeOutcome = tuple[str, int, float, int]
+"""(query, epoch, reward, clarifications) of one episode: what Table 2 is made of."""
+
+
+def table2_of(outcomes: Sequence[EpisodeOutcome]) -> tuple[QueryBeforeAfter, ...]:
+    """Table 2 from each episode's (query, epoch, reward, clarifications)."""
+    if not outcomes:
         return ()
-    first, last = min(e.epoch for e in episodes), max(e.epoch for e in episodes)
-    queries = sorted({e.query for e in episodes})
+    first, last = min(o[1] for o in outcomes), max(o[1] for o in outcomes)
+    groups: dict[tuple[str, int], list[EpisodeOutcome]] = {}
+    for o in outcomes:
+        groups.setdefault((o[0], o[1]), []).append(o)
+    queries = sorted({o[0] for o in outcomes})
     return tuple(
-        QueryBeforeAfter(q, _cell(episodes, q, first), _cell(episodes, q, last)) for q in queries
+        QueryBeforeAfter(q, _cell(groups.get((q, first), [])), _cell(groups.get((q, last), [])))
+        for q in queries
     )
 
 
-def _cell(episodes: Sequence[Episode], query: str, epoch: int) -> dict[str, float]:
-    group = [e for e in episodes if e.query == query and e.epoch == epoch]
-    reward, reward_std = mean_std([e.reward for e in group])
-    fallback, fallback_std = mean_std([float(e.clarifications) for e in group])
+def _cell(group: Sequence[EpisodeOutcome]) -> dict[str, float]:
+    reward, reward_std = mean_std([o[2] for o in group])
+    fallback, fallback_std = mean_std([float(o[3]) for o in group])
     return {
         "reward": round(reward, 3),
         "reward_std": round(reward_std, 3),

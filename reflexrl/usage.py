@@ -50,11 +50,11 @@ class Usage:
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Usage:
         """Inverse of `to_json` (missing keys are zero)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in names})
+        return cls(**{k: v for k, v in (data or {}).items() if k in _NAMES})
 
 
 _COUNTS = tuple(f for f in fields(Usage) if f.name != "cost")
+_NAMES = frozenset(f.name for f in fields(Usage))
 
 
 def message_usage(message: BaseMessage) -> Usage:

@@ -11,15 +11,16 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
-from conftest import HOSTILE
+from conftest import HOSTILE, train_scripted
 from page_text import elements, links, tables
 from starlette.testclient import TestClient
 
+from reflexrl import Suite
 from reflexrl.cli import main
-from reflexrl.memory import RewardTable
+from reflexrl.memory import RewardTable, open_memory
 from reflexrl.ui import create_app, data, open_for_ui
 
 
@@ -32,9 +33,12 @@ def _cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
 
 @pytest.fixture(scope="module")
 def client(ui_memory: Path) -> Iterator[TestClient]:
+    """The app over the memory; the memory's folder is byte-for-byte the same after it."""
+    before = {p.name: p.read_bytes() for p in ui_memory.parent.iterdir()}
     store = open_for_ui(ui_memory)
     with store, TestClient(create_app(store), base_url="http://127.0.0.1") as served:
         yield served
+    assert {p.name: p.read_bytes() for p in ui_memory.parent.iterdir()} == before
 
 
 def _get(client: TestClient, url: str) -> str:
@@ -285,3 +289,30 @@ def test_ui_bad_input_is_one_line_exit_2(
                 main(["ui", *argv])
             err = capsys.readouterr().err
             assert done.value.code == 2 and says in err and err.count("\n") == 1, err
+
+
+def test_a_knn_memory_shows_each_prompts_neighbours(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "knn.db"
+    train_scripted(path, Suite.load("paper"), ("oracle",))
+    open_memory(path, lookup="knn").close()  # records the embedding model, as a kNN run does
+    prompt = Suite.load("paper").prompts_of("q5")[0]
+    seen = _cli_json(
+        capsys,
+        "memory",
+        "show",
+        "--memory",
+        str(path),
+        "--prompt",
+        prompt,
+        "--lookup",
+        "knn",
+        "--json",
+    )
+    store = open_for_ui(path)
+    with store, TestClient(create_app(store), base_url="http://127.0.0.1") as client:
+        body = _get(client, "/prompt?" + urlencode({"suite": "paper", "prompt": prompt}))
+    shown = [(c[0], float(c[1])) for c in tables(body)["neighbours"]]
+    assert shown == [(n["prompt"], round(n["similarity"], 3)) for n in seen["neighbours"]]
+    assert len(shown) >= 2

@@ -12,7 +12,11 @@ from typing import Any
 from ..errors import BadInputError
 from ..memory import Neighbour, RewardTable
 from ..memory.history import Event, rows_at
-from ..records import CLARIFY, Episode, MemoryRow
+from ..metrics import Metrics
+from ..records import CLARIFY, Episode, MemoryRow, RunInfo
+from ..report import QueryBeforeAfter, table2_of
+from ..runner import EpochMetrics
+from ..usage import Usage
 
 PER_PAGE = 50
 SORTS = {
@@ -236,19 +240,16 @@ class Fig4:
 MAX_COLUMNS = 60
 
 
-def fig4(store: RewardTable, run_id: str) -> Fig4:
-    """The run's Fig. 4 grid (one SQL query over its episodes and steps)."""
-    sql = """SELECT e.query, e.prompt, e.epoch, avg(e.reward) AS reward, avg((SELECT count(*)
-        FROM steps s WHERE s.episode_id = e.id AND s.action = ?)) AS fallbacks, count(*) AS n
-        FROM episodes e WHERE e.run_id = ? GROUP BY e.query, e.prompt, e.epoch"""
-    cells = list(store.db.query(sql, [CLARIFY, run_id]))
+def fig4(rows: Sequence[dict[str, Any]]) -> Fig4:
+    """The Fig. 4 grid of a run's per-episode rows (`run_view`'s)."""
+    cells: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for r in rows:
+        cells.setdefault((r["query"], r["prompt"], r["epoch"]), []).append(r)
     visits: dict[tuple[str, str], int] = {}
-    for c in cells:
-        visits[(c["query"], c["prompt"])] = visits.get((c["query"], c["prompt"]), 0) + c["n"]
-    top = sorted(visits, key=lambda k: -visits[k])[:MAX_COLUMNS]
-    keys = sorted(top)
-    epochs = tuple(sorted({c["epoch"] for c in cells}))
-    grid = {(c["query"], c["prompt"], c["epoch"]): c for c in cells}
+    for (query, prompt, _), group in cells.items():
+        visits[(query, prompt)] = visits.get((query, prompt), 0) + len(group)
+    keys = sorted(sorted(visits, key=lambda k: -visits[k])[:MAX_COLUMNS])
+    epochs = tuple(sorted({epoch for _, _, epoch in cells}))
     labels: list[str] = []
     numbers: dict[str, int] = {}
     for query, _ in keys:
@@ -256,15 +257,15 @@ def fig4(store: RewardTable, run_id: str) -> Fig4:
         labels.append(f"{query} {numbers[query]}")
 
     def panel(field: str) -> tuple[tuple[float | None, ...], ...]:
-        return tuple(tuple(_cell(grid.get((q, p, e)), field) for q, p in keys) for e in epochs)
+        return tuple(tuple(_mean(cells.get((q, p, e)), field) for q, p in keys) for e in epochs)
 
     prompts = tuple((label, q, p) for label, (q, p) in zip(labels, keys, strict=True))
     hidden = len(visits) - len(keys)
-    return Fig4(tuple(labels), prompts, epochs, panel("reward"), panel("fallbacks"), hidden)
+    return Fig4(tuple(labels), prompts, epochs, panel("reward"), panel("clarifications"), hidden)
 
 
-def _cell(cell: dict[str, Any] | None, field: str) -> float | None:
-    return None if cell is None else round(float(cell[field]), 3)
+def _mean(group: list[dict[str, Any]] | None, field: str) -> float | None:
+    return None if not group else round(sum(r[field] for r in group) / len(group), 3)
 
 
 def evaluations(store: RewardTable, run_id: str) -> list[dict[str, Any]]:
@@ -279,3 +280,79 @@ def evaluations(store: RewardTable, run_id: str) -> list[dict[str, Any]]:
             ev | {"before": results.get("before") or {}, "after": results.get("after") or {}}
         )
     return found
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What a run's page shows, aggregated in SQL (a 10,000-episode run is not loaded)."""
+
+    run: RunInfo
+    epochs: tuple[EpochMetrics, ...]
+    """`reflexrl.runner.per_epoch`'s metrics, without the advice-following rates."""
+    table2: tuple[QueryBeforeAfter, ...]
+    fig4: Fig4
+    usage: Usage
+    failed_attempts: int
+
+
+_PER_EPISODE = """SELECT e.epoch, e.query, e.prompt, e.outcome = 'valid' AS success,
+    count(s.id) AS steps, coalesce(sum(s.action = :clarify), 0) AS clarifications,
+    coalesce(sum(NOT s.valid AND s.action != :clarify), 0) AS wrong,
+    coalesce(sum(s.reward), 0.0) AS reward,
+    min(CASE WHEN s.valid THEN s.step_index + 1 END) AS to_valid
+    FROM episodes e LEFT JOIN steps s ON s.episode_id = e.id
+    WHERE e.run_id = :run GROUP BY e.id ORDER BY e.episode_index"""
+"""Per episode, what `Episode.success`, `.clarifications`, `.wrong_tools`, `.reward` and
+`.steps_to_valid` compute from its steps."""
+
+
+def run_view(store: RewardTable, run_id: str) -> RunView:
+    """A run's page: per-epoch metrics, Table 2, what it spent."""
+    run = next((r for r in store.runs() if r.run_id == run_id), None)
+    if run is None:
+        raise BadInputError(f"no run '{run_id}' in {store.location}")
+    rows = list(store.db.query(_PER_EPISODE, {"clarify": CLARIFY, "run": run_id}))
+    by_epoch: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_epoch.setdefault(r["epoch"], []).append(r)
+    epochs = tuple(EpochMetrics(n, _metrics(by_epoch[n])) for n in sorted(by_epoch))
+    outcomes = [(r["query"], r["epoch"], r["reward"], r["clarifications"]) for r in rows]
+    sql = """SELECT usage FROM episodes WHERE run_id = ?
+        UNION ALL SELECT usage FROM failures WHERE run_id = ?"""
+    usages = [Usage.from_json(json.loads(u)) for (u,) in store.db.execute(sql, [run_id, run_id])]
+    failed = store.db.execute("SELECT count(*) FROM failures WHERE run_id = ?", [run_id])
+    return RunView(
+        run,
+        epochs,
+        table2_of(outcomes),
+        fig4(rows),
+        sum(usages, Usage()),
+        int(failed.fetchone()[0]),
+    )
+
+
+def _metrics(rows: Sequence[dict[str, Any]]) -> Metrics:
+    """`metrics.summarize` over per-episode rows (advice-following left at zero)."""
+    n, steps = len(rows), sum(r["steps"] for r in rows)
+    to_valid = [r["to_valid"] for r in rows if r["to_valid"] is not None]
+    clarifications, wrong = sum(r["clarifications"] for r in rows), sum(r["wrong"] for r in rows)
+    reward = sum(r["reward"] for r in rows)
+    return Metrics(
+        episodes=n,
+        success_rate=_ratio(sum(r["success"] for r in rows), n),
+        success_within_2=_ratio(sum(1 for s in to_valid if s <= 2), n),
+        mean_steps=_ratio(steps, n),
+        steps_to_valid=_ratio(sum(to_valid), len(to_valid)),
+        clarifications=clarifications,
+        wrong_tools=wrong,
+        clarification_rate=_ratio(clarifications, steps),
+        wrong_tool_rate=_ratio(wrong, steps),
+        reward=reward,
+        mean_reward=_ratio(reward, n),
+        advised_steps=0,
+        advice_following_rate=0.0,
+    )
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else 0.0

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -11,9 +12,11 @@ from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from ..errors import BadInputError
 from ..memory import RewardTable
 from ..memory.history import changes
-from ..report import Report, build_report, usage_summary
+from ..report import usage_summary
+from ..runner import EpochMetrics
 from . import data, plots
 
 CSP = (
@@ -121,16 +124,21 @@ def episode_page(store: RewardTable, episode_id: int) -> str:
 
 
 def run_values(store: RewardTable, run_id: str | None) -> dict[str, Any]:
-    """What the run page and the HTML report show."""
-    report = build_report(store, run_id)
-    fig = data.fig4(store, report.run.run_id)
+    """What the run page and the HTML report show (default: the latest run)."""
+    if run_id is None:
+        runs = store.runs()
+        if not runs:
+            raise BadInputError(f"{store.location}: no runs recorded yet")
+        run_id = runs[-1].run_id
+    view = data.run_view(store, run_id)
+    fig = view.fig4
     return {
-        "report": report,
-        "usage": usage_summary(report.usage),
-        "curves_plot": _curves(report),
+        "report": view,
+        "usage": usage_summary(view.usage),
+        "curves_plot": _curves(view.epochs),
         "fig": fig,
         "fig_plot": _fig4_plot(fig),
-        "evaluations": data.evaluations(store, report.run.run_id),
+        "evaluations": data.evaluations(store, run_id),
         "compare_keys": COMPARE_KEYS,
     }
 
@@ -145,17 +153,17 @@ def report_html(store: RewardTable, run_id: str | None = None) -> str:
     return render("run.html", store, links=False, **run_values(store, run_id))
 
 
-def _curves(report: Report) -> str:
-    if not report.epochs:
+def _curves(epochs: Sequence[EpochMetrics]) -> str:
+    if not epochs:
         return ""
-    metrics = [e.metrics for e in report.epochs]
+    metrics = [e.metrics for e in epochs]
     series = {
         "success": [m.success_rate for m in metrics],
         "success within 2 steps": [m.success_within_2 for m in metrics],
         "clarification rate": [m.clarification_rate for m in metrics],
         "wrong-tool rate": [m.wrong_tool_rate for m in metrics],
     }
-    return plots.lines([e.epoch for e in report.epochs], series, xlabel="epoch", ylabel="rate")
+    return plots.lines([e.epoch for e in epochs], series, xlabel="epoch", ylabel="rate")
 
 
 def _fig4_plot(fig: data.Fig4) -> str:

@@ -22,7 +22,7 @@ matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "reflexrl", 
 
 def _data_uri(figure: Figure) -> str:
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    figure.savefig(buffer, format="svg")  # not bbox_inches="tight": it draws the figure twice
     plt.close(figure)
     encoded = base64.b64encode(buffer.getvalue().encode("utf-8")).decode("ascii")
     return "data:image/svg+xml;base64," + encoded
@@ -38,6 +38,7 @@ def lines(
 ) -> str:
     """A line plot of several series over `x`, as a data URI."""
     figure, axes = plt.subplots(figsize=(6.4, 2.8))
+    figure.subplots_adjust(left=0.1, right=0.98, top=0.96, bottom=0.16)
     for label, values in series.items():
         axes.plot(x, values, marker="o" if markers else None, markersize=3, label=label)
     axes.set_xlabel(xlabel)
@@ -51,10 +52,12 @@ def lines(
 def reward_history(x: Sequence[int], rewards: Sequence[float], means: Sequence[float]) -> str:
     """A prompt's credits: each reward (points) and the mean reward so far (line)."""
     figure, axes = plt.subplots(figsize=(6.4, 2.6))
+    figure.subplots_adjust(left=0.1, right=0.98, top=0.96, bottom=0.17)
     axes.scatter(x, rewards, s=14, color="tab:gray", label="reward of the credit", zorder=3)
     axes.step(x, means, where="post", color="tab:blue", label="mean reward (the memory)")
     axes.axhline(0, color="black", linewidth=0.6)
     axes.set_xlabel("credit (in log order)")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel("reward")
     axes.set_ylim(-1.15, 1.15)
     axes.grid(alpha=0.3)
@@ -71,8 +74,12 @@ def heat_maps(
     reward panel centred on 0, the others from 0)."""
     width = min(14.0, 2.0 + 0.28 * len(columns))
     figure, axes_list = plt.subplots(
-        1, len(panels), figsize=(width * len(panels) / 1.6, 0.32 * len(epochs) + 1.6)
+        1,
+        len(panels),
+        figsize=(width * len(panels) / 1.6, 0.32 * len(epochs) + 1.6),
     )
+    height = 0.32 * len(epochs) + 1.6  # fixed margins: a layout engine draws the figure twice
+    figure.subplots_adjust(left=0.06, right=0.97, top=1 - 0.35 / height, bottom=0.85 / height)
     for axes, (title, grid) in zip(_as_list(axes_list), panels.items(), strict=True):
         values = [[float("nan") if v is None else v for v in row] for row in grid]
         seen = [v for row in grid for v in row if v is not None]
