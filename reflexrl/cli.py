@@ -88,8 +88,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
-memory_app = typer.Typer(help="Inspect or reset a memory database.", no_args_is_help=True)
+memory_app = typer.Typer(
+    help="Inspect, compare, roll back or reset a memory database.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
 app.add_typer(memory_app, name="memory")
 memory_app.command("log")(memory_log)
 memory_app.command("diff")(memory_diff)
