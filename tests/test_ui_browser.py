@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.wait import WebDriverWait
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
@@ -100,8 +102,18 @@ def _number(text: str) -> float:
     return float(text.replace("+", ""))
 
 
-def _click(element: WebElement) -> None:
-    element.click()
+def _navigate(browser: WebDriver, act: Callable[[], None]) -> None:
+    """Do what leaves the page (a click, a form submitted), and wait for the next one."""
+    old = browser.find_element(By.TAG_NAME, "html")
+    act()
+    WebDriverWait(browser, 30).until(staleness_of(old))
+    WebDriverWait(browser, 30).until(
+        lambda b: b.execute_script("return document.readyState") == "complete"
+    )
+
+
+def _click(browser: WebDriver, element: WebElement) -> None:
+    _navigate(browser, element.click)
 
 
 def test_table_prompt_episode_run_in_chromium(
@@ -124,7 +136,7 @@ def test_table_prompt_episode_run_in_chromium(
     # table -> the most visited paper prompt (the default sort: visits, highest first)
     link = browser.find_element(By.CSS_SELECTOR, "table#memory tbody a.prompt")
     prompt = link.text
-    _click(link)
+    _click(browser, link)
     summary = _summary(browser, "row")
     assert _number(summary["reward"]) == rows[prompt]["reward"]
     assert int(summary["visits"]) == rows[prompt]["visits"]
@@ -132,7 +144,7 @@ def test_table_prompt_episode_run_in_chromium(
     browser.save_screenshot(str(shots / "2-prompt.png"))
 
     # prompt -> the first episode that credited it
-    _click(browser.find_element(By.CSS_SELECTOR, "table#episodes a.episode"))
+    _click(browser, browser.find_element(By.CSS_SELECTOR, "table#episodes a.episode"))
     assert browser.find_element(By.TAG_NAME, "h1").text.startswith("Episode ")
     credited = [c[2] for c in _cells(browser, "steps")]
     assert prompt in credited
@@ -143,7 +155,7 @@ def test_table_prompt_episode_run_in_chromium(
     # episode -> its run: the figures of `report --format json`
     run_link = browser.find_element(By.CSS_SELECTOR, "table#episode a")
     run_id = run_link.text
-    _click(run_link)
+    _click(browser, run_link)
     report = _cli("report", "--memory", str(ui_memory), "--run", run_id, "--format", "json")
     epochs = _cells(browser, "epochs")
     assert [(int(c[0]), float(c[2]), int(c[7]), int(c[8]), _number(c[9])) for c in epochs] == [
@@ -166,12 +178,12 @@ def test_hostile_prompt_is_inert_in_chromium(served: str, browser: WebDriver, sh
     browser.get(served)
     search = browser.find_element(By.CSS_SELECTOR, "form.search input[type=search]")
     search.send_keys("<script>")
-    search.submit()
+    _navigate(browser, search.submit)
     (cells,) = _cells(browser, "memory")
     assert cells[2] == HOSTILE.strip() or cells[2] == " ".join(HOSTILE.split())
-    _click(browser.find_element(By.CSS_SELECTOR, "table#memory tbody a.prompt"))
+    _click(browser, browser.find_element(By.CSS_SELECTOR, "table#memory tbody a.prompt"))
     assert browser.find_element(By.ID, "prompt-text").text == HOSTILE.strip()
-    _click(browser.find_element(By.CSS_SELECTOR, "table#episodes a.episode"))
+    _click(browser, browser.find_element(By.CSS_SELECTOR, "table#episodes a.episode"))
     for _ in range(2):  # the episode page, then its run page
         assert "pwned" not in browser.title
         assert browser.find_elements(By.CSS_SELECTOR, "img[src='x']") == []
@@ -181,5 +193,5 @@ def test_hostile_prompt_is_inert_in_chromium(served: str, browser: WebDriver, sh
         if browser.find_elements(By.ID, "steps"):
             assert _cells(browser, "steps")[0][3] == HOSTILE.strip()
             browser.save_screenshot(str(shots / "5-hostile-episode.png"))
-            _click(browser.find_element(By.CSS_SELECTOR, "table#episode a"))
+            _click(browser, browser.find_element(By.CSS_SELECTOR, "table#episode a"))
     assert browser.find_element(By.CSS_SELECTOR, "table#run td").text == "paper"

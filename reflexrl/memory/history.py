@@ -292,7 +292,10 @@ def _replay(
         while at < len(pending) and pending[at].after_episode < event.episode:
             state = _change(state, pending[at], events, changes, memo)
             at += 1
-        row = state.setdefault((event.suite, event.prompt), _Row(event.query))
+        key = (event.suite, event.prompt)
+        row = state.get(key)
+        if row is None:
+            row = state[key] = _Row(event.query)
         row.add(event)
         if on_event is not None:
             on_event(event, row.frozen((event.suite, event.prompt)))
