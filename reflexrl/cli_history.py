@@ -11,7 +11,7 @@ from rich.table import Table
 from .cli_common import DEFAULT_MEMORY, JsonOpt, MemoryOpt, cli_errors, out, print_json, say
 from .errors import BadInputError
 from .memory import MemoryStore, RewardTable, RowChange, diff, history, open_memory
-from .records import MemoryRow
+from .records import MemoryRow, RunInfo
 from .safe_text import for_terminal
 
 POINTS = (
@@ -25,16 +25,18 @@ SuiteOpt = Annotated[str | None, typer.Option(help="Only this suite's rows.")]
 def memory_log(memory: MemoryOpt = DEFAULT_MEMORY, json_out: JsonOpt = False) -> None:
     """List the points of the memory's log: its runs, and its resets and rollbacks."""
     with closing(open_memory(memory, create=False, read_only=True)) as store:
-        runs = [_run_json(store, r.run_id) for r in store.runs()]
+        runs = [_run_json(store, r) for r in store.runs()]
         changes = [_change_json(c) for c in history.changes(_db(store))]
     if json_out:
         print_json({"runs": runs, "changes": changes})
         return
     table = Table(title=for_terminal(f"{memory}: runs (a point: RUN or RUN:EPISODE)"))
-    for column in ("run", "suite", "model", "episodes", "started", "status"):
-        table.add_column(column)
+    table.add_column("run", no_wrap=True)  # the text of a point: never cut
+    for column in ("suite", "model", "episodes", "started", "status"):
+        table.add_column(column, overflow="fold")
     for r in runs:
-        cells = (r["run_id"], r["suite"], r["model"], f"0-{r['last_episode']}", r["started_at"])
+        started = str(r["started_at"])[:19]
+        cells = (r["run_id"], r["suite"], r["model"], f"0-{r['last_episode']}", started)
         table.add_row(*(for_terminal(str(c)) for c in (*cells, r["status"])))
     out.print(table)
     for c in changes:
@@ -42,10 +44,9 @@ def memory_log(memory: MemoryOpt = DEFAULT_MEMORY, json_out: JsonOpt = False) ->
         say(f"change:{c['id']}  {c['created_at']}  {c['kind']}{target} ({c['suite'] or 'all'})")
 
 
-def _run_json(store: MemoryStore, run_id: str) -> dict[str, Any]:
-    run = next(r for r in store.runs() if r.run_id == run_id)
+def _run_json(store: MemoryStore, run: RunInfo) -> dict[str, Any]:
     sql = "SELECT coalesce(max(episode_index), -1) FROM episodes WHERE run_id = ?"
-    last = _db(store).execute(sql, [run_id]).fetchone()[0]
+    last = _db(store).execute(sql, [run.run_id]).fetchone()[0]
     return {
         "run_id": run.run_id,
         "suite": run.suite,
