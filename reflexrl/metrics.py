@@ -42,17 +42,33 @@ class Metrics:
 
 def summarize(episodes: Sequence[Episode]) -> Metrics:
     """Aggregate metrics; an empty list gives zeros."""
+    return from_counts(
+        [
+            (e.success, len(e.steps), e.clarifications, e.wrong_tools, e.reward, e.steps_to_valid)
+            for e in episodes
+        ],
+        [taken for e in episodes for taken in advice_taken(e)],
+    )
+
+
+EpisodeCounts = tuple[bool, int, int, int, float, "int | None"]
+"""(success, steps, clarifications, wrong tools, reward, steps to the valid tool) of one
+episode: what its metrics are made of."""
+
+
+def from_counts(episodes: Sequence[EpisodeCounts], followed: Sequence[bool] = ()) -> Metrics:
+    """The metrics of episodes given as their counts, and of the advised steps (`followed`:
+    whether each took an advised action)."""
     n = len(episodes)
-    steps = sum(len(e.steps) for e in episodes)
-    clarifications = sum(e.clarifications for e in episodes)
-    wrong = sum(e.wrong_tools for e in episodes)
-    reward = sum(e.reward for e in episodes)
-    to_valid = [e.steps_to_valid for e in episodes if e.steps_to_valid is not None]
+    steps = sum(e[1] for e in episodes)
+    clarifications = sum(e[2] for e in episodes)
+    wrong = sum(e[3] for e in episodes)
+    reward = sum(e[4] for e in episodes)
+    to_valid = [e[5] for e in episodes if e[5] is not None]
     within_2 = sum(1 for s in to_valid if s <= 2)
-    followed = [taken for e in episodes for taken in advice_taken(e)]
     return Metrics(
         episodes=n,
-        success_rate=_ratio(sum(e.success for e in episodes), n),
+        success_rate=_ratio(sum(e[0] for e in episodes), n),
         success_within_2=_ratio(within_2, n),
         mean_steps=_ratio(steps, n),
         steps_to_valid=_ratio(sum(to_valid), len(to_valid)),

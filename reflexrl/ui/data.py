@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import BadInputError
 from ..memory import Neighbour, RewardTable
 from ..memory.history import Event, rows_at
-from ..metrics import Metrics
+from ..metrics import Metrics, from_counts
 from ..records import CLARIFY, Episode, MemoryRow, RunInfo
 from ..report import QueryBeforeAfter, table2_of
 from ..runner import EpochMetrics
@@ -332,27 +332,17 @@ def run_view(store: RewardTable, run_id: str) -> RunView:
 
 
 def _metrics(rows: Sequence[dict[str, Any]]) -> Metrics:
-    """`metrics.summarize` over per-episode rows (advice-following left at zero)."""
-    n, steps = len(rows), sum(r["steps"] for r in rows)
-    to_valid = [r["to_valid"] for r in rows if r["to_valid"] is not None]
-    clarifications, wrong = sum(r["clarifications"] for r in rows), sum(r["wrong"] for r in rows)
-    reward = sum(r["reward"] for r in rows)
-    return Metrics(
-        episodes=n,
-        success_rate=_ratio(sum(r["success"] for r in rows), n),
-        success_within_2=_ratio(sum(1 for s in to_valid if s <= 2), n),
-        mean_steps=_ratio(steps, n),
-        steps_to_valid=_ratio(sum(to_valid), len(to_valid)),
-        clarifications=clarifications,
-        wrong_tools=wrong,
-        clarification_rate=_ratio(clarifications, steps),
-        wrong_tool_rate=_ratio(wrong, steps),
-        reward=reward,
-        mean_reward=_ratio(reward, n),
-        advised_steps=0,
-        advice_following_rate=0.0,
+    """`metrics.summarize` over per-episode rows (no advice-following: no blocks read)."""
+    return from_counts(
+        [
+            (
+                bool(r["success"]),
+                r["steps"],
+                r["clarifications"],
+                r["wrong"],
+                r["reward"],
+                r["to_valid"],
+            )
+            for r in rows
+        ]
     )
-
-
-def _ratio(a: float, b: float) -> float:
-    return a / b if b else 0.0
