@@ -20,9 +20,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import local_models
+from . import event_loop, local_models
 from .agent import build_agent
-from .atomic_file import write_text_atomically
+from .atomic_file import check_output, write_text_atomically
 from .budget import Budget
 from .calls import ModelCallMiddleware
 from .cli_common import (
@@ -46,7 +46,7 @@ from .export import (
     save_dataset,
     write_jsonl,
 )
-from .memory import MemoryStore, check_memory, open_memory, sort_rows
+from .memory import MemoryStore, check_memory, memory_files, open_memory, sort_rows
 from .metrics import Metrics
 from .models import HOSTED, choose_model, load_model
 from .rate_limit import RateLimiter
@@ -851,7 +851,7 @@ def report_cmd(
     usage) that opens offline. Read-only: the memory file is not changed.
     """
     if out_path is not None:
-        _check_output(out_path)
+        _check_output(out_path, memory)
     ui = _ui() if format == "html" else None
     with closing(open_memory(memory, read_only=True)) as store:
         if ui is not None:  # aggregated in SQL: a long run is not loaded whole
@@ -888,8 +888,19 @@ def ui_cmd(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 8765,
     host: Annotated[
         str,
-        typer.Option(help="Address to listen on. Keep the loopback unless you mean to share."),
+        typer.Option(
+            help="Address to listen on: a loopback one (127.0.0.0/8, ::1, localhost) unless "
+            "--allow-remote. Never every interface (0.0.0.0, ::)."
+        ),
     ] = "127.0.0.1",
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Let --host be an address other machines reach: anyone who reaches it reads "
+            "the whole memory (no password, no encryption).",
+        ),
+    ] = False,
 ) -> None:
     """Browse a memory in a web page: the memory table, each prompt's history and episodes,
     each run's learning curves, Fig. 4 and Table 2.
@@ -898,14 +909,27 @@ def ui_cmd(
     the address it prints; Ctrl-C stops it. Example: reflexrl ui --memory memory/paper.db
     """
     ui = _ui()
+    try:  # before the memory is opened: a refused host fails at once
+        ui.check_host(host, allow_remote=allow_remote)
+    except ui.RemoteHostError as exc:
+        raise BadInputError(f"--host: {exc} (--allow-remote)") from None
+    except BadInputError as exc:
+        raise BadInputError(f"--host: {exc}") from None
     store = ui.open_for_ui(memory)
     with closing(store):
-        sock = ui.bind(host, port)
+        sock = ui.bind(host, port, allow_remote=allow_remote)
         address = sock.getsockname()
         shown = f"[{address[0]}]" if ":" in address[0] else address[0]
+        url = f"http://{shown}:{address[1]}/"
+        if not ui.is_loopback(address[0]):
+            say(
+                f"WARNING: not the loopback: anyone who can reach {url} can read {memory} "
+                "(every prompt, episode and model message; no password, no encryption)",
+                err,
+            )
 
         def ready() -> None:
-            say(f"serving {memory} at http://{shown}:{address[1]}/ (read-only; Ctrl-C stops)")
+            say(f"serving {memory} at {url} (read-only; Ctrl-C stops)")
 
         try:
             ui.serve(store, sock, host, on_ready=ready)
@@ -913,12 +937,13 @@ def ui_cmd(
             say("stopped", err)
 
 
-def _check_output(path: Path) -> None:
-    """Refuse an output path whose folder does not exist, or that is a folder."""
-    if path.is_dir():
-        raise BadInputError(f"--out: {path} is a directory")
-    if not path.parent.is_dir():
-        raise BadInputError(f"--out: {path}: no directory {path.parent}")
+def _check_output(path: Path, memory: Path) -> None:
+    """Refuse an output that is the memory (or one of its files), a directory, a device, a
+    FIFO or a socket, or in a folder that is missing or not writable: before anything runs."""
+    try:
+        check_output(path, protected=memory_files(memory))
+    except BadInputError as exc:
+        raise BadInputError(f"--out: {exc}") from None
 
 
 @app.command("export")
@@ -976,7 +1001,7 @@ def export_cmd(
     Example: reflexrl export --format trl-dpo --last-epochs 5 --out dpo.jsonl
     """
     as_jsonl = out_path.suffix == ".jsonl"
-    _check_export_output(out_path, as_jsonl)
+    _check_export_output(out_path, as_jsonl, memory)
     options = ExportOptions(
         format=format,
         runs=tuple(run or ()),
@@ -1021,15 +1046,15 @@ def _runs_suite(store: MemoryStore, runs: Sequence[str]) -> str:
     return name
 
 
-def _check_export_output(path: Path, as_jsonl: bool) -> None:
+def _check_export_output(path: Path, as_jsonl: bool, memory: Path) -> None:
     """Refuse an output that cannot be written before anything is read."""
     if as_jsonl:
-        _check_output(path)
-    else:
-        try:
-            check_dataset_dir(path)
-        except BadInputError as exc:
-            raise BadInputError(f"--out: {exc}") from None
+        _check_output(path, memory)
+        return
+    try:
+        check_dataset_dir(path)
+    except BadInputError as exc:
+        raise BadInputError(f"--out: {exc}") from None
     if not path.parent.is_dir():
         raise BadInputError(f"--out: {path}: no directory {path.parent}")
     if not os.access(path.parent, os.W_OK):
@@ -1098,9 +1123,10 @@ def _usage_message(exc: typer.TyperException) -> str:
 
 
 def _terminate(_signum: int, frame: FrameType | None) -> None:
-    """SIGTERM: what Ctrl-C does (the run is saved and marked interrupted, exit code 130)."""
+    """SIGTERM: what Ctrl-C does (the run is saved and marked interrupted, exit code 130),
+    whatever SIGINT's handler is (a job started with `&` from a script ignores SIGINT)."""
     handler = signal.getsignal(signal.SIGINT)
-    if callable(handler):
-        handler(signal.SIGINT, frame)
+    if callable(handler) and handler is not signal.default_int_handler:
+        handler(signal.SIGINT, frame)  # asyncio's, while a run is going: it cancels the run
     else:
-        raise KeyboardInterrupt
+        event_loop.interrupt()

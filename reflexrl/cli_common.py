@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,10 @@ def cli_errors(func: F) -> F:
         except ReflexRLError as exc:
             error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except sqlite3.DatabaseError as exc:  # a file damaged where no check looked
+            error(f"{kwargs.get('memory', 'a database')}: {exc}")
+            damaged = exc.sqlite_errorname in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+            raise typer.Exit(2 if damaged else 1) from None
         except KeyboardInterrupt:
             say("interrupted: completed episodes are saved", err)
             raise typer.Exit(130) from None

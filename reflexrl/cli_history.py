@@ -134,9 +134,17 @@ def memory_rollback(
         raise BadInputError("memory rollback: name the point to return to with --to")
     if not yes:
         raise BadInputError("memory rollback: refusing without --yes")
+    with closing(open_memory(memory, create=False, read_only=True)) as store:
+        changes = _rollback_changes(store, to, suite)  # refused here, nothing is written
     with closing(open_memory(memory, create=False)) as store:
-        point = store.point(to)
-        changes = diff(store.rows(suite), store.rows_at(point, suite))
-        change = store.rollback(point, suite)
+        change = store.rollback(store.point(to), suite)
     say(f"rolled {memory} back to {to}: {len(changes)} rows changed (change:{change})")
     say(f"undo: reflexrl memory rollback --memory {memory} --to before-change:{change} --yes")
+
+
+def _rollback_changes(store: MemoryStore, to: str, suite: str | None) -> list[RowChange]:
+    """The rows a rollback to `to` would change, checked as the rollback checks them."""
+    point = store.point(to)
+    now, target = store.rows(suite), store.rows_at(point, suite)
+    history.check_rollback(now, target, point=point, suite=suite, runs=store.runs())
+    return diff(now, target)

@@ -59,7 +59,41 @@ def run(coro: Coroutine[Any, Any, T], *, threads: int = 0) -> T:
                 _install_trace_setup()
             _runners.append(runner)
     _ensure_threads(runner, threads)
-    return runner.run(coro)
+    try:
+        return runner.run(_tracked(coro))
+    except asyncio.CancelledError:
+        if not getattr(_local, "interrupted", False):
+            raise
+        raise KeyboardInterrupt from None  # what Ctrl-C would have raised
+    finally:
+        _local.interrupted = False
+
+
+async def _tracked(coro: Coroutine[Any, Any, T]) -> T:
+    """`coro`, its task known to `interrupt` while it runs."""
+    _local.task = asyncio.current_task()
+    try:
+        return await coro
+    finally:
+        _local.task = None
+
+
+def interrupt() -> None:
+    """Do what Ctrl-C does, from a signal handler on this thread, whatever SIGINT's handler
+    is: cancel the coroutine `run` is running (its code sees `CancelledError` and cleans up;
+    `run` then raises `KeyboardInterrupt`), or raise `KeyboardInterrupt` when none is.
+
+    asyncio's runner cancels its task on SIGINT only when SIGINT has Python's default
+    handler; a job started with `&` from a script ignores SIGINT, and there a
+    `KeyboardInterrupt` raised from inside the loop's own code would leave the loop broken
+    and the run unrecorded.
+    """
+    task: asyncio.Task[Any] | None = getattr(_local, "task", None)
+    if task is None or task.done() or getattr(_local, "interrupted", False):
+        raise KeyboardInterrupt
+    _local.interrupted = True
+    task.cancel()
+    task.get_loop().call_soon_threadsafe(lambda: None)  # wake the loop if it is waiting
 
 
 def _ensure_threads(runner: asyncio.Runner, threads: int) -> None:

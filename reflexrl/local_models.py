@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import importlib.util
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,7 @@ more resets than seed 001's 0.05 (measured: evals/reports/local-smollm2-origin-e
 
 
 THREADS_VARIABLE = "REFLEXRL_LOCAL_THREADS"
+MAX_THREADS = 1024
 
 
 CACHE_VARIABLE = "REFLEXRL_CACHE"
@@ -116,8 +118,9 @@ def local_threads() -> int | None:
     value = os.environ.get(THREADS_VARIABLE, "").strip()
     if not value:
         return None
-    if not value.isdigit() or int(value) < 1:
-        msg = f"{THREADS_VARIABLE}: expected a positive number of threads, got {value!r}"
+    # ASCII digits only (str.isdigit takes '²'), and no more threads than a machine could have
+    if not re.fullmatch(r"[0-9]{1,4}", value) or not 1 <= int(value) <= MAX_THREADS:
+        msg = f"{THREADS_VARIABLE}: expected 1 to {MAX_THREADS} threads, got {value!r}"
         raise ModelSpecError(msg)
     return int(value)
 

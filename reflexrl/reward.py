@@ -6,19 +6,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from .records import CLARIFY
 
+MAX_REWARD = 1e6
+"""The largest reward (in size) a suite may give one action."""
+
 
 class RewardWeights(BaseModel):
-    """Reward for a valid tool, a wrong tool, and a clarification (seed 001: +1, -1, 0)."""
+    """Reward for a valid tool, a wrong tool, and a clarification (seed 001: +1, -1, 0).
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Each is finite and at most `MAX_REWARD` in size: sums of them are stored and compared."""
 
-    valid: float = 1.0
-    wrong: float = -1.0
-    clarify: float = 0.0
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    valid: float = Field(default=1.0, ge=-MAX_REWARD, le=MAX_REWARD)
+    wrong: float = Field(default=-1.0, ge=-MAX_REWARD, le=MAX_REWARD)
+    clarify: float = Field(default=0.0, ge=-MAX_REWARD, le=MAX_REWARD)
 
 
 @runtime_checkable

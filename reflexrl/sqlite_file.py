@@ -16,7 +16,14 @@ from typing import Any
 
 from .errors import BadInputError, MemoryNotFoundError, MemoryStoreError
 
-__all__ = ["ReadOnlyFile", "check_path", "connect"]
+__all__ = [
+    "ReadOnlyFile",
+    "check_integrity",
+    "check_path",
+    "check_writable",
+    "connect",
+    "is_empty",
+]
 
 SIDE_FILES = ("-wal", "-shm")
 
@@ -35,6 +42,8 @@ def check_path(path: Path, *, must_exist: bool, what: str = "memory database") -
         if path.is_dir():
             raise MemoryStoreError(f"{path}: is a directory, not a {what}")
         if path.exists():
+            if must_exist and is_empty(path):  # SQLite would make it a new database
+                raise MemoryStoreError(f"{path}: an empty file, not a {what}")
             return
         if must_exist:
             raise MemoryNotFoundError(f"{path}: no {what} here")
@@ -122,6 +131,35 @@ class ReadOnlyFile:
             pass  # a damaged file: closing still lets SQLite clean up
         finally:
             tidy.close()
+
+
+def check_writable(path: Path, what: str = "memory database") -> None:
+    """Raise if `path` (an existing file, or one to be created) cannot be written, or its
+    folder cannot hold SQLite's side files: a read-only disk, file or folder."""
+    folder = next(p for p in path.parents if p.exists())
+    if (path.exists() and not os.access(path, os.W_OK)) or not os.access(folder, os.W_OK):
+        raise MemoryStoreError(f"{path}: cannot be written (the {what} or its folder is read-only)")
+
+
+def check_integrity(path: Path, what: str = "memory database") -> None:
+    """Raise if SQLite finds `path` damaged (`PRAGMA quick_check`: every page read once),
+    before a writer appends to a file whose middle is lost."""
+    file = ReadOnlyFile(path, what)
+    try:
+        found = file.first.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        found = str(exc)
+    finally:
+        file.close()
+    if found != "ok":
+        raise MemoryStoreError(f"{path}: not a usable {what} (damaged: {found})")
+
+
+def is_empty(path: Path) -> bool:
+    """Whether `path` is a file of 0 bytes (with no WAL holding pages): SQLite would make it
+    a new database."""
+    wal = _side(path, "-wal")
+    return path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size)
 
 
 def _side(path: Path, suffix: str) -> Path:

@@ -21,6 +21,12 @@ from .errors import SuiteError
 from .records import CLARIFY, INVALID_CALL
 from .reward import RewardWeights, ToolMappingReward
 
+MAX_SUITE_BYTES = 10_000_000
+"""The largest suite file read (10 MB): a suite is a few hundred prompts, not a data dump."""
+MAX_PROMPT_CHARS = 20_000
+"""The longest prompt a suite may hold: every visit stores it again in the log, and every
+call sends it to the model."""
+
 _PACKAGE = Path(__file__).resolve().parent
 _BUNDLED_DIRS = (_PACKAGE / "_bundled" / "evals" / "suites", _PACKAGE.parent / "evals" / "suites")
 
@@ -54,10 +60,13 @@ class QuerySpec(BaseModel):
 
     @field_validator("prompts")
     @classmethod
-    def _non_empty_prompts(cls, prompts: list[str]) -> list[str]:
+    def _usable_prompts(cls, prompts: list[str]) -> list[str]:
         for i, prompt in enumerate(prompts):
             if not prompt.strip():
                 raise ValueError(f"prompt {i} is empty")
+            if len(prompt) > MAX_PROMPT_CHARS:
+                msg = f"prompt {i} has {len(prompt)} characters (at most {MAX_PROMPT_CHARS})"
+                raise ValueError(msg)
         return prompts
 
 
@@ -213,9 +222,24 @@ def _resolve(name_or_path: str) -> Path:
     raise SuiteError(msg)
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without aliases: nine anchors of nine aliases in 459 bytes expand to 9^9 nodes,
+    and a suite has no use for them."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed in a suite", mark
+            )
+        return super().compose_node(parent, index)
+
+
 def _parse(path: Path) -> SuiteSpec:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if path.stat().st_size > MAX_SUITE_BYTES:
+            raise SuiteError(f"{path}: larger than {MAX_SUITE_BYTES:,} bytes: not a suite file")
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoAliasLoader)
     except UnicodeDecodeError as exc:
         raise SuiteError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     except OSError as exc:
@@ -224,7 +248,9 @@ def _parse(path: Path) -> SuiteSpec:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "YAML"
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise SuiteError(f"{path}: {where}: YAML syntax error: {problem}") from exc
+        if "alias" not in problem:
+            problem = f"YAML syntax error: {problem}"
+        raise SuiteError(f"{path}: {where}: {problem}") from exc
     if not isinstance(data, dict):
         raise SuiteError(f"{path}: top level: expected a mapping of suite fields")
     _check_unicode(data, path, "")

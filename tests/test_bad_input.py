@@ -8,8 +8,10 @@ The CLI runs in-process (`inprocess.run_main`), so these cases cost milliseconds
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -52,9 +54,39 @@ def _suite(work: Path, name: str, module: str) -> None:
     (work / f"{stem}.py").write_text(module, encoding="utf-8")
 
 
+def _damage(path: Path) -> None:
+    """Overwrite the first page of the log's tables with garbage: the file opens, its schema
+    reads, and a read of the log finds the damage."""
+    conn = sqlite3.connect(path)
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    names = ("reward_events", "steps", "episodes", "memory")
+    sql = f"SELECT rootpage FROM sqlite_master WHERE name IN {names}"
+    pages = [row[0] for row in conn.execute(sql)]
+    conn.close()
+    with path.open("r+b") as file:
+        for page in pages:
+            file.seek((page - 1) * size)
+            file.write(b"\xa5" * size)
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+    for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+)
+"""Nine anchors of nine aliases: 9^9 nodes once expanded."""
+
+
 def _files(work: Path, trained: Path) -> None:
     """Everything the cases point at: good and unusable memories, bad suites, stray files."""
     shutil.copy(trained, work / "m.db")
+    _sqlite(work / "m.db", *(f"UPDATE {t} SET run_id = 'r1'" for t in ("runs", "episodes")))
+    shutil.copy(work / "m.db", work / "mem.jsonl")
+    shutil.copy(work / "m.db", work / "damaged.db")
+    _damage(work / "damaged.db")
+    (work / "empty.db").touch()
+    (work / "m-link.html").symlink_to("m.db")
+    (work / "null.jsonl").symlink_to(os.devnull)
+    os.mkfifo(work / "fifo.html")
     (work / "afile").write_text("a file, not a folder")
     (work / "text.db").write_text("not SQLite at all\n" * 100)
     data = trained.read_bytes()
@@ -71,6 +103,15 @@ def _files(work: Path, trained: Path) -> None:
     (work / "latin1.yaml").write_bytes("name: caf\xe9\n".encode("latin-1"))
     surrogate = SUITE.format(function="surrogate.py:t").replace("do it", '"\\ud800"')
     (work / "surrogate.yaml").write_text(surrogate, encoding="utf-8")  # YAML's escape for it
+    _suite(work, "bomb.yaml", "def t(x: str) -> str:\n    return x\n")
+    (work / "bomb.yaml").write_text(BOMB + SUITE.format(function="bomb.py:t"), encoding="utf-8")
+    for name, reward in (("inf", ".inf"), ("nan", ".nan"), ("huge", "1e300")):
+        _suite(work, f"{name}.yaml", "def t(x: str) -> str:\n    return x\n")
+        text = SUITE.format(function=f"{name}.py:t") + f"reward: {{valid: {reward}}}\n"
+        (work / f"{name}.yaml").write_text(text, encoding="utf-8")
+    _suite(work, "long.yaml", "def t(x: str) -> str:\n    return x\n")
+    long = SUITE.format(function="long.py:t").replace("do it", "x" * 20_001)
+    (work / "long.yaml").write_text(long, encoding="utf-8")
 
 
 TRAIN = ("train", "--model", "fake:first", "--memory", "m.db")
@@ -145,7 +186,7 @@ CASES: list[tuple[tuple[str, ...], str]] = [
     (("train", "--model", "fake:first", "--suite", "latin1.yaml"), "latin1.yaml: not UTF-8"),
     (("train", "--suite", "surrogate.yaml"), "queries.0.prompts.0: not valid Unicode"),
     (("report", "--memory", "m.db", "--out", "nodir/x.html"), "--out: nodir/x.html: no direct"),
-    (("report", "--memory", "m.db", "--out", "adir.db"), "--out: adir.db is a directory"),
+    (("report", "--memory", "m.db", "--out", "adir.db"), "--out: adir.db: is a directory"),
     # smaller ones
     ((*TRAIN, "--header", HEADER_VALUE), "--header number 1: expected 'Name: value'"),
     ((*TRAIN, "--header", "X-Key: v"), "--header: only hosted models"),
@@ -164,6 +205,60 @@ CASES: list[tuple[tuple[str, ...], str]] = [
     ((*EVAL, "--threshold", "nan"), "--threshold"),
     ((*TRAIN, "--lookup", "knn", "--render", "paper"), "'paper' shows every row"),
     ((*SHOW, "m.db", "--prompt", "hi", "--suite", "paper", "--k", "-1"), "--k: input"),
+    # reading commands whose output would replace the memory, a device, a FIFO
+    (("report", "--memory", "m.db", "--out", "m.db"), "--out: m.db: is the memory's own file"),
+    (("report", "--memory", "m.db", "--format", "html", "--out", "m.db"), "memory's own file"),
+    (("report", "--memory", "m.db", "--out", "m-link.html"), "is the memory's own file"),
+    (("report", "--memory", "m.db", "--out", "m.db-wal"), "is the memory's own file"),
+    (("report", "--memory", "m.db", "--out", "m.db.knn/r.txt"), "is the memory's own file"),
+    (("report", "--memory", "m.db", "--out", os.devnull), "not a regular file"),
+    (("report", "--memory", "m.db", "--format", "html", "--out", "/dev/full"), "not a regular"),
+    (("report", "--memory", "m.db", "--out", "fifo.html"), "fifo.html: not a regular file"),
+    (("export", "--memory", "mem.jsonl", "--out", "mem.jsonl"), "--out: mem.jsonl: is the mem"),
+    (("export", "--memory", "m.db", "--out", "null.jsonl"), "null.jsonl: not a regular file"),
+    (("export", "--memory", "m.db", "--out", "/dev/full"), "--out: /dev/full: exists"),
+    # suites that hang, poison the sums or fill the disk: refused before a file is made
+    (("train", "--model", "fake:first", "--suite", "bomb.yaml", "--memory", "new.db"), "alias"),
+    (("train", "--model", "fake:first", "--suite", "inf.yaml", "--memory", "new.db"), "valid"),
+    (("train", "--model", "fake:first", "--suite", "nan.yaml", "--memory", "new.db"), "valid"),
+    (("train", "--model", "fake:first", "--suite", "huge.yaml", "--memory", "new.db"), "valid"),
+    (
+        ("train", "--model", "fake:first", "--suite", "long.yaml", "--memory", "new.db"),
+        "queries.0.prompts: prompt 0 has 20001 characters (at most 20000)",
+    ),
+    # points: huge numbers, non-ASCII digits, the future
+    (
+        ("memory", "diff", "--memory", "m.db", "--from", "r1:99999999999999999999999"),
+        "point 'r1:99999999999999999999999': run 'r1' has no finished episode",
+    ),
+    (("memory", "diff", "--memory", "m.db", "--from", "r1:\u00b2"), "no finished episode"),
+    (
+        (*SHOW, "m.db", "--at", "change:99999999999999999999999"),
+        "no change 99999999999999999999999 in",
+    ),
+    ((*SHOW, "m.db", "--at", "change:\u0663"), "no run 'change'"),
+    (("memory", "diff", "--memory", "m.db", "--to", "2999-01-01"), "a time in the future"),
+    # rollbacks that would change nothing, or name what is not there: nothing written
+    (("memory", "rollback", "--memory", "m.db", "--to", "nosuch", "--yes"), "no run 'nosuch'"),
+    (
+        ("memory", "rollback", "--memory", "m.db", "--to", "r1:99999999999999999999999", "--yes"),
+        "has no finished episode",
+    ),
+    (
+        ("memory", "rollback", "--memory", "m.db", "--to", "start", "--suite", "nosuch", "--yes"),
+        "suite 'nosuch': not in the memory (its suites: paper)",
+    ),
+    (("memory", "rollback", "--memory", "m.db", "--to", "now", "--yes"), "nothing to roll back"),
+    (("memory", "rollback", "--memory", "m.db", "--to", "2999-01-01", "--yes"), "the future"),
+    (("memory", "rollback", "--memory", "empty.db", "--to", "start", "--yes"), "an empty file"),
+    ((*SHOW, "empty.db"), "empty.db: an empty file, not a memory database"),
+    # a file damaged in the middle: one line everywhere, and train refuses to append to it
+    (("memory", "diff", "--memory", "damaged.db"), "damaged.db: database disk image is malformed"),
+    ((*SHOW, "damaged.db", "--at", "now"), "damaged.db: database disk image is malformed"),
+    (("memory", "rollback", "--memory", "damaged.db", "--to", "start", "--yes"), "malformed"),
+    (("export", "--memory", "damaged.db", "--suite", "paper", "--out", "o.jsonl"), "malformed"),
+    (("report", "--memory", "damaged.db"), "damaged.db: database disk image is malformed"),
+    ((*TRAIN[:-1], "damaged.db"), "damaged.db: not a usable memory database (damaged:"),
 ]
 
 
@@ -194,12 +289,19 @@ def test_bad_input_is_one_line_exit_2_nothing_changed(
     assert _snapshot(work) == before
 
 
-def _snapshot(folder: Path) -> dict[str, bytes | None]:
-    """Every file and folder under `folder`: its bytes (None for a folder)."""
-    return {
-        str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-    }
+def _snapshot(folder: Path) -> dict[str, object]:
+    """Every file and folder under `folder`: its bytes and mode (None for a folder; the
+    file type for a FIFO or a link to a device)."""
+    return {str(p.relative_to(folder)): _content(p) for p in sorted(folder.rglob("*"))}
+
+
+def _content(path: Path) -> object:
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        return None
+    if not stat.S_ISREG(mode):
+        return stat.S_IFMT(mode)  # never read: a FIFO would block
+    return path.read_bytes(), stat.S_IMODE(mode)
 
 
 def test_the_snapshot_sees_a_change(tmp_path: Path, trained: Path) -> None:

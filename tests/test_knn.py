@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -33,6 +34,7 @@ from reflexrl import (
     wrap,
 )
 from reflexrl.memory.embeddings import LocalEmbeddings, embedding_model_id
+from reflexrl.memory.saved_index import SAMPLE
 from reflexrl.render import NO_NEIGHBOUR, split_memory
 
 _INDEX = itertools.count()
@@ -227,7 +229,7 @@ def test_a_large_index_is_saved_and_the_next_open_loads_it(tmp_path: Path) -> No
     path = tmp_path / "m.db"
     store, _ = _ann_store(path)
     with closing(store):
-        for i in range(30):
+        for i in range(100):
             _credit(store, _prompt(i), "calculator", 1.0)
         assert store.nearest("paper", _prompt(5))[0].row.prompt == _prompt(5)
     folder = tmp_path / "m.db.knn"
@@ -236,12 +238,51 @@ def test_a_large_index_is_saved_and_the_next_open_loads_it(tmp_path: Path) -> No
     store, counting = _ann_store(path)
     with closing(store):
         assert store.nearest("paper", _prompt(7))[0].row.prompt == _prompt(7)
-        assert counting.texts == [_prompt(7)]  # the 30 stored prompts were not embedded again
-        for i in range(30, 35):  # rows added after the save are indexed, and saved again
+        # the 100 stored prompts were not embedded again: only the sample that checks the
+        # loaded index's vectors against the memory's (the cache that holds them was dropped)
+        assert len(set(counting.texts)) <= SAMPLE + 1 and _prompt(7) in counting.texts
+        for i in range(100, 120):  # rows added after the save are indexed, and saved again
             _credit(store, _prompt(i), "calculator", 1.0)
-        assert store.nearest("paper", _prompt(33))[0].row.prompt == _prompt(33)
+        assert store.nearest("paper", _prompt(103))[0].row.prompt == _prompt(103)
     (saved,) = folder.glob("*.usearch")
-    assert saved.name.endswith("-35.usearch")
+    assert saved.name.endswith("-120.usearch")
+
+
+def test_an_index_file_from_another_memory_is_not_used(tmp_path: Path) -> None:
+    """Same suite, same count, a record that matches: the index file's vectors do not."""
+    mine, theirs = tmp_path / "mine" / "m.db", tmp_path / "theirs" / "m.db"
+    for path, start in ((mine, 0), (theirs, 100)):
+        store, _ = _ann_store(path)
+        with closing(store):
+            for i in range(start, start + 30):
+                _credit(store, _prompt(i), "calculator", 1.0)
+            store.nearest("paper", _prompt(start))
+    (index,) = (theirs.parent / "m.db.knn").glob("*.usearch")
+    shutil.copy(index, mine.parent / "m.db.knn" / index.name)
+    store, _ = _ann_store(mine)
+    with closing(store):
+        for i in (0, 13, 29):
+            assert store.nearest("paper", _prompt(i))[0].row.prompt == _prompt(i)
+
+
+def test_a_record_naming_a_file_outside_its_folder_is_not_followed(tmp_path: Path) -> None:
+    path = tmp_path / "mem" / "m.db"
+    store, _ = _ann_store(path)
+    with closing(store):
+        for i in range(30):
+            _credit(store, _prompt(i), "calculator", 1.0)
+        store.nearest("paper", _prompt(0))
+    (record,) = (tmp_path / "mem" / "m.db.knn").glob("*.json")
+    (index,) = record.parent.glob("*.usearch")
+    outside = tmp_path / "other.usearch"
+    index.rename(outside)
+    fields = json.loads(record.read_text()) | {"file": "../../other.usearch"}
+    record.write_text(json.dumps(fields))
+    _forget_vectors(path)
+    store, counting = _ann_store(path)
+    with closing(store):
+        assert store.nearest("paper", _prompt(4))[0].row.prompt == _prompt(4)
+    assert {_prompt(i) for i in range(30)} <= set(counting.texts)  # rebuilt, not loaded
 
 
 def test_a_stale_saved_index_is_rebuilt(tmp_path: Path) -> None:

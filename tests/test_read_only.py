@@ -106,8 +106,17 @@ def test_reading_commands_work_on_a_read_only_disk(trained: Path) -> None:
         if "--json" in args:
             assert _without_usage(json.loads(result.stdout)) == expected[args]
     assert _snapshot(trained.parent) == before
-    writing = _run(("memory", "reset", "--yes"), trained, read_only=True)
-    assert writing.returncode == 2 and writing.stderr.startswith("error: "), writing.stderr
+    writes = [
+        ("memory", "reset", "--yes"),
+        ("train", "--model", "fake:first", "--epochs", "1"),
+        ("eval", "--model", "fake:first", "--record"),  # refused before it evaluates
+    ]
+    for args in writes:
+        writing = _run(args, trained, read_only=True)
+        assert writing.returncode == 2 and writing.stdout == "", (args, writing.stderr)
+        refusal = "cannot be written (the memory database or its folder is read-only)"
+        assert writing.stderr == f"error: {trained}: {refusal}\n"
+    assert _snapshot(trained.parent) == before
 
 
 def _run(args: tuple[str, ...], db: Path, *, read_only: bool) -> subprocess.CompletedProcess[str]:

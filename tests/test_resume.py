@@ -87,11 +87,26 @@ def _episodes(db: Path) -> int:
 
 
 def _interrupt_after(
-    cmd: list[str], db: Path, episodes: int, sig: signal.Signals = signal.SIGINT
+    cmd: list[str],
+    db: Path,
+    episodes: int,
+    sig: signal.Signals = signal.SIGINT,
+    *,
+    ignore_sigint: bool = False,
 ) -> tuple[int, str]:
-    """Start `cmd`, send `sig` (Ctrl-C) once `episodes` are logged; its exit code and stderr."""
+    """Start `cmd`, send `sig` (Ctrl-C) once `episodes` are logged; its exit code and stderr.
+    `ignore_sigint`: start it with SIGINT ignored, as a shell script's `cmd &` does."""
+
+    def ignoring() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited through exec
+
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        preexec_fn=ignoring if ignore_sigint else None,  # noqa: PLW1509  (no threads here)
     )
     deadline = time.monotonic() + 120
     while _episodes(db) < episodes and time.monotonic() < deadline:
@@ -102,19 +117,32 @@ def _interrupt_after(
 
 
 @pytest.mark.parametrize(
-    ("concurrency", "sig"),
-    [("1", signal.SIGINT), ("3", signal.SIGINT), ("3", signal.SIGTERM)],
+    ("concurrency", "sig", "ignore_sigint"),
+    [
+        ("1", signal.SIGINT, False),
+        ("3", signal.SIGINT, False),
+        ("3", signal.SIGTERM, False),
+        ("1", signal.SIGTERM, True),
+        ("3", signal.SIGTERM, True),
+    ],
 )
 def test_interrupted_run_resumes_to_the_totals_of_an_uninterrupted_one(
-    stub: StubProvider, tmp_path: Path, concurrency: str, sig: signal.Signals
+    stub: StubProvider,
+    tmp_path: Path,
+    concurrency: str,
+    sig: signal.Signals,
+    ignore_sigint: bool,
 ) -> None:
-    """Ctrl-C, or SIGTERM (handled the same way), then --resume."""
+    """Ctrl-C, or SIGTERM (handled the same way, whether SIGINT is ignored or not), then
+    --resume."""
     stub.delay = 0.02
     whole, parts = tmp_path / "whole.db", tmp_path / "parts.db"
     args = ("--epochs", "1", "--seed", "3", "--concurrency", concurrency)
     assert _run(_train(stub, whole, *args)).returncode == 0
-    code, stderr = _interrupt_after(_train(stub, parts, *args), parts, 8, sig)
+    cmd = _train(stub, parts, *args)
+    code, stderr = _interrupt_after(cmd, parts, 8, sig, ignore_sigint=ignore_sigint)
     assert code == 130, stderr
+    assert "Traceback" not in stderr and "Error" not in stderr, stderr
     assert "interrupted" in stderr and 8 <= _episodes(parts) < 30
     run_id = _run_id(parts)
     status = sqlite3.connect(parts).execute("SELECT status FROM runs").fetchone()[0]

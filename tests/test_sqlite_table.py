@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reflexrl import Episode, MemoryStoreError, RewardTable, RunInfo, Step
+from reflexrl import BadInputError, Episode, MemoryStoreError, RewardTable, RunInfo, Step
 from reflexrl.memory.schema import SCHEMA_VERSION, V1
 
 
@@ -51,6 +51,17 @@ def test_failed_write_leaves_nothing(memory: RewardTable) -> None:
     row = memory.lookup("s", "p")
     assert row is not None and row.reward == -1.0 and row.visits == 1
     assert memory.db.execute("SELECT count(*) FROM steps").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("reward", [float("inf"), float("-inf"), float("nan")])
+def test_a_reward_that_is_not_finite_is_refused_before_anything_is_written(
+    memory: RewardTable, reward: float
+) -> None:
+    memory.start_run(RunInfo("run", "s", "fake:first", 0, 1, 4))
+    with pytest.raises(BadInputError, match=r"step 1 has reward .*; rewards must be finite"):
+        memory.record_episode(_episode(0, ("p", "bad", -1.0), ("p", "good", reward)))
+    count = "SELECT (SELECT count(*) FROM episodes) + (SELECT count(*) FROM reward_events)"
+    assert memory.db.execute(count).fetchone()[0] == 0 and memory.lookup("s", "p") is None
 
 
 def test_reset_keeps_the_log(memory: RewardTable) -> None:

@@ -1,7 +1,8 @@
 """`reflexrl ui` in a real browser: Debian's headless Chromium, driven by selenium, follows
 the memory table to a prompt and to an episode, checks the figures against the CLI's JSON,
-searches for a hostile prompt and checks it is inert, and saves a screenshot of each page
-(into $REFLEXRL_SCREENSHOTS if set, else the test's temporary folder).
+searches for a hostile prompt and checks it is inert, loads the page served on the IPv6
+loopback, checks that error replies carry a working content security policy, and saves a
+screenshot of each page (into $REFLEXRL_SCREENSHOTS if set, else the test's temporary folder).
 
 Needs `chromium` and `chromium-driver` (Debian's packages; `.ci/run` installs them).
 """
@@ -12,9 +13,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,22 +42,31 @@ def _cli(*argv: str) -> Any:
     return json.loads(done.stdout)
 
 
-@pytest.fixture(scope="module")
-def served(ui_memory: Path) -> Iterator[str]:
-    """`reflexrl ui` on a free loopback port; its address."""
+@contextmanager
+def _serving(ui_memory: Path, *argv: str) -> Iterator[str]:
+    """`reflexrl ui ARGV` on a free port; the address it prints."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "reflexrl", "ui", "--memory", str(ui_memory), "--port", "0"],
+        [sys.executable, "-m", "reflexrl", "ui", "--memory", str(ui_memory), "--port", "0", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     assert server.stdout is not None
-    line = server.stdout.readline()
-    found = re.search(r"http://127\.0\.0\.1:\d+/", line)
-    assert found, f"no address in {line!r} ({server.stderr.read() if not line else ''})"
-    yield found[0]
-    server.terminate()
-    server.wait(10)
+    try:
+        line = server.stdout.readline()
+        found = re.search(r"http://(127\.0\.0\.1|\[::1\]):\d+/", line)
+        assert found, f"no address in {line!r} ({server.stderr.read() if not line else ''})"
+        yield found[0]
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@pytest.fixture(scope="module")
+def served(ui_memory: Path) -> Iterator[str]:
+    """`reflexrl ui` on a free loopback port; its address."""
+    with _serving(ui_memory) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +207,47 @@ def test_hostile_prompt_is_inert_in_chromium(served: str, browser: WebDriver, sh
             browser.save_screenshot(str(shots / "5-hostile-episode.png"))
             _click(browser, browser.find_element(By.CSS_SELECTOR, "table#episode a"))
     assert browser.find_element(By.CSS_SELECTOR, "table#run td").text == "paper"
+
+
+def _no_ipv6_loopback() -> str | None:
+    """Why this machine cannot serve on ::1, or None when it can."""
+    if not socket.has_ipv6:
+        return "Python was built without IPv6"
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
+        return f"no IPv6 loopback here (binding ::1: {exc.strerror})"
+    return None
+
+
+def test_the_page_on_the_ipv6_loopback_loads_in_chromium(
+    ui_memory: Path, browser: WebDriver
+) -> None:
+    reason = _no_ipv6_loopback()
+    if reason:
+        pytest.skip(reason)
+    with _serving(ui_memory, "--host", "::1") as address:
+        assert address.startswith("http://[::1]:")
+        browser.get(address)  # the browser sends Host: [::1]:PORT
+        assert browser.title.startswith("reflexrl memory")
+        assert len(_cells(browser, "memory")) == 31
+
+
+INJECT = """const script = document.createElement("script");
+script.textContent = "window.injected = true";
+document.documentElement.appendChild(script);
+return window.injected === true;"""
+"""Add an inline script to the page; whether it ran (the policy forbids every script)."""
+
+
+def test_error_replies_carry_a_working_csp_in_chromium(served: str, browser: WebDriver) -> None:
+    browser.get("about:blank")
+    assert browser.execute_script(INJECT) is True  # no policy: the injected script runs
+    for path, says in [
+        ("no/such/page", "Not Found"),  # Starlette's plain-text reply: only the header forbids
+        ("episode/999999", "no episode 999999"),  # the page's own error page
+    ]:
+        browser.get(served + path)
+        assert says in browser.find_element(By.TAG_NAME, "body").text
+        assert browser.execute_script(INJECT) is False, path

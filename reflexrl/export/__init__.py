@@ -24,7 +24,7 @@ from typing import Any
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from ..agent import SYSTEM_PROMPT
-from ..atomic_file import replacing
+from ..atomic_file import new_mode, replacing
 from ..clarification import ask_user_for_clarification
 from ..errors import BadInputError
 from ..memory import MemoryStore
@@ -157,6 +157,7 @@ def save_dataset(result: ExportResult, directory: str | Path) -> Path:
         raise BadInputError(f"{target}: cannot write ({exc.strerror or exc})") from exc
     try:
         dataset.save_to_disk(str(temp))
+        temp.chmod(new_mode(target, directory=True))  # mkdtemp's is 0700
         temp.replace(target)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)

@@ -9,7 +9,7 @@ from .credit import RewardCredit, credits
 from .history import Point, RowChange, diff, sort_rows
 from .knn import KnnLookup
 from .lookup import ActionEstimate, ExactLookup, Lookup, best_estimated, estimate
-from .open import LOOKUPS, check_memory, make_lookup, open_memory
+from .open import LOOKUPS, check_memory, make_lookup, memory_files, open_memory
 from .protocols import (
     EpisodeWriter,
     LookupKind,
@@ -49,6 +49,7 @@ __all__ = [
     "diff",
     "estimate",
     "make_lookup",
+    "memory_files",
     "open_memory",
     "sort_rows",
 ]

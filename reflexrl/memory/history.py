@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from ..errors import BadInputError
-from ..records import CLARIFY, ActionStats, MemoryRow
+from ..records import CLARIFY, ActionStats, MemoryRow, RunInfo
 
 if TYPE_CHECKING:
     from .protocols import SortKey
@@ -134,8 +134,11 @@ OnEvent = Callable[[Event, MemoryRow], None]
 
 # -- points ------------------------------------------------------------------------------------
 
-_CHANGE = re.compile(r"(before-)?change:(\d+)")
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ].*)?")
+_NUMBER = re.compile("[0-9]+")  # ASCII digits only: `\\d` and `isdigit` take '٣' and '²'
+_CHANGE = re.compile(r"(before-)?change:([0-9]+)")
+_LARGEST = 2**63 - 1  # SQLite's integers: a larger number names nothing that exists
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?")
+MAX_POINT_CHARS = 1000
 
 
 def resolve_point(db: sqlite_utils.Database, text: str) -> Point:
@@ -145,15 +148,21 @@ def resolve_point(db: sqlite_utils.Database, text: str) -> Point:
         BadInputError: no such run, episode or change, or a time before the log starts.
     """
     text = text.strip()
+    if len(text) > MAX_POINT_CHARS:
+        raise BadInputError(f"point: longer than {MAX_POINT_CHARS} characters")
     if text == "start":
         return Point(0, 0, text)
     if text == "now":
         return Point(_max(db, "episodes"), _max(db, "resets"), text)
     if found := _CHANGE.fullmatch(text):
-        return _change_point(db, int(found[2]), before=bool(found[1]), label=text)
+        return _change_point(db, _bounded(found[2]), before=bool(found[1]), label=text)
     if _TIME.fullmatch(text):
         return _time_point(db, text)
     return _run_point(db, text)
+
+
+def _bounded(digits: str) -> int:
+    return min(int(digits), _LARGEST)
 
 
 def _max(db: sqlite_utils.Database, table: str, where: str = "", params: Sequence[Any] = ()) -> int:
@@ -164,7 +173,8 @@ def _max(db: sqlite_utils.Database, table: str, where: str = "", params: Sequenc
 def _change_point(db: sqlite_utils.Database, change: int, *, before: bool, label: str) -> Point:
     found = db.execute("SELECT after_episode FROM resets WHERE id = ?", [change]).fetchone()
     if found is None:
-        raise BadInputError(f"point '{label}': no change {change} in the memory's log")
+        number = label.rpartition(":")[2]
+        raise BadInputError(f"point '{label}': no change {number} in the memory's log")
     last = _max(db, "resets", "WHERE id < ?", [change]) if before else change
     return Point(int(found[0]), last, label)
 
@@ -176,6 +186,8 @@ def _time_point(db: sqlite_utils.Database, text: str) -> Point:
         raise BadInputError(f"point '{text}': not a time (use 2026-11-27T10:00:00)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    if moment > datetime.now(UTC):
+        raise BadInputError(f"point '{text}': a time in the future (the log ends now)")
     stamp = moment.astimezone(UTC).isoformat(timespec="milliseconds")
     where = "WHERE created_at <= ?"
     return Point(_max(db, "episodes", where, [stamp]), _max(db, "resets", where, [stamp]), text)
@@ -193,9 +205,9 @@ def _run_point(db: sqlite_utils.Database, text: str) -> Point:
         raise BadInputError(msg)
     if not index:
         episode = _max(db, "episodes", "WHERE run_id = ?", [run])
-    elif index.isdigit():
+    elif _NUMBER.fullmatch(index):
         sql = "WHERE run_id = ? AND episode_index = ?"
-        episode = _max(db, "episodes", sql, [run, int(index)])
+        episode = _max(db, "episodes", sql, [run, _bounded(index)])
     else:
         episode = 0
     if episode == 0:
@@ -238,6 +250,33 @@ def diff(before: Iterable[MemoryRow], after: Iterable[MemoryRow]) -> list[RowCha
         for key in sorted(old.keys() | new.keys())
         if _differs(old.get(key), new.get(key))
     ]
+
+
+def check_rollback(
+    now: Sequence[MemoryRow],
+    target: Sequence[MemoryRow],
+    *,
+    point: Point,
+    suite: str | None,
+    runs: Iterable[RunInfo],
+) -> None:
+    """Refuse a rollback (of `suite`) from the rows `now` to the rows `target` at `point`
+    that names a suite with neither a run nor a row, or would change nothing.
+
+    Raises:
+        BadInputError: the suite is not in the memory, or `target` is `now`.
+    """
+    known = sorted({r.suite for r in runs} | {r.suite for r in now})
+    if suite is not None and suite not in known:
+        names = ", ".join(known) or "none"
+        raise BadInputError(f"suite '{suite}': not in the memory (its suites: {names})")
+    if _keyed(now) == _keyed(target):
+        msg = f"point '{point.label}': the rows there are the rows now: nothing to roll back"
+        raise BadInputError(msg)
+
+
+def _keyed(rows: Iterable[MemoryRow]) -> dict[Key, MemoryRow]:
+    return {(r.suite, r.prompt): r for r in rows}
 
 
 def _differs(a: MemoryRow | None, b: MemoryRow | None) -> bool:

@@ -134,7 +134,8 @@ class KnnLookup:
         folder = self._cache.index_folder() if self._cache else None
         if folder is None or not folder.is_dir():
             return _SuiteIndex()
-        loaded = load_index(folder, self.model_id, suite, source.prompts_after(suite, 0))
+        stored = source.prompts_after(suite, 0)
+        loaded = load_index(folder, self.model_id, suite, stored, self.vectors)
         if loaded is None:
             return _SuiteIndex()
         ann = loaded.ann

@@ -71,5 +71,11 @@ def open_memory(
 
 
 def check_memory(path: str | Path, *, must_exist: bool = False) -> None:
-    """Raise what opening `path` for writing would raise, creating and changing nothing."""
-    RewardTable.check(path, must_exist=must_exist)
+    """Raise what opening `path` for writing would raise, and refuse a damaged file (every
+    page is read: a run would otherwise append to it), creating and changing nothing."""
+    RewardTable.check(path, must_exist=must_exist, thorough=True)
+
+
+def memory_files(path: str | Path) -> tuple[Path, ...]:
+    """The files a memory at `path` is made of (database, side files, index folder)."""
+    return RewardTable.files(path)

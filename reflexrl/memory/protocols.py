@@ -135,7 +135,9 @@ class MemoryHistory(Protocol):
 
     def rollback(self, point: Point, suite: str | None = None) -> int:
         """Return the aggregates (of one suite) to `point`, logging the rollback as a change
-        (undone by rolling back to `before-change:N`); returns N."""
+        (undone by rolling back to `before-change:N`); returns N. Refuses (`BadInputError`,
+        nothing written) a suite the memory does not hold and a rollback that would change
+        nothing (`history.check_rollback`)."""
         ...
 
 

@@ -4,8 +4,10 @@ Linking a million prompts into an HNSW graph takes about 17 minutes on 2 cores; 
 saved graph takes seconds. A suite's index is saved as `<memory>.knn/<key>-<count>.usearch`
 with a record `<key>.json` naming the file, the embedding model, the suite, the last row id it
 covers and a digest of its prompts in row order. A saved index is used only while all of them
-still match the memory; otherwise (a reset, another model, a file from elsewhere) the lookup
-builds the index again, as it would without one.
+still match the memory, and while the index file itself holds the prompts' own vectors (a
+sample of them is compared with the memory's: an index file copied from another memory is
+caught even under a matching record); otherwise (a reset, another model, a file from
+elsewhere) the lookup builds the index again, as it would without one.
 """
 
 from __future__ import annotations
@@ -13,12 +15,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..atomic_file import write_text_atomically
 from .vector_index import AnnIndex
+
+SAMPLE = 32
+"""Ids of a loaded index whose vectors are compared with the memory's."""
+SAME_VECTOR = 0.99
+"""Least cosine of a stored vector (bf16 in the index) to the memory's own."""
 
 
 @dataclass(frozen=True)
@@ -76,20 +85,43 @@ def save_index(
 
 
 def load_index(
-    folder: Path, model: str, suite: str, stored: Sequence[tuple[int, str]]
+    folder: Path,
+    model: str,
+    suite: str,
+    stored: Sequence[tuple[int, str]],
+    vectors: Callable[[Sequence[str]], np.ndarray],
 ) -> LoadedIndex | None:
     """The saved index of `suite`, if it matches `stored` (the suite's (row id, prompt) in id
-    order); None if there is none or it is stale."""
-    record = _record(folder / f"{_key(model, suite)}.json")
+    order) and holds their `vectors` (unit vectors of texts); None if there is none or it is
+    stale."""
+    key = _key(model, suite)
+    record = _record(folder / f"{key}.json")
     if record is None or (record.model, record.suite) != (model, suite):
+        return None
+    if record.file != f"{key}-{record.count}.usearch":  # a name, never a path elsewhere
         return None
     prompts = [prompt for row_id, prompt in stored if row_id <= record.last_id]
     if len(prompts) != record.count or prompts_digest(prompts) != record.digest:
         return None
     ann = AnnIndex.load(folder / record.file)
-    if ann is None or len(ann) != record.count:
+    if ann is None or len(ann) != record.count or not _holds(ann, prompts, vectors):
         return None
     return LoadedIndex(ann, prompts, record.last_id)
+
+
+def _holds(
+    ann: AnnIndex, prompts: Sequence[str], vectors: Callable[[Sequence[str]], np.ndarray]
+) -> bool:
+    """Whether `ann` stores each prompt's own vector under its id, checked on `SAMPLE` ids
+    spread over the index (the first and last included)."""
+    last = len(prompts) - 1
+    ids = sorted({round(i * last / (SAMPLE - 1)) for i in range(SAMPLE)}) if prompts else []
+    found = ann.stored(ids)
+    expected = vectors([prompts[i] for i in ids])
+    return all(
+        got is not None and float(np.dot(got, want)) >= SAME_VECTOR
+        for got, want in zip(found, expected, strict=True)
+    )
 
 
 def _record(path: Path) -> SavedIndex | None:

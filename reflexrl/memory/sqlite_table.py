@@ -8,6 +8,7 @@ can train into one file and the aggregates always equal the sum of the logged re
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -19,14 +20,21 @@ from typing import Any
 
 import sqlite_utils
 
-from ..errors import MemoryStoreError
+from ..errors import BadInputError, MemoryStoreError
 from ..records import ActionStats, Episode, Failure, MemoryRow, RunInfo, Step
 from ..safe_text import for_storage
 from ..secrets import redact, redact_error
-from ..sqlite_file import ReadOnlyFile, check_path, connect
+from ..sqlite_file import (
+    ReadOnlyFile,
+    check_integrity,
+    check_path,
+    check_writable,
+    connect,
+    is_empty,
+)
 from ..usage import Usage
 from .credit import RewardCredit, credits
-from .history import Point, resolve_point, rows_at
+from .history import Point, check_rollback, resolve_point, rows_at
 from .lookup import ExactLookup, Lookup
 from .protocols import LookupKind, MemoryReader, Neighbour, SortKey
 from .schema import SCHEMA_VERSION, check_schema, migrate
@@ -216,15 +224,20 @@ class RewardTable(_Reader):
             raise
 
     @staticmethod
-    def check(path: str | Path, *, must_exist: bool = False) -> None:
+    def check(path: str | Path, *, must_exist: bool = False, thorough: bool = False) -> None:
         """Raise what opening `path` for writing would raise, creating and changing nothing
-        (a missing file is fine unless `must_exist`: it would be created)."""
+        (a missing file is fine unless `must_exist`: it would be created). `thorough` also
+        reads every page (`PRAGMA quick_check`): a damaged file is refused even where the
+        damage is in pages a writer would never read."""
         path = Path(path)
         check_path(path, must_exist=must_exist)
-        if path.exists():
+        check_writable(path)
+        if path.exists() and not is_empty(path):  # else: made a new database, like a new file
             probe = ReadOnlyFile(path)
             _version(probe)
             probe.close()
+            if thorough:
+                check_integrity(path)
 
     def _open_read_only(self) -> sqlite3.Connection:
         self._file = ReadOnlyFile(self.path)
@@ -358,7 +371,15 @@ class RewardTable(_Reader):
             _insert(db, "failures", record)
 
     def record_episode(self, episode: Episode, *, update: bool = True) -> None:
-        """Append the episode and its steps; if `update`, apply its credits. One transaction."""
+        """Append the episode and its steps; if `update`, apply its credits. One transaction.
+
+        Raises:
+            BadInputError: a step's reward is not finite (it would poison every sum).
+        """
+        for step in episode.steps:
+            if not math.isfinite(step.reward):
+                msg = f"episode {episode.index}: step {step.index} has reward {step.reward}"
+                raise BadInputError(msg + "; rewards must be finite")
         now = _now()
         with self._write() as db:
             episode_id = _insert(db, "episodes", _episode_record(episode, update, now))
@@ -374,7 +395,15 @@ class RewardTable(_Reader):
     def index_folder(self) -> Path | None:
         """Where a kNN lookup keeps its large vector indexes: `<file>.knn/` beside the file
         (None for ":memory:")."""
-        return None if self.location == ":memory:" else self.path.with_name(self.path.name + ".knn")
+        return None if self.location == ":memory:" else _index_folder(self.path)
+
+    @staticmethod
+    def files(path: str | Path) -> tuple[Path, ...]:
+        """Every file a memory at `path` is made of: the database, SQLite's side files and
+        the kNN index folder (an output must never replace one of them)."""
+        path = Path(path)
+        sides = [path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal")]
+        return (path, *sides, _index_folder(path))
 
     def embedding_model(self) -> str | None:
         """The embedding model this memory's kNN lookup was built with (None: not yet)."""
@@ -459,15 +488,24 @@ class RewardTable(_Reader):
 
         The log keeps everything and the rollback is logged as a change: rolling back to
         `before-change:N` (N: the id returned) undoes it. Returns that id.
+
+        Raises:
+            BadInputError: `suite` is not in the memory, or the rollback would change
+                nothing (nothing is written then).
         """
         with self._write() as db:
             rows = rows_at(db, point, suite=suite)
+            check_rollback(self.rows(suite), rows, point=point, suite=suite, runs=self.runs())
             _clear(db, suite)
             for row in rows:
                 _restore(db, row)
             record = _change_record(db, suite, "rollback")
             record |= {"to_point": point.label, "to_episode": point.episode}
             return _insert(db, "resets", record | {"to_change": point.change})
+
+
+def _index_folder(path: Path) -> Path:
+    return path.with_name(path.name + ".knn")
 
 
 def _clear(db: sqlite_utils.Database, suite: str | None) -> int:

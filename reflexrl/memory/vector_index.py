@@ -235,6 +235,13 @@ class AnnIndex:
         loaded._dimensions, loaded._index, loaded._lock = index.ndim, index, threading.Lock()
         return loaded
 
+    def stored(self, ids: Sequence[int]) -> list[np.ndarray | None]:
+        """The vectors stored under `ids`, as float32 (None for an id not stored)."""
+        keys = np.asarray(ids, dtype=np.uint64)
+        with self._lock:
+            found = self._index.get(keys, dtype=np.float32)
+        return [None if v is None else np.asarray(v, dtype=np.float32) for v in found]
+
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The (id, similarity) of (about) the k nearest stored vectors, best first."""
         query = _checked_query(vector, k, self._dimensions)

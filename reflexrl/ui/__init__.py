@@ -3,7 +3,24 @@
 Needs the `ui` extra (Starlette, uvicorn, Jinja2, matplotlib).
 """
 
-from .app import bind, create_app, open_for_ui, serve
+from .app import (
+    RemoteHostError,
+    bind,
+    check_host,
+    create_app,
+    is_loopback,
+    open_for_ui,
+    serve,
+)
 from .pages import report_html
 
-__all__ = ["bind", "create_app", "open_for_ui", "report_html", "serve"]
+__all__ = [
+    "RemoteHostError",
+    "bind",
+    "check_host",
+    "create_app",
+    "is_loopback",
+    "open_for_ui",
+    "report_html",
+    "serve",
+]

@@ -1,9 +1,11 @@
 """The pages as HTML: Jinja2 templates shipped in the package, every value escaped
-(autoescape), no script, no asset from anywhere but the page itself."""
+(autoescape) with its control, format and separator characters shown as escapes, no script,
+no asset from anywhere but the page itself."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from functools import cache
 from importlib.resources import files
@@ -11,12 +13,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from ..errors import BadInputError
 from ..memory import RewardTable
 from ..memory.history import changes
 from ..report import usage_summary
 from ..runner import EpochMetrics
+from ..safe_text import visible
 from . import data, plots
 
 CSP = (
@@ -45,8 +49,24 @@ def _as_json(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, ensure_ascii=False, indent=indent, default=str)
 
 
+_BETWEEN_BREAKS = re.compile(r"[^\n\r\t]+")
+
+
+def shown(value: Any) -> Any:
+    """What `{{ value }}` writes (before escaping): text with every control, format or
+    separator character shown as an escape, as the terminal shows it (`visible`), since raw
+    an ESC, a NUL or a bidi override would reach the reader and U+2028 would break a line
+    where the page has none. Newlines and tabs stay: in HTML they are whitespace, or the
+    lines of a `<pre>` (a memory block, a message). Markup (a macro's output) is already
+    made of shown values."""
+    if not isinstance(value, str) or isinstance(value, Markup) or value.isprintable():
+        return value
+    return _BETWEEN_BREAKS.sub(lambda found: visible(found[0]), value)
+
+
 def prompt_url(suite: str, prompt: str, page: int = 1) -> str:
-    """The prompt page's address."""
+    """The prompt page's address: of the raw text (percent-encoded), not of what is shown,
+    so the link finds the prompt whatever characters it holds."""
     query = {"suite": suite, "prompt": prompt} | ({"page": str(page)} if page > 1 else {})
     return "/prompt?" + urlencode(query)
 
@@ -54,7 +74,9 @@ def prompt_url(suite: str, prompt: str, page: int = 1) -> str:
 @cache
 def _env() -> Environment:
     env = Environment(
-        loader=PackageLoader("reflexrl.ui"), autoescape=select_autoescape(default=True)
+        loader=PackageLoader("reflexrl.ui"),
+        autoescape=select_autoescape(default=True),
+        finalize=shown,
     )
     env.filters["signed"] = _signed
     env.filters["as_json"] = _as_json

@@ -1,21 +1,26 @@
 """The page's figures: matplotlib drawn to SVG, embedded as `data:` images.
 
 An SVG shown through `<img>` runs no script and loads nothing, whatever text it holds; the
-numbers behind every figure are also on the page as a table.
+numbers behind every figure are also on the page as a table. Labels are shown as the page
+shows text (`visible`: an ESC or a bidi override as an escape, not a missing glyph) and
+never read as mathtext (a query named `$\\foo$` is drawn as written, not parsed).
 """
 
 from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
+
+from ..safe_text import visible
 
 matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "reflexrl", "font.size": 9})
 
@@ -40,12 +45,12 @@ def lines(
     figure, axes = plt.subplots(figsize=(6.4, 2.8))
     figure.subplots_adjust(left=0.1, right=0.98, top=0.96, bottom=0.16)
     for label, values in series.items():
-        axes.plot(x, values, marker="o" if markers else None, markersize=3, label=label)
+        axes.plot(x, values, marker="o" if markers else None, markersize=3, label=visible(label))
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
-    axes.legend(loc="best", fontsize=8)
+    _plain(axes.legend(loc="best", fontsize=8).get_texts())
     return _data_uri(figure)
 
 
@@ -61,7 +66,7 @@ def reward_history(x: Sequence[int], rewards: Sequence[float], means: Sequence[f
     axes.set_ylabel("reward")
     axes.set_ylim(-1.15, 1.15)
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower right", fontsize=8)
+    _plain(axes.legend(loc="lower right", fontsize=8).get_texts())
     return _data_uri(figure)
 
 
@@ -88,14 +93,21 @@ def heat_maps(
             image = axes.imshow(values, aspect="auto", cmap="RdYlGn", vmin=-top, vmax=top)
         else:
             image = axes.imshow(values, aspect="auto", cmap="Blues", vmin=0, vmax=max([1.0, *seen]))
-        axes.set_title(title)
+        axes.set_title(visible(title), parse_math=False)
         axes.set_yticks(range(len(epochs)), [str(e) for e in epochs])
         axes.set_ylabel("epoch")
         step = max(1, len(columns) // 30)
         ticks = list(range(0, len(columns), step))
-        axes.set_xticks(ticks, [columns[i] for i in ticks], rotation=90, fontsize=7)
+        labels = [visible(columns[i]) for i in ticks]
+        axes.set_xticks(ticks, labels, rotation=90, fontsize=7, parse_math=False)
         figure.colorbar(image, ax=axes, fraction=0.04)
     return _data_uri(figure)
+
+
+def _plain(texts: Iterable[Text]) -> None:
+    """Draw these labels as written: `$...$` in a label is not mathtext."""
+    for text in texts:
+        text.set_parse_math(False)
 
 
 def _as_list(axes: object) -> list[plt.Axes]:
