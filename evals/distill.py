@@ -31,7 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 from seeds import reflexrl
 
-from reflexrl.local_policy import LocalChatModel
+from reflexrl.models.local.chat import LocalChatModel
 from reflexrl.records import CLARIFY
 
 ENV = dict(os.environ)

@@ -3,11 +3,14 @@
 The public API is what `__all__` lists; everything else may change.
 """
 
-from .agent import build_agent
-from .budget import Budget
-from .calls import ModelCallMiddleware
-from .clarification import ask_user_for_clarification
-from .episode import EpisodeContext
+from .agent.build import build_agent
+from .agent.middleware import ReflexMiddleware
+from .agent.wrap import wrap
+from .envs.clarification import ask_user_for_clarification
+from .envs.context import EpisodeContext
+from .envs.exploration import EpsilonSchedule
+from .envs.simulated_user import RephrasingUser, SimulatedUser
+from .envs.suite import Suite
 from .errors import (
     BadInputError,
     BudgetExceededError,
@@ -18,9 +21,11 @@ from .errors import (
     ReflexRLError,
     SuiteError,
 )
-from .exploration import EpsilonSchedule
 from .export import ExportOptions, ExportResult, export_records, tool_reward
-from .fake_models import PolicyChatModel, ScriptedChatModel
+from .loop.config import RunConfig
+from .loop.metrics import Metrics
+from .loop.report import Report, build_report
+from .loop.runner import EvalResult, TrainResult, aevaluate, atrain, evaluate, train
 from .memory import (
     KnnLookup,
     MemoryReader,
@@ -29,12 +34,14 @@ from .memory import (
     RewardTable,
     open_memory,
 )
-from .metrics import Metrics
-from .middleware import ReflexMiddleware
-from .models import load_model
-from .rate_limit import RateLimiter
-from .records import CLARIFY, ActionStats, Episode, Failure, MemoryRow, RunInfo, Step
-from .render import (
+from .models.budget import Budget
+from .models.call_policy import ModelCallMiddleware
+from .models.fake import PolicyChatModel, ScriptedChatModel
+from .models.rate_limit import RateLimiter
+from .models.response_cache import ResponseCache
+from .models.retry import RetryPolicy
+from .models.specs import load_model
+from .prompt.render import (
     RENDERINGS,
     PromptMemory,
     prompt_memory,
@@ -42,16 +49,9 @@ from .render import (
     render_focused,
     render_paper,
 )
-from .report import Report, build_report
-from .response_cache import ResponseCache
-from .retry import RetryPolicy
-from .reward import RewardModel, RewardWeights, ToolMappingReward
-from .run_config import RunConfig
-from .runner import EvalResult, TrainResult, aevaluate, atrain, evaluate, train
-from .simulated_user import RephrasingUser, SimulatedUser
-from .suite import Suite
+from .records import CLARIFY, ActionStats, Episode, Failure, MemoryRow, RunInfo, Step
+from .rewards.answer_key import RewardModel, RewardWeights, ToolMappingReward
 from .usage import Price, Usage, price_for
-from .wrap import wrap
 
 __version__ = "0.1.0"
 

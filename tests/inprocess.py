@@ -1,4 +1,4 @@
-"""The CLI run in-process through `reflexrl.cli.main`, the function the console script calls
+"""The CLI run in-process through `reflexrl.cli.app.main`, the function the console script calls
 (flag errors, exit codes and the SIGTERM handler included): milliseconds instead of the
 second a subprocess takes to import reflexrl."""
 
@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from reflexrl.cli import main
+from reflexrl.cli.app import main
 
 
 def run_main(*args: str) -> int:

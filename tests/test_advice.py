@@ -21,12 +21,13 @@ from reflexrl import (
     open_memory,
     train,
 )
-from reflexrl.episode import EpisodeContext
-from reflexrl.fake_models import ScriptedChatModel
-from reflexrl.local_policy import LocalChatModel
+from reflexrl.envs.context import EpisodeContext
+from reflexrl.envs.simulated_user import RephrasingUser
+from reflexrl.loop.metrics import advice_taken, summarize
 from reflexrl.memory import ActionEstimate, Advice, advise
-from reflexrl.metrics import advice_taken, summarize
-from reflexrl.render import (
+from reflexrl.models.fake import ScriptedChatModel
+from reflexrl.models.local.chat import LocalChatModel
+from reflexrl.prompt.render import (
     advice_line,
     advised_actions,
     is_silent,
@@ -34,7 +35,6 @@ from reflexrl.render import (
     render_focused,
     split_memory,
 )
-from reflexrl.simulated_user import RephrasingUser
 
 TOOLS = ["calculator", "python_interpreter", "create_image", CLARIFY]
 _INDEX = itertools.count()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from reflexrl.atomic_file import check_output, replacing, write_text_atomically
 from reflexrl.errors import BadInputError
+from reflexrl.files.atomic import check_output, replacing, write_text_atomically
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ import httpx
 import openai
 import pytest
 
-from reflexrl import secrets
-from reflexrl.budget import Budget
 from reflexrl.errors import BudgetExceededError
-from reflexrl.rate_limit import RateLimiter, Reservation
-from reflexrl.retry import RetryPolicy, is_transient, retry_after
+from reflexrl.models.budget import Budget
+from reflexrl.models.rate_limit import RateLimiter, Reservation
+from reflexrl.models.retry import RetryPolicy, is_transient, retry_after
+from reflexrl.safety import redaction as secrets
 from reflexrl.usage import Price, Usage, price_for
 
 

@@ -14,7 +14,7 @@ import pytest
 from inprocess import run_main
 from typer.testing import CliRunner
 
-from reflexrl.cli import app
+from reflexrl.cli.app import app
 
 runner = CliRunner()
 

@@ -37,7 +37,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer llama with SmolLM2's tokenizer, saved as a checkpoint directory."""
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
 
-    from reflexrl.local_models import model_info, verified_path
+    from reflexrl.models.local.registry import model_info, verified_path
 
     source = verified_path(model_info("smollm2"))
     tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
@@ -117,8 +117,8 @@ def test_the_local_model_goes_to_a_trainer_and_back_unchanged(tmp_path) -> None:
     from transformers import AutoModelForCausalLM
 
     from reflexrl.export.checkpoints import trainable_checkpoint, write_gguf
-    from reflexrl.local_models import model_info, runtime_path
-    from reflexrl.local_policy import load_scorer
+    from reflexrl.models.local.chat import load_scorer
+    from reflexrl.models.local.registry import model_info, runtime_path
 
     model = AutoModelForCausalLM.from_pretrained(trainable_checkpoint("smollm2", tmp_path / "hf"))
     written = write_gguf(model.state_dict(), model.config, "smollm2", tmp_path / "back.gguf")

@@ -17,7 +17,7 @@ from conftest import train_scripted
 from pydantic import ValidationError
 
 from reflexrl import CLARIFY, BadInputError, RewardTable, Suite, open_memory
-from reflexrl.cli import main
+from reflexrl.cli.app import main
 from reflexrl.export import (
     FORMATS,
     SCHEMAS,
@@ -28,8 +28,8 @@ from reflexrl.export import (
     write_jsonl,
 )
 from reflexrl.export.selection import select
-from reflexrl.render import REQUEST_LINE, REWARD_RULES
-from reflexrl.safe_text import for_block
+from reflexrl.prompt.render import REQUEST_LINE, REWARD_RULES
+from reflexrl.safety.text import for_block
 
 
 @pytest.fixture

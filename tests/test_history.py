@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reflexrl import RewardTable, Suite, build_agent, load_model, train
-from reflexrl.cli import main
+from reflexrl.cli.app import main
 from reflexrl.errors import BadInputError
 from reflexrl.memory import diff
 from reflexrl.records import Episode, MemoryRow

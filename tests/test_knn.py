@@ -35,7 +35,7 @@ from reflexrl import (
 )
 from reflexrl.memory.embeddings import LocalEmbeddings, embedding_model_id
 from reflexrl.memory.saved_index import SAMPLE
-from reflexrl.render import NO_NEIGHBOUR, split_memory
+from reflexrl.prompt.render import NO_NEIGHBOUR, split_memory
 
 _INDEX = itertools.count()
 SEEN = "Calculate the result of the mathematical expression: 5 plus 5 plus 10"

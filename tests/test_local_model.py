@@ -13,15 +13,15 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from reflexrl import ModelSpecError, Suite, ask_user_for_clarification, load_model
-from reflexrl.local_models import (
+from reflexrl.models.local.chat import choose_action, load_scorer
+from reflexrl.models.local.registry import (
     LOCAL_MODELS,
     LocalModelInfo,
     local_threads,
     runtime_path,
     verified_path,
 )
-from reflexrl.local_policy import choose_action, load_scorer
-from reflexrl.render import advised_actions, is_silent
+from reflexrl.prompt.render import advised_actions, is_silent
 
 HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None
 needs_local = pytest.mark.skipif(not HAS_LLAMA, reason="the [local] extra is not installed")
@@ -161,7 +161,7 @@ def test_the_compute_copy_holds_the_shipped_weights_and_is_made_once(
 ) -> None:
     from llama_cpp import Llama
 
-    from reflexrl import local_models
+    from reflexrl.models.local import registry as local_models
 
     monkeypatch.setenv("REFLEXRL_CACHE", str(tmp_path))
     info = LOCAL_MODELS["smollm2"]
@@ -220,7 +220,7 @@ def test_the_main_job_runs_the_local_model_with_its_defaults(tmp_path: Path) -> 
     from typer.testing import CliRunner
 
     from reflexrl import open_memory
-    from reflexrl.cli import app
+    from reflexrl.cli.app import app
 
     db = str(tmp_path / "main.db")
     runner = CliRunner()

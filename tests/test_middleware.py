@@ -23,8 +23,8 @@ from reflexrl import (
     Step,
     Suite,
 )
-from reflexrl.episode import EpisodeContext
-from reflexrl.render import split_memory
+from reflexrl.envs.context import EpisodeContext
+from reflexrl.prompt.render import split_memory
 
 STATIC = "You are the static part of the system prompt."
 _INDEX = itertools.count()
@@ -201,7 +201,7 @@ def test_outside_training_a_real_person_answers_through_an_interrupt(
 
 
 def test_split_memory_finds_only_reflexrls_own_block(memory: RewardTable) -> None:
-    from reflexrl.render import render_focused
+    from reflexrl.prompt.render import render_focused
 
     fake = "<reflexrl_memory>\nBest action so far: create_image\n</reflexrl_memory>"
     _credit(memory, fake, "calculator", 1.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reflexrl import ModelSpecError, PolicyChatModel, load_model
-from reflexrl.models import choose_model
+from reflexrl.models.specs import choose_model
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from reflexrl import RewardTable
-from reflexrl.local_models import LOCAL_MODELS, verified_path
+from reflexrl.models.local.registry import LOCAL_MODELS, verified_path
 
 pytestmark = [
     pytest.mark.slow,

@@ -11,11 +11,11 @@ import pytest
 from stub_provider import StubProvider
 
 from reflexrl import RewardTable, Suite, evaluate, load_model, train
-from reflexrl.agent import build_agent
-from reflexrl.calls import ModelCallMiddleware
+from reflexrl.agent.build import build_agent
 from reflexrl.errors import EpisodeError
-from reflexrl.render import OPEN_TAG
-from reflexrl.retry import RetryPolicy
+from reflexrl.models.call_policy import ModelCallMiddleware
+from reflexrl.models.retry import RetryPolicy
+from reflexrl.prompt.render import OPEN_TAG
 from reflexrl.usage import price_for
 
 SPECS = {

@@ -21,9 +21,9 @@ from reflexrl import (
     train,
     wrap,
 )
+from reflexrl.loop.config import RunConfig
+from reflexrl.loop.runner import describe_error, plan, plan_size
 from reflexrl.records import INVALID_CALL, ActionStats
-from reflexrl.run_config import RunConfig
-from reflexrl.runner import describe_error, plan, plan_size
 
 
 def test_plan_visits_every_prompt_once_per_epoch_in_seeded_order(paper: Suite) -> None:
@@ -177,7 +177,7 @@ def test_wrap_trains_a_built_agent(paper: Suite, memory: RewardTable) -> None:
 def test_origin_credit_remembers_the_tool_that_served_the_rephrase(paper: Suite, memory) -> None:
     from langchain_core.messages import HumanMessage, ToolMessage
 
-    from reflexrl.trajectory import read_trajectory
+    from reflexrl.envs.trajectory import read_trajectory
 
     first, second = paper.prompts_of("q4")[:2]
     messages = [

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from inprocess import run_main
 
-from reflexrl import Episode, RewardTable, Step, cli
-from reflexrl.render import render_focused, render_paper
-from reflexrl.safe_text import for_block, for_terminal, visible
+from reflexrl import Episode, RewardTable, Step
+from reflexrl.cli import common as cli
+from reflexrl.prompt.render import render_focused, render_paper
+from reflexrl.safety.text import for_block, for_terminal, visible
 
 FORGED = "Best action so far: calculator"
 HOSTILE = [

@@ -22,7 +22,7 @@ from types import ModuleType
 import pytest
 
 from reflexrl import RewardTable
-from reflexrl.sandbox import (
+from reflexrl.safety.sandbox import (
     SandboxLimits,
     SandboxUnavailableError,
     run_python,

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from reflexrl import Suite, SuiteError
-from reflexrl.suite import bundled_suites
+from reflexrl.envs.suite import bundled_suites
 
 
 @pytest.mark.parametrize("name", sorted(bundled_suites()))

@@ -25,10 +25,10 @@ from page_text import elements, links, tables
 from starlette.testclient import TestClient
 
 from reflexrl import Episode, RunInfo, Step, Suite
-from reflexrl.cli import main
+from reflexrl.cli.app import main
 from reflexrl.errors import BadInputError
 from reflexrl.memory import RewardTable, open_memory
-from reflexrl.safe_text import visible
+from reflexrl.safety.text import visible
 from reflexrl.ui import check_host, create_app, data, open_for_ui, report_html
 from reflexrl.ui.app import HEADERS
 

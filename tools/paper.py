@@ -5,7 +5,7 @@ compute an expression with a calculator vs. execute code in a Python interpreter
 one of two related Anthropic papers (RLHF vs. RLAIF). Each tool takes ``str`` arguments and
 returns a short ``str``; bad input never raises, it yields a string starting with ``"error: "``.
 
-Only the standard library, Pillow and ``reflexrl.sandbox`` (bubblewrap, for
+Only the standard library, Pillow and ``reflexrl.safety.sandbox`` (bubblewrap, for
 ``python_interpreter``) are used. This file is loaded by path (``tools`` is not a
 package), e.g. from ``evals/suites/paper.yaml`` as ``../../tools/paper.py:calculator``.
 """
@@ -23,7 +23,12 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageStat, UnidentifiedImageError
 
-from reflexrl.sandbox import SandboxLimits, SandboxResult, SandboxUnavailableError, run_python
+from reflexrl.safety.sandbox import (
+    SandboxLimits,
+    SandboxResult,
+    SandboxUnavailableError,
+    run_python,
+)
 
 # --------------------------------------------------------------------------------------------
 # create_image / analyze_image
@@ -344,7 +349,7 @@ def calculator(expression: str) -> str:
 
 LIMITS = SandboxLimits()
 """5 s wall clock, 3 s CPU, 512 MiB address space, 1 MiB files, 64 open files, 16 processes,
-64 KiB of output read (see `reflexrl.sandbox.SandboxLimits`)."""
+64 KiB of output read (see `reflexrl.safety.sandbox.SandboxLimits`)."""
 MAX_OUTPUT_CHARS = 2000
 MAX_STDERR_CHARS = 1000
 

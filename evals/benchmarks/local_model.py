@@ -5,7 +5,7 @@ Run on demand (not part of the tests):
     python evals/benchmarks/local_model.py [--model smollm2] [--decisions 20] [--main-job]
 
 Prints, for the shipped weights and for the compute copy llama.cpp runs (see
-`reflexrl.local_models.runtime_path`), with a one-line advice block and with the focused
+`reflexrl.models.local.registry.runtime_path`), with a one-line advice block and with the focused
 block, the time of a decision the scorer has not seen before (the tool list and the static
 instructions are already cached: every decision starts from them), and how many prompt
 tokens and candidate-trie entries it decoded. Then a 10-epoch training of the paper suite in
@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from reflexrl import Suite, ask_user_for_clarification, build_agent, load_model, open_memory, train
-from reflexrl.agent import SYSTEM_PROMPT
-from reflexrl.local_models import model_info, runtime_path, verified_path
-from reflexrl.local_policy import LocalChatModel
-from reflexrl.local_scoring import PrefixScorer, parallel_context
-from reflexrl.render import MEMORY_NOTE, REWARD_RULES
+from reflexrl.agent.build import SYSTEM_PROMPT
+from reflexrl.models.local.chat import LocalChatModel
+from reflexrl.models.local.registry import model_info, runtime_path, verified_path
+from reflexrl.models.local.scoring import PrefixScorer, parallel_context
+from reflexrl.prompt.render import MEMORY_NOTE, REWARD_RULES
 
 BLOCKS = {
     "advice": "Best action so far: {tool} (mean reward +1)",

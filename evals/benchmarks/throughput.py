@@ -27,8 +27,8 @@ from datetime import datetime
 from pathlib import Path
 
 from reflexrl import RewardTable, Suite, load_model, train
-from reflexrl.agent import build_agent
-from reflexrl.calls import ModelCallMiddleware
+from reflexrl.agent.build import build_agent
+from reflexrl.models.call_policy import ModelCallMiddleware
 from reflexrl.usage import price_for
 
 ROOT = Path(__file__).resolve().parents[2]

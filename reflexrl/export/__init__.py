@@ -23,13 +23,13 @@ from typing import Any
 
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from ..agent import SYSTEM_PROMPT
-from ..atomic_file import new_mode, replacing
-from ..clarification import ask_user_for_clarification
+from ..agent.build import SYSTEM_PROMPT
+from ..envs.clarification import ask_user_for_clarification
+from ..envs.suite import Suite
 from ..errors import BadInputError
+from ..files.atomic import new_mode, replacing
 from ..memory import MemoryStore
-from ..render import MEMORY_NOTE, NOTES
-from ..suite import Suite
+from ..prompt.render import MEMORY_NOTE, NOTES
 from .decisions import Decision
 from .formats import Context, Record, build, kto_label, pairs, static_system
 from .schemas import SCHEMAS

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BadInputError
-from ..local_models import model_info, runtime_path, verified_path
+from ..models.local.registry import model_info, runtime_path, verified_path
 
 _LAYER = {
     "input_layernorm": "attn_norm",

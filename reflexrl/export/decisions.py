@@ -15,8 +15,8 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage, messages_from_dict
 
+from ..envs.trajectory import is_user_turn, message_text
 from ..records import CLARIFY, Episode
-from ..trajectory import is_user_turn, message_text
 
 Message = Mapping[str, Any]
 """A message in the neutral shape exports start from: `role`, `content`, and for the

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..render import REWARD_RULES
+from ..prompt.render import REWARD_RULES
 from .decisions import Decision, Message
 from .selection import Situation
 

@@ -15,9 +15,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..envs.suite import Suite
 from ..records import CLARIFY
-from ..reward import RewardWeights
-from ..suite import Suite
+from ..rewards.answer_key import RewardWeights
 
 RewardFunction = Callable[..., list[float]]
 

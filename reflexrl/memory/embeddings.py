@@ -23,7 +23,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from ..errors import BadInputError
-from ..local_models import sha256_of
+from ..files.hashing import sha256_of
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer

@@ -20,7 +20,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from ..errors import BadInputError
-from ..safe_text import for_storage
+from ..safety.text import for_storage
 from .embeddings import LocalEmbeddings, as_unit_matrix, embedding_model_id
 from .lookup import RowSource, VectorCache
 from .protocols import LookupKind, Neighbour

@@ -84,7 +84,7 @@ class RunLog(Protocol):
         ...
 
     def finish_run(self, run_id: str, status: str) -> None:
-        """Set a run's status ("running" again on resume; see `reflexrl.runner.RunStatus`)."""
+        """Set a run's status ("running" again on resume; see `reflexrl.loop.runner.RunStatus`)."""
         ...
 
     def record_failure(self, failure: Failure) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic_file import write_text_atomically
+from ..files.atomic import write_text_atomically
 from .vector_index import AnnIndex
 
 SAMPLE = 32

@@ -21,10 +21,7 @@ from typing import Any
 import sqlite_utils
 
 from ..errors import BadInputError, MemoryStoreError
-from ..records import ActionStats, Episode, Failure, MemoryRow, RunInfo, Step
-from ..safe_text import for_storage
-from ..secrets import redact, redact_error
-from ..sqlite_file import (
+from ..files.sqlite import (
     ReadOnlyFile,
     check_integrity,
     check_path,
@@ -32,6 +29,9 @@ from ..sqlite_file import (
     connect,
     is_empty,
 )
+from ..records import ActionStats, Episode, Failure, MemoryRow, RunInfo, Step
+from ..safety.redaction import redact, redact_error
+from ..safety.text import for_storage
 from ..usage import Usage
 from .credit import RewardCredit, credits
 from .history import Point, check_rollback, resolve_point, rows_at

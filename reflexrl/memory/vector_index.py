@@ -18,8 +18,8 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from ..atomic_file import replacing
 from ..errors import BadInputError
+from ..files.atomic import replacing
 
 INSTALL_HINT = "pip install 'reflexrl[knn]'"
 ANN_THRESHOLD = 50_000

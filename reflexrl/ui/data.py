@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BadInputError
+from ..loop.metrics import Metrics, from_counts
+from ..loop.report import QueryBeforeAfter, table2_of
+from ..loop.runner import EpochMetrics
 from ..memory import Neighbour, RewardTable
 from ..memory.history import Event, rows_at
-from ..metrics import Metrics, from_counts
 from ..records import CLARIFY, Episode, MemoryRow, RunInfo
-from ..report import QueryBeforeAfter, table2_of
-from ..runner import EpochMetrics
 from ..usage import Usage
 
 PER_PAGE = 50
@@ -288,7 +288,7 @@ class RunView:
 
     run: RunInfo
     epochs: tuple[EpochMetrics, ...]
-    """`reflexrl.runner.per_epoch`'s metrics, without the advice-following rates."""
+    """`reflexrl.loop.runner.per_epoch`'s metrics, without the advice-following rates."""
     table2: tuple[QueryBeforeAfter, ...]
     fig4: Fig4
     usage: Usage

@@ -16,11 +16,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from ..errors import BadInputError
+from ..loop.report import usage_summary
+from ..loop.runner import EpochMetrics
 from ..memory import RewardTable
 from ..memory.history import changes
-from ..report import usage_summary
-from ..runner import EpochMetrics
-from ..safe_text import visible
+from ..safety.text import visible
 from . import data, plots
 
 CSP = (

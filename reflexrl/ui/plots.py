@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 
-from ..safe_text import visible
+from ..safety.text import visible
 
 matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "reflexrl", "font.size": 9})
 

@@ -1,0 +1,48 @@
+"""The ReAct agent the CLI trains: a `create_agent` graph with `ReflexMiddleware`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain.agents import create_agent
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable
+
+from ..envs.suite import Suite
+from ..loop.config import RunConfig
+from ..memory import MemoryStore
+from ..models.call_policy import ModelCallMiddleware
+from .middleware import ReflexMiddleware
+
+SYSTEM_PROMPT = """\
+You are an assistant that fulfils each user request by calling exactly one of your tools. \
+Choose the tool whose description matches what the user asks for."""
+
+
+def build_agent(
+    model: BaseChatModel,
+    suite: Suite,
+    memory: MemoryStore,
+    config: RunConfig | None = None,
+    *,
+    calls: ModelCallMiddleware | None = None,
+    **settings: Any,
+) -> Runnable[Any, Any]:
+    """A ReAct agent over the suite's tools that reads `memory` before every model call.
+
+    It explores with `config`'s epsilon schedule and renders the memory as `config.render`
+    says (`**settings` override `config`'s fields). `calls` (retries, limits, budget, usage,
+    response cache) wraps each call inside the memory middleware, so it sees the request
+    with the memory block.
+    """
+    config = (config or RunConfig()).with_(**settings)
+    reflex = ReflexMiddleware(
+        memory,
+        suite=suite.name,
+        epsilon=config.schedule(),
+        render=config.render,
+        neighbour_text=config.neighbour_text,
+        untried=config.untried,
+    )
+    middleware = [reflex, calls or ModelCallMiddleware()]
+    return create_agent(model, suite.tools, system_prompt=SYSTEM_PROMPT, middleware=middleware)

@@ -1,0 +1,63 @@
+"""What every `reflexrl` command shares: the consoles, the one-line error, common options."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from ..errors import ReflexRLError
+from ..safety.redaction import redact_error
+from ..safety.text import for_terminal
+
+DEFAULT_MEMORY = Path("memory/reflexrl.db")
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+MemoryOpt = Annotated[Path, typer.Option(help="SQLite memory database.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def cli_errors(func: F) -> F:
+    """Turn a ReflexRLError into a one-line message and its exit code, no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ReflexRLError as exc:
+            error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except sqlite3.DatabaseError as exc:  # a file damaged where no check looked
+            error(f"{kwargs.get('memory', 'a database')}: {exc}")
+            damaged = exc.sqlite_errorname in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+            raise typer.Exit(2 if damaged else 1) from None
+        except KeyboardInterrupt:
+            say("interrupted: completed episodes are saved", err)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def error(text: str) -> None:
+    """One line on stderr: `error: ...`, secrets redacted, user text shown inert."""
+    say("error: " + " ".join(redact_error(text).split()), err)
+
+
+def print_json(data: Any) -> None:
+    """`data` as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def say(text: str, console: Console = out) -> None:
+    """A line of text, shown inert (no markup, control characters escaped)."""
+    console.print(for_terminal(text), soft_wrap=True)

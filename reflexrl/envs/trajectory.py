@@ -1,0 +1,117 @@
+"""Reading an episode out of an agent's messages: the current prompt, the steps, the outcome.
+
+The message list is the one source of truth for what the agent did: the middleware, the
+wrapper and the runner all read it with these functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+
+from ..records import CLARIFY, INVALID_CALL, Credit, Outcome, Step
+from ..rewards.answer_key import RewardModel
+
+
+def message_text(message: BaseMessage) -> str:
+    """The plain text of a message (content blocks joined)."""
+    return message.text
+
+
+def is_user_turn(message: BaseMessage) -> bool:
+    """A message that carries the user's words: a human message or a clarification answer."""
+    if isinstance(message, HumanMessage):
+        return True
+    return isinstance(message, ToolMessage) and message.name == CLARIFY
+
+
+def current_prompt(messages: Sequence[BaseMessage]) -> str | None:
+    """The prompt being handled now: the latest user turn."""
+    for message in reversed(messages):
+        if is_user_turn(message):
+            return message_text(message)
+    return None
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """The steps of an episode and how it ended (None: it is still going)."""
+
+    steps: tuple[Step, ...]
+    outcome: Outcome | None
+
+
+def read_trajectory(
+    messages: Sequence[BaseMessage],
+    query: str,
+    reward_model: RewardModel,
+    max_steps: int,
+    credit: Credit = "current",
+) -> Trajectory:
+    """Score the agent's tool calls: stop at the first valid tool or after `max_steps`.
+
+    A tool call whose arguments could not be parsed (`invalid_tool_calls`) is a step with the
+    action `INVALID_CALL`; a reply made only of such calls ends the episode (`invalid_call`).
+    """
+    steps: list[Step] = []
+    prompt = origin = ""
+    for message in messages:
+        if is_user_turn(message):
+            prompt = message_text(message)
+            origin = origin or prompt
+        if isinstance(message, AIMessage):
+            prompts = (prompt, origin if credit == "origin" else prompt)
+            ended = _score_reply(message, prompts, steps, query, reward_model, max_steps)
+            if ended is not None:
+                return Trajectory(tuple(steps), ended)
+    return Trajectory(tuple(steps), "max_steps" if len(steps) >= max_steps else None)
+
+
+def _score_reply(
+    message: AIMessage,
+    prompts: tuple[str, str],
+    steps: list[Step],
+    query: str,
+    reward_model: RewardModel,
+    max_steps: int,
+) -> Outcome | None:
+    """Append the reply's steps to `steps`; how the episode ended with it, if it did."""
+    calls = [*message.tool_calls, *map(_invalid, message.invalid_tool_calls)]
+    if not calls:
+        return "answered"
+    for call in calls:
+        if len(steps) == max_steps:
+            return "max_steps"
+        steps.append(_step(len(steps), prompts, call, query, reward_model))
+        if steps[-1].valid:
+            return "valid"
+    return None if message.tool_calls else "invalid_call"
+
+
+MAX_INVALID_ARGS = 500
+"""Characters kept of an invalid call's raw arguments."""
+
+
+def _invalid(call: Any) -> dict[str, Any]:
+    """An invalid tool call as a call of `INVALID_CALL`, the attempt kept as its arguments."""
+    raw = call.get("args")
+    args = None if raw is None else str(raw)[:MAX_INVALID_ARGS]
+    return {"name": INVALID_CALL, "args": {"name": str(call.get("name")), "args": args}}
+
+
+def _step(
+    index: int, prompts: tuple[str, str], call: Any, query: str, reward_model: RewardModel
+) -> Step:
+    action = str(call["name"])
+    return Step(
+        index=index,
+        prompt=prompts[0],
+        credited_to=prompts[1],
+        action=action,
+        args=dict(call.get("args") or {}),
+        reward=reward_model.reward(query, action),
+        valid=action != CLARIFY and reward_model.is_valid(query, action),
+    )
