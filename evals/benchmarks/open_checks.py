@@ -9,13 +9,11 @@ Uses the synthetic 100,000-row, 10,000-episode log of `ui.py` (built once, kept 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from ui import build
+from ui import arguments
 
 from reflexrl.memory import check_memory, open_memory
 
@@ -30,14 +28,7 @@ def _median(action: Callable[[], object], repeats: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--db", type=Path, default=Path("/tmp/reflexrl-ui-bench.db"))
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
-    if not args.db.exists():
-        build(args.db)
+    args = arguments(__doc__)
     size = args.db.stat().st_size / 1e6
     opened = _median(lambda: open_memory(args.db).close(), args.repeats)
     checked = _median(lambda: check_memory(args.db), args.repeats)

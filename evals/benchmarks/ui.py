@@ -153,15 +153,22 @@ def time_chromium(base: str, urls: dict[str, str]) -> dict[str, float]:
     return times
 
 
-def main() -> None:
+def arguments(doc: str | None) -> argparse.Namespace:
+    """--db (the synthetic memory, built if missing) and --repeats, for this benchmark and
+    the others that time that memory."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--db", type=Path, default=Path("/tmp/reflexrl-ui-bench.db"))
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     if not args.db.exists():
         build(args.db)
+    return args
+
+
+def main() -> None:
+    args = arguments(__doc__)
     with RewardTable(args.db, read_only=True) as memory:
         urls = pages(memory)
         rows = memory.db.execute("SELECT count(*) FROM memory").fetchone()[0]

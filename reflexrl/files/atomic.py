@@ -34,11 +34,9 @@ def check_output(path: Path, *, protected: Sequence[Path] = ()) -> Path:
     for kept in protected:
         if _same(target, kept):
             raise BadInputError(f"{path}: is the memory's own file {kept}: choose another path")
-    if target.is_dir():
-        raise BadInputError(f"{path}: is a directory")
+    _replaceable(path)
     if not target.parent.is_dir():
         raise BadInputError(f"{path}: no directory {path.parent}")
-    _refuse_special(target, path)
     if not os.access(target.parent, os.W_OK):
         raise BadInputError(f"{path}: directory {path.parent} is not writable")
     return target
@@ -55,10 +53,19 @@ def _same(target: Path, kept: Path) -> bool:
         return False
 
 
+def _replaceable(path: Path) -> Path:
+    """The file `path` names (symlinks resolved), if it is a regular file or nothing yet."""
+    target = Path(os.path.realpath(path))
+    if target.is_dir():
+        raise BadInputError(f"{path}: is a directory")
+    _refuse_special(target, path)
+    return target
+
+
 def _refuse_special(target: Path, shown: Path) -> None:
     try:
         mode = target.stat().st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # nothing there (yet)
         return
     except OSError as exc:
         raise BadInputError(f"{shown}: cannot be used ({exc.strerror or exc})") from exc
@@ -96,10 +103,7 @@ def replacing(path: Path) -> Iterator[Path]:
     Raises:
         BadInputError: `path` is (or links to) something other than a regular file.
     """
-    target = Path(os.path.realpath(path))
-    _refuse_special(target, path)
-    if target.is_dir():
-        raise BadInputError(f"{path}: is a directory")
+    target = _replaceable(path)
     mode = new_mode(target)
     fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)

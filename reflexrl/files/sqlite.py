@@ -141,18 +141,15 @@ def check_writable(path: Path, what: str = "memory database") -> None:
         raise MemoryStoreError(f"{path}: cannot be written (the {what} or its folder is read-only)")
 
 
-def check_integrity(path: Path, what: str = "memory database") -> None:
-    """Raise if SQLite finds `path` damaged (`PRAGMA quick_check`: every page read once),
+def check_integrity(file: ReadOnlyFile) -> None:
+    """Raise if SQLite finds `file` damaged (`PRAGMA quick_check`: every page read once),
     before a writer appends to a file whose middle is lost."""
-    file = ReadOnlyFile(path, what)
     try:
         found = file.first.execute("PRAGMA quick_check(1)").fetchone()[0]
     except sqlite3.DatabaseError as exc:
         found = str(exc)
-    finally:
-        file.close()
     if found != "ok":
-        raise MemoryStoreError(f"{path}: not a usable {what} (damaged: {found})")
+        raise MemoryStoreError(f"{file.path}: not a usable {file.what} (damaged: {found})")
 
 
 def is_empty(path: Path) -> bool:

@@ -60,6 +60,10 @@ def prompts_digest(prompts: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
+def _file_name(key: str, count: int) -> str:
+    return f"{key}-{count}.usearch"
+
+
 def _key(model: str, suite: str) -> str:
     return hashlib.sha256(f"{model}\0{suite}".encode()).hexdigest()[:16]
 
@@ -74,7 +78,7 @@ def save_index(
     """
     folder.mkdir(parents=True, exist_ok=True)
     key = _key(model, suite)
-    name = f"{key}-{len(prompts)}.usearch"
+    name = _file_name(key, len(prompts))
     ann.save(folder / name)
     record = SavedIndex(model, suite, name, len(prompts), last_id, prompts_digest(prompts))
     write_text_atomically(folder / f"{key}.json", json.dumps(asdict(record)))
@@ -98,7 +102,7 @@ def load_index(
     record = _record(folder / f"{key}.json")
     if record is None or (record.model, record.suite) != (model, suite):
         return None
-    if record.file != f"{key}-{record.count}.usearch":  # a name, never a path elsewhere
+    if record.file != _file_name(key, record.count):  # a name, never a path elsewhere
         return None
     prompts = [prompt for row_id, prompt in stored if row_id <= record.last_id]
     if len(prompts) != record.count or prompts_digest(prompts) != record.digest:

@@ -234,10 +234,12 @@ class RewardTable(_Reader):
         check_writable(path)
         if path.exists() and not is_empty(path):  # else: made a new database, like a new file
             probe = ReadOnlyFile(path)
-            _version(probe)
-            probe.close()
-            if thorough:
-                check_integrity(path)
+            _version(probe)  # closes the probe when it raises
+            try:
+                if thorough:
+                    check_integrity(probe)
+            finally:
+                probe.close()
 
     def _open_read_only(self) -> sqlite3.Connection:
         self._file = ReadOnlyFile(self.path)
