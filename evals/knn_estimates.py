@@ -18,8 +18,9 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
-from reflexrl import CLARIFY, KnnLookup, Neighbour, Suite, open_memory
-from reflexrl.memory import best_estimated, estimate
+from reflexrl import KnnLookup, Suite, open_memory
+from reflexrl.memory import Neighbour, best_estimated, estimate
+from reflexrl.records import CLARIFY
 
 WEIGHTINGS: dict[str, Callable[[float], float]] = {
     "similarity": lambda s: s,

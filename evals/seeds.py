@@ -13,8 +13,8 @@ took the action its memory block advised (advice following).
 Variants (each trains and evaluates with the same flags):
 - `default`: the CLI's defaults (for local models the `advice` rendering, untried tools named
   and advised while no tool earned a reward);
-- `best`: `--no-untried`, the advice before issue 11 (the best record, asking counting 0);
-- `before`: `--render focused --no-untried`, the rendering and advice before issue 11.
+- `best`: `--no-untried`, the advice of the best record alone (asking counting 0);
+- `before`: `--render focused --no-untried`, the whole record and the best-record advice.
 `--jobs 2` runs two trainings at once with one llama.cpp thread each; the results do not
 depend on it. Runs already in the JSON report (same model and epochs) are kept, so an
 interrupted measurement goes on where it stopped.

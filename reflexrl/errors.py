@@ -1,7 +1,10 @@
 """The one error hierarchy of reflexrl.
 
 Every error the library raises on purpose is a `ReflexRLError`. The CLI turns it into a
-one-line message and its `exit_code` (2: bad input or usage, 1: runtime failure).
+one-line message and its `exit_code` (2: bad input or usage, 1: runtime failure). An error
+about one setting names it in `setting` (a `RunConfig` field or a parameter: `max_cost`)
+and its text begins with it (`max_cost: ...`); the CLI shows the flag instead
+(`--max-cost: ...`).
 """
 
 from __future__ import annotations
@@ -10,9 +13,21 @@ from typing import Any
 
 
 class ReflexRLError(Exception):
-    """Base class of every error reflexrl raises on purpose."""
+    """Base class of every error reflexrl raises on purpose.
+
+    Attributes:
+        message: The text without the setting.
+        setting: The setting the error is about (None: no one setting).
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, *, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.setting = message, setting
+
+    def __str__(self) -> str:
+        return f"{self.setting}: {self.message}" if self.setting else self.message
 
 
 class BadInputError(ReflexRLError):
@@ -56,4 +71,8 @@ class RunFailedError(EpisodeError):
 
 
 class BudgetExceededError(ReflexRLError):
-    """A model call was refused because the run could go over `--max-cost`."""
+    """A model call was refused because the run could go over its budget (setting
+    `max_cost`)."""
+
+    def __init__(self, message: str, *, setting: str | None = "max_cost") -> None:
+        super().__init__(message, setting=setting)

@@ -15,15 +15,17 @@ import asyncio
 import atexit
 import contextlib
 import contextvars
+import functools
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import langsmith
 from langsmith.utils import tracing_is_enabled
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class AsyncClosable(Protocol):
@@ -67,6 +69,27 @@ def run(coro: Coroutine[Any, Any, T], *, threads: int = 0) -> T:
         raise KeyboardInterrupt from None  # what Ctrl-C would have raised
     finally:
         _local.interrupted = False
+
+
+def blocking(afunc: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
+    """The blocking twin of the coroutine function `afunc` (same arguments, same
+    documentation): it runs `afunc` on this thread's loop (`run`)."""
+
+    @functools.wraps(afunc)
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        return run(afunc(*args, **kwargs))
+
+    return call
+
+
+def reserve_threads(threads: int) -> None:
+    """From a coroutine `run` is running: give its loop at least `threads` worker threads
+    for the blocking calls it hands off (the agent's synchronous tools): asyncio's default
+    pool has `cpu_count + 4`, which would make 32 concurrent episodes queue for their tools
+    on a small machine. On another loop (the application's own) nothing changes."""
+    runner: asyncio.Runner | None = getattr(_local, "runner", None)
+    if runner is not None and runner.get_loop() is asyncio.get_running_loop():
+        _ensure_threads(runner, threads)
 
 
 async def _tracked(coro: Coroutine[Any, Any, T]) -> T:

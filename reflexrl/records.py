@@ -21,11 +21,30 @@ a tool call it could not make; the step budget ran out."""
 
 Credit = Literal["current", "origin"]
 """Which prompt a step's reward is credited to: the prompt being handled when the action was
-taken (`current`), or the prompt that started the episode (`origin`, seed 001's rule: the
-tool that finally served a rephrased request is also remembered for the original request)."""
+taken (`current`), or the prompt that started the episode (`origin`, the rule of Curuksu's
+paper: the tool that finally served a rephrased request is also remembered for the original
+request)."""
 
 KNOWN_REWARDS: Mapping[str, float] = {CLARIFY: 0.0}
-"""Rewards known without trying (seed 001: asking earns 0)."""
+"""Rewards known without trying (Curuksu's paper: asking earns 0)."""
+
+
+def best_by_value(
+    values: Mapping[str, tuple[float, float]], known: Mapping[str, float] | None = None
+) -> str | None:
+    """The action of highest value (ties: the most evidence), or None if none was tried.
+
+    Args:
+        values: (value, evidence) of each action tried.
+        known: Rewards known without trying (default `KNOWN_REWARDS`): an action not tried
+            counts at its known reward, with no evidence.
+    """
+    if not values:
+        return None
+    scored = dict(values)
+    for action, reward in (KNOWN_REWARDS if known is None else known).items():
+        scored.setdefault(action, (reward, 0))
+    return max(scored, key=lambda a: scored[a])
 
 
 @dataclass(frozen=True)
@@ -55,19 +74,15 @@ class MemoryRow:
     updated_at: str = ""
 
     def best_action(self, known: Mapping[str, float] | None = None) -> str | None:
-        """The action with the highest mean reward (ties: the most tried), or None.
+        """This prompt's own best action: the highest mean reward (ties: the most tried), or
+        None. `reflexrl.memory.best_estimated` picks by its neighbours' rewards as well.
 
         Args:
             known: Rewards known without trying, for actions not tried yet (by default asking
                 for clarification, which always earns 0): so a prompt whose only tried tool
                 earned -1 shows asking as its best action, not that tool.
         """
-        if not self.actions:
-            return None
-        values = {a: (s.mean, s.n) for a, s in self.actions.items()}
-        for action, reward in (KNOWN_REWARDS if known is None else known).items():
-            values.setdefault(action, (reward, 0))
-        return max(values, key=lambda a: values[a])
+        return best_by_value({a: (s.mean, s.n) for a, s in self.actions.items()}, known)
 
     def to_json(self) -> dict[str, Any]:
         """The `memory show --json` shape of this row."""

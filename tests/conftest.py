@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from reflexrl import Episode, RewardTable, RunInfo, Step, Suite, build_agent, load_model, train
+from reflexrl import RewardTable, Suite, build_agent, load_model, train
+from reflexrl.records import Episode, RunInfo, Step
 
 PROVIDER_KEYS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "REFLEXRL_MODEL", "OPENAI_BASE_URL")
 

@@ -1,4 +1,4 @@
-"""Tools of the customer-assistant suite (an Alexa-like assistant, after seed 001, Appendix A).
+"""Tools of the customer-assistant suite (an Alexa-like assistant, after Curuksu, Appendix A).
 
 Seven small, self-contained tools for a LangChain ReAct agent: get directions vs. book a ride,
 book a restaurant table vs. order a pizza vs. order a dessert, book a hotel room, and track an

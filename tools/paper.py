@@ -1,4 +1,4 @@
-"""Tools of the paper's verbal-RL orchestration environment (seed 001, section 3.3, Appendix C).
+"""Tools of the verbal-RL orchestration environment of Curuksu's paper (3.3, Appendix C).
 
 Six small, self-contained tools for a LangChain ReAct agent: create vs. analyze an image,
 compute an expression with a calculator vs. execute code in a Python interpreter, and retrieve

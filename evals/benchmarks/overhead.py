@@ -23,18 +23,17 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from reflexrl import (
-    Episode,
     KnnLookup,
     MemoryStore,
     ReflexMiddleware,
-    Step,
     Suite,
     build_agent,
     load_model,
     open_memory,
-    render_focused,
     train,
 )
+from reflexrl.prompt import render_focused
+from reflexrl.records import Episode, Step
 
 ACTIONS = ("calculator", "python_interpreter", "ask_user_for_clarification")
 

@@ -27,7 +27,8 @@ from pathlib import Path
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from reflexrl import Episode, RewardTable, RunInfo, Step
+from reflexrl import RewardTable
+from reflexrl.records import Episode, RunInfo, Step
 
 RUN = "bench-run"
 EPISODES, STEPS, EPOCHS = 10_000, 10, 10

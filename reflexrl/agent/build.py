@@ -22,13 +22,14 @@ Choose the tool whose description matches what the user asks for."""
 def build_agent(
     model: BaseChatModel,
     suite: Suite,
-    memory: MemoryStore,
+    memory: MemoryStore | None,
     config: RunConfig | None = None,
     *,
     calls: ModelCallMiddleware | None = None,
     **settings: Any,
 ) -> Runnable[Any, Any]:
-    """A ReAct agent over the suite's tools that reads `memory` before every model call.
+    """A ReAct agent over the suite's tools that reads `memory` before every model call
+    (None: an agent shown no memory, the 'before' baseline).
 
     It explores with `config`'s epsilon schedule and renders the memory as `config.render`
     says (`**settings` override `config`'s fields). `calls` (retries, limits, budget, usage,

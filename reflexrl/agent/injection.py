@@ -10,17 +10,17 @@ from langchain_core.messages import BaseMessage, SystemMessage
 from ..envs.context import EpisodeContext
 from ..envs.exploration import EpsilonSchedule
 from ..envs.trajectory import current_prompt
-from ..errors import BadInputError
-from ..loop.config import KNN_NEEDS_FOCUSED
 from ..memory import MemoryStore
-from ..prompt.render import MEMORY_NOTE, NOTES, REWARD_RULES, Renderer, get_renderer
+from ..prompt.instructions import static_system
+from ..prompt.renderers import Renderer, check_rendering, get_renderer
 
 
 @dataclass
 class MemoryInjector:
-    """Renders a store's memory for the prompt being handled, with epsilon resets."""
+    """Renders a store's memory for the prompt being handled, with epsilon resets. Without a
+    store (None) it shows no memory: the 'before' baseline."""
 
-    memory: MemoryStore
+    memory: MemoryStore | None
     suite: str = "default"
     schedule: EpsilonSchedule = field(default_factory=EpsilonSchedule)
     render: str = "focused"
@@ -29,8 +29,8 @@ class MemoryInjector:
 
     def __post_init__(self) -> None:
         self.renderer = get_renderer(self.render, neighbour_text=self.neighbour_text)
-        if self.render == "paper" and self.memory.lookup_kind == "knn":
-            raise BadInputError(KNN_NEEDS_FOCUSED)
+        if self.memory is not None:
+            check_rendering(self.render, self.memory.lookup_kind)
 
     def start_episode(self, ctx: EpisodeContext | None) -> None:
         """Draw the episode's epsilon reset (training only; frozen evaluations never explore)
@@ -39,7 +39,7 @@ class MemoryInjector:
             return
         ctx.started = True
         ctx.explored = not ctx.frozen and self.schedule.explores(ctx.seed, ctx.index, ctx.total)
-        if ctx.use_memory:
+        if ctx.use_memory and self.memory is not None:
             ctx.view = self.memory.snapshot()
 
     def system_parts(
@@ -47,23 +47,24 @@ class MemoryInjector:
         messages: Sequence[BaseMessage],
         ctx: EpisodeContext | None,
         tools: Sequence[str] = (),
+        prefix: str = "",
     ) -> tuple[str, str | None]:
-        """The static instructions, and the memory block (None with memory off) for an agent
-        that can call `tools` (their names; empty: unknown, no tool is shown as untried).
+        """`prefix` and the static instructions, and the memory block (None with memory off)
+        for an agent that can call `tools` (their names; empty: unknown, no tool is shown as
+        untried).
 
         The block is logged into `ctx`. It always comes last, after everything static, so a
         provider's prefix cache keeps the rest.
         """
-        if ctx is not None and not ctx.use_memory:
-            return REWARD_RULES, None
+        if self.memory is None or (ctx is not None and not ctx.use_memory):
+            return static_system(prefix), None
         suite = ctx.suite if ctx is not None else self.suite
         explored = bool(ctx and ctx.explored)
         reader = ctx.view if ctx is not None and ctx.view is not None else self.memory
         block = self.renderer(reader, suite, current_prompt(messages) or "", explored, tools=tools)
         if ctx is not None:
             ctx.memory_blocks.append(block)
-        note = NOTES.get(self.render, MEMORY_NOTE)
-        return "\n\n".join(p for p in (REWARD_RULES, note) if p), block
+        return static_system(prefix, self.render), block
 
     def system_message(
         self,
@@ -80,8 +81,7 @@ class MemoryInjector:
         text blocks, the static one marked for Anthropic's prompt cache so that the tools and
         the static instructions are read from the cache while the memory block changes.
         """
-        static, block = self.system_parts(messages, ctx, tools)
-        head = "\n\n".join(p for p in (prefix, static) if p)
+        head, block = self.system_parts(messages, ctx, tools, prefix)
         if not cache_control:
             return SystemMessage(content="\n\n".join(p for p in (head, block) if p))
         marked = {"type": "text", "text": head, "cache_control": {"type": "ephemeral"}}

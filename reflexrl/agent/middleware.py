@@ -25,7 +25,8 @@ class ReflexMiddleware(AgentMiddleware):
     the block and decides.
 
     Args:
-        memory: The memory store to read (the training loop writes to it).
+        memory: The memory store to read (the training loop writes to it); None: show no
+            memory (the 'before' baseline).
         suite: Memory namespace outside a training loop (training uses the suite's name).
         epsilon: Exploration probability per training episode, or a schedule.
         render: "focused" (the current prompt's row and its actions; with a kNN memory, its
@@ -43,7 +44,7 @@ class ReflexMiddleware(AgentMiddleware):
 
     def __init__(
         self,
-        memory: MemoryStore,
+        memory: MemoryStore | None,
         *,
         suite: str = "default",
         epsilon: float | EpsilonSchedule = 0.05,

@@ -13,7 +13,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from ..errors import ReflexRLError
+from ..errors import BadInputError, ReflexRLError
+from ..files.atomic import check_output
+from ..memory import memory_files
 from ..safety.redaction import redact_error
 from ..safety.text import for_terminal
 
@@ -35,7 +37,7 @@ def cli_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ReflexRLError as exc:
-            error(str(exc))
+            error(f"{flag_of(exc.setting)}: {exc.message}" if exc.setting else str(exc))
             raise typer.Exit(exc.exit_code) from None
         except sqlite3.DatabaseError as exc:  # a file damaged where no check looked
             error(f"{kwargs.get('memory', 'a database')}: {exc}")
@@ -61,3 +63,17 @@ def print_json(data: Any) -> None:
 def say(text: str, console: Console = out) -> None:
     """A line of text, shown inert (no markup, control characters escaped)."""
     console.print(for_terminal(text), soft_wrap=True)
+
+
+def check_out(path: Path, memory: Path) -> None:
+    """Refuse an `--out` that is the memory (or one of its files), a directory, a device, a
+    FIFO or a socket, or in a folder that is missing or not writable: before anything runs."""
+    try:
+        check_output(path, protected=memory_files(memory))
+    except BadInputError as exc:
+        raise BadInputError(f"--out: {exc}") from None
+
+
+def flag_of(setting: str) -> str:
+    """The option that sets `setting`: `max_cost` -> `--max-cost`."""
+    return "--" + setting.replace("_", "-")

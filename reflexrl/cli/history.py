@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from ..errors import BadInputError
-from ..memory import MemoryStore, RewardTable, RowChange, diff, history, open_memory
+from ..memory import MemoryStore, RowChange, SQLiteMemory, diff, history, open_memory
+from ..memory.sqlite import queries
 from ..records import MemoryRow, RunInfo
 from ..safety.text import for_terminal
 from .common import DEFAULT_MEMORY, JsonOpt, MemoryOpt, cli_errors, out, print_json, say
@@ -26,7 +27,7 @@ def memory_log(memory: MemoryOpt = DEFAULT_MEMORY, json_out: JsonOpt = False) ->
     """List the points of the memory's log: its runs, and its resets and rollbacks."""
     with closing(open_memory(memory, create=False, read_only=True)) as store:
         runs = [_run_json(store, r) for r in store.runs()]
-        changes = [_change_json(c) for c in history.changes(_db(store))]
+        changes = [_change_json(c) for c in queries.changes_of(_sqlite(store))]
     if json_out:
         print_json({"runs": runs, "changes": changes})
         return
@@ -45,8 +46,7 @@ def memory_log(memory: MemoryOpt = DEFAULT_MEMORY, json_out: JsonOpt = False) ->
 
 
 def _run_json(store: MemoryStore, run: RunInfo) -> dict[str, Any]:
-    sql = "SELECT coalesce(max(episode_index), -1) FROM episodes WHERE run_id = ?"
-    last = _db(store).execute(sql, [run.run_id]).fetchone()[0]
+    last = queries.last_episode_index(_sqlite(store), run.run_id)
     return {
         "run_id": run.run_id,
         "suite": run.suite,
@@ -67,10 +67,10 @@ def _change_json(change: history.Change) -> dict[str, Any]:
     }
 
 
-def _db(store: MemoryStore) -> Any:
-    if not isinstance(store, RewardTable):  # the log's SQL is the SQLite file's
+def _sqlite(store: MemoryStore) -> SQLiteMemory:
+    if not isinstance(store, SQLiteMemory):  # the log's queries are the SQLite file's
         raise BadInputError(f"{store.location}: not a SQLite memory")
-    return store.db
+    return store
 
 
 @cli_errors

@@ -2,6 +2,7 @@
 simulated users, epsilon resets, the per-episode context, and reading an episode out of an
 agent's messages.
 
-Imports the leaves, `files`, `safety`, `memory` (the episode context reads it) and
-`rewards`; never `prompt`, `models`, `loop` or anything above them.
+Imports the leaves, `memory` (the episode context holds the memory snapshot an episode reads)
+and `rewards` (the answer key); `files` and `safety` are below it and allowed. Never
+`prompt`, `models`, `loop` or anything above them.
 """

@@ -9,6 +9,8 @@ from ..records import CLARIFY
 from .context import current_episode
 from .trajectory import current_prompt
 
+__all__ = ["ask_user_for_clarification"]
+
 
 @tool(CLARIFY)
 def ask_user_for_clarification(question: str, runtime: ToolRuntime) -> str:

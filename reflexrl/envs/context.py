@@ -13,6 +13,8 @@ from ..rewards.answer_key import RewardModel
 from ..usage import Usage
 from .simulated_user import SimulatedUser
 
+__all__ = ["CONFIG_KEY", "EpisodeContext", "current_episode"]
+
 CONFIG_KEY = "reflexrl_episode"
 
 

@@ -7,15 +7,17 @@ from dataclasses import dataclass
 
 from ..errors import BadInputError
 
+__all__ = ["EpsilonSchedule", "as_schedule"]
+
 
 @dataclass(frozen=True)
 class EpsilonSchedule:
     """Probability of an exploration episode: constant, or decaying linearly over the run.
 
     Args:
-        start: Epsilon at the first episode (seed 001: 0.05).
-        end: Epsilon at the last episode; None keeps `start` throughout (seed 001's PPO runs
-            decay 0.10 -> 0.01).
+        start: Epsilon at the first episode (0.05, as in Curuksu's paper).
+        end: Epsilon at the last episode; None keeps `start` throughout (Curuksu's PPO
+            runs decay from 0.10 to 0.01).
     """
 
     start: float = 0.05

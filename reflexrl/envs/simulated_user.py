@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+__all__ = ["RephrasingUser", "SimulatedUser"]
+
 
 @runtime_checkable
 class SimulatedUser(Protocol):
@@ -19,7 +21,7 @@ class SimulatedUser(Protocol):
 
 @dataclass
 class RephrasingUser:
-    """Seed 001's user: on clarification, says a different prompt of the same query.
+    """The user of Curuksu's paper: on clarification, says another prompt of the same query.
 
     Args:
         prompts: The prompt variations of the episode's query.

@@ -21,6 +21,17 @@ from ..errors import SuiteError
 from ..records import CLARIFY, INVALID_CALL
 from ..rewards.answer_key import RewardWeights, ToolMappingReward
 
+__all__ = [
+    "MAX_PROMPT_CHARS",
+    "MAX_SUITE_BYTES",
+    "QuerySpec",
+    "Suite",
+    "SuiteSpec",
+    "ToolSpec",
+    "bundled_suites",
+]
+
+
 MAX_SUITE_BYTES = 10_000_000
 """The largest suite file read (10 MB): a suite is a few hundred prompts, not a data dump."""
 MAX_PROMPT_CHARS = 20_000
@@ -120,7 +131,6 @@ class Suite:
         self.reward_model = ToolMappingReward.from_pairs(
             ((q.id, q.valid_tools) for q in spec.queries), spec.reward
         )
-        self._query_of = {p: q.id for q in spec.queries for p in q.prompts}
         self._check_functions()
 
     @classmethod
@@ -155,10 +165,6 @@ class Suite:
                     f"{len(query.prompts)} prompts; training needs at least one"
                 )
                 raise SuiteError(msg)
-
-    def query_of(self, prompt: str) -> str | None:
-        """The query a prompt belongs to, or None for a prompt not in the suite."""
-        return self._query_of.get(prompt)
 
     def prompts_of(self, query: str, split: str = "all", holdout: int = 0) -> list[str]:
         """The prompt variations of one query (of a split: see `prompts`)."""

@@ -15,10 +15,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from ..records import CLARIFY, INVALID_CALL, Credit, Outcome, Step
 from ..rewards.answer_key import RewardModel
 
-
-def message_text(message: BaseMessage) -> str:
-    """The plain text of a message (content blocks joined)."""
-    return message.text
+__all__ = ["MAX_INVALID_ARGS", "Trajectory", "current_prompt", "is_user_turn", "read_trajectory"]
 
 
 def is_user_turn(message: BaseMessage) -> bool:
@@ -32,7 +29,7 @@ def current_prompt(messages: Sequence[BaseMessage]) -> str | None:
     """The prompt being handled now: the latest user turn."""
     for message in reversed(messages):
         if is_user_turn(message):
-            return message_text(message)
+            return message.text
     return None
 
 
@@ -60,7 +57,7 @@ def read_trajectory(
     prompt = origin = ""
     for message in messages:
         if is_user_turn(message):
-            prompt = message_text(message)
+            prompt = message.text
             origin = origin or prompt
         if isinstance(message, AIMessage):
             prompts = (prompt, origin if credit == "origin" else prompt)

@@ -29,9 +29,9 @@ from ..envs.suite import Suite
 from ..errors import BadInputError
 from ..files.atomic import new_mode, replacing
 from ..memory import MemoryStore
-from ..prompt.render import MEMORY_NOTE, NOTES
+from ..prompt.instructions import static_system
 from .decisions import Decision
-from .formats import Context, Record, build, kto_label, pairs, static_system
+from .formats import Context, Record, build, kto_label, pairs
 from .schemas import SCHEMAS
 from .selection import FORMATS, ExportFormat, ExportOptions, Situation, select, situations
 from .tool_reward import called_action, tool_reward
@@ -203,10 +203,7 @@ def _system(
         )
         raise BadInputError(msg)
     renders = {r.run_id: str(r.settings.get("render", "focused")) for r in memory.runs()}
-    statics = {
-        run: static_system(prompt, NOTES.get(render, MEMORY_NOTE))
-        for run, render in renders.items()
-    }
+    statics = {run: static_system(prompt, render) for run, render in renders.items()}
     return lambda d: f"{statics[d.run_id]}\n\n{d.block}"
 
 

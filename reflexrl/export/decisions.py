@@ -15,7 +15,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage, messages_from_dict
 
-from ..envs.trajectory import is_user_turn, message_text
+from ..envs.trajectory import is_user_turn
 from ..records import CLARIFY, Episode
 
 Message = Mapping[str, Any]
@@ -89,7 +89,7 @@ def decisions_of(episode: Episode) -> Iterator[Decision]:
             if calls_seen >= len(steps):
                 return
         elif is_user_turn(message):
-            prompt = message_text(message)
+            prompt = message.text
         context.append(neutral(message))
 
 
@@ -128,13 +128,13 @@ def neutral(message: BaseMessage) -> Message:
             {"id": c.get("id") or f"call_{i}", "name": c["name"], "arguments": dict(c["args"])}
             for i, c in enumerate(message.tool_calls)
         ]
-        return {"role": "assistant", "content": message_text(message), "tool_calls": calls}
+        return {"role": "assistant", "content": message.text, "tool_calls": calls}
     if isinstance(message, ToolMessage):
         return {
             "role": "tool",
             "name": message.name or "",
             "tool_call_id": message.tool_call_id,
-            "content": message_text(message),
+            "content": message.text,
         }
     role = {"human": "user", "system": "system"}.get(message.type, message.type)
-    return {"role": role, "content": message_text(message)}
+    return {"role": role, "content": message.text}

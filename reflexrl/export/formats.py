@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..prompt.render import REWARD_RULES
 from .decisions import Decision, Message
 from .selection import Situation
 
@@ -184,8 +183,3 @@ def build(fmt: str, groups: Sequence[Situation], ctx: Context) -> Iterator[Recor
         "trl-grpo": trl_grpo,
     }
     return builders[fmt](groups, ctx)
-
-
-def static_system(prompt: str, note: str = "") -> str:
-    """The agent's system prompt, the reward rules, and a rendering's note (if any)."""
-    return "\n\n".join(p for p in (prompt, REWARD_RULES, note) if p)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import BadInputError
 
-__all__ = ["check_output", "new_mode", "replacing", "write_text_atomically"]
+__all__ = ["check_folder", "check_output", "new_mode", "replacing", "write_text_atomically"]
 
 
 def check_output(path: Path, *, protected: Sequence[Path] = ()) -> Path:
@@ -35,11 +35,17 @@ def check_output(path: Path, *, protected: Sequence[Path] = ()) -> Path:
         if _same(target, kept):
             raise BadInputError(f"{path}: is the memory's own file {kept}: choose another path")
     _replaceable(path)
-    if not target.parent.is_dir():
-        raise BadInputError(f"{path}: no directory {path.parent}")
-    if not os.access(target.parent, os.W_OK):
-        raise BadInputError(f"{path}: directory {path.parent} is not writable")
+    check_folder(path)
     return target
+
+
+def check_folder(path: Path) -> None:
+    """Refuse a path whose folder is missing or not writable (symlinks resolved)."""
+    folder = Path(os.path.realpath(path)).parent
+    if not folder.is_dir():
+        raise BadInputError(f"{path}: no directory {path.parent}")
+    if not os.access(folder, os.W_OK):
+        raise BadInputError(f"{path}: directory {path.parent} is not writable")
 
 
 def _same(target: Path, kept: Path) -> bool:

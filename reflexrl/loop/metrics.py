@@ -1,15 +1,19 @@
-"""Metrics of a set of episodes: success, steps to a valid tool, clarifications, wrong tools."""
+"""Metrics of a set of episodes: success, steps to a valid tool, clarifications, wrong tools,
+and what they spent."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from functools import reduce
 from itertools import islice
+from operator import add
 from statistics import mean, pstdev
 from typing import Any
 
-from ..prompt.render import advised_actions
-from ..records import Episode
+from ..prompt.block import advised_actions
+from ..records import Episode, Failure
+from ..usage import Usage
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ def from_counts(episodes: Sequence[EpisodeCounts], followed: Sequence[bool] = ()
 
 
 def advice_taken(episode: Episode) -> list[bool]:
-    """For each step taken after a block that advised (`render.advised_actions`): whether
+    """For each step taken after a block that advised (`block.advised_actions`): whether
     its action was advised. The k-th model reply read the k-th block of the episode."""
     taken: list[bool] = []
     steps = iter(episode.steps)
@@ -113,3 +117,8 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 def _ratio(a: float, b: float) -> float:
     return a / b if b else 0.0
+
+
+def total_usage(records: Sequence[Episode | Failure]) -> Usage:
+    """What a set of episodes and failed attempts spent in all."""
+    return reduce(add, (r.usage for r in records), Usage())

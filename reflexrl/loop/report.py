@@ -1,7 +1,9 @@
-"""Reports of a training run: the per-epoch table and seed 001's Table 2 shape.
+"""Reports of a training run: the per-epoch table and each query's outcome before vs after.
 
-Table 2 shape: per query, the mean (std) episode reward and clarification fallbacks over the
-query's episodes in the first epoch ("before") and in the last epoch ("after").
+Before vs after: per query, the mean (std) episode reward and clarification fallbacks over
+the query's episodes in the first epoch ("before") and in the last epoch ("after"). Curuksu's
+paper reports the same comparison as its Table 2, which is why the JSON report and the run
+page call it `table2`.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ from ..memory import MemoryStore
 from ..records import Episode, RunInfo
 from ..safety.text import for_terminal
 from ..usage import Usage
-from .metrics import Metrics, by_query, mean_std
-from .runner import EpochMetrics, per_epoch, total_usage
+from .metrics import Metrics, by_query, mean_std, total_usage
+from .train import EpochMetrics, per_epoch
 
 
 @dataclass(frozen=True)
 class QueryBeforeAfter:
-    """One row of the Table 2 shape."""
+    """One query's outcome in the first epoch (`before`) and in the last (`after`)."""
 
     query: str
     before: dict[str, float]
@@ -38,6 +40,7 @@ class Report:
     run: RunInfo
     epochs: tuple[EpochMetrics, ...]
     table2: tuple[QueryBeforeAfter, ...]
+    """Each query before vs after training (`before_after`), named like its JSON key."""
     per_query: dict[str, Metrics]
     usage: Usage
     """What the run spent, failed attempts included."""
@@ -71,7 +74,7 @@ def build_report(store: MemoryStore, run_id: str | None = None) -> Report:
     if run_id is None:
         run_id = list(runs)[-1]
     if run_id not in runs:
-        raise BadInputError(f"--run: no run '{run_id}' in {store.location}")
+        raise BadInputError(f"no run '{run_id}' in {store.location}", setting="run")
     run = runs[run_id]
     episodes = list(store.episodes(run_id))
     failures = store.failures(run_id)
@@ -79,7 +82,7 @@ def build_report(store: MemoryStore, run_id: str | None = None) -> Report:
     return Report(
         run,
         per_epoch(episodes),
-        table2(episodes),
+        before_after(episodes),
         by_query(episodes),
         total_usage([*episodes, *failures]),
         len(failures),
@@ -93,17 +96,17 @@ def _prompts_per_epoch(episodes: Sequence[Episode], failures: Sequence[Any]) -> 
     return max(first) + 1 if first else 0
 
 
-def table2(episodes: Sequence[Episode]) -> tuple[QueryBeforeAfter, ...]:
-    """Seed 001 Table 2: per query, reward and fallbacks in the first vs the last epoch."""
-    return table2_of([(e.query, e.epoch, e.reward, e.clarifications) for e in episodes])
+def before_after(episodes: Sequence[Episode]) -> tuple[QueryBeforeAfter, ...]:
+    """Per query, reward and fallbacks in the first vs the last epoch."""
+    return before_after_of([(e.query, e.epoch, e.reward, e.clarifications) for e in episodes])
 
 
 EpisodeOutcome = tuple[str, int, float, int]
-"""(query, epoch, reward, clarifications) of one episode: what Table 2 is made of."""
+"""(query, epoch, reward, clarifications) of one episode: what `before_after_of` reads."""
 
 
-def table2_of(outcomes: Sequence[EpisodeOutcome]) -> tuple[QueryBeforeAfter, ...]:
-    """Table 2 from each episode's (query, epoch, reward, clarifications)."""
+def before_after_of(outcomes: Sequence[EpisodeOutcome]) -> tuple[QueryBeforeAfter, ...]:
+    """`before_after` from each episode's (query, epoch, reward, clarifications)."""
     if not outcomes:
         return ()
     first, last = min(o[1] for o in outcomes), max(o[1] for o in outcomes)
@@ -129,12 +132,12 @@ def _cell(group: Sequence[EpisodeOutcome]) -> dict[str, float]:
 
 
 def print_report(report: Report, console: Console) -> None:
-    """The per-epoch table and the Table 2 shape as rich tables."""
+    """The per-epoch table and the before-vs-after table as rich tables."""
     run = report.run
     say = console.print
     say(for_terminal(f"run {run.run_id}: suite {run.suite}, model {run.model}, seed {run.seed}"))
     say(epoch_table(report.epochs))
-    say(table2_table(report.table2))
+    say(before_after_table(report.table2))
     say(for_terminal(f"status {run.status}; spent: {usage_summary(report.usage)}"))
     if report.failed_attempts or report.unfinished:
         say(
@@ -180,8 +183,8 @@ def epoch_table(epochs: Sequence[EpochMetrics]) -> Table:
     return table
 
 
-def table2_table(rows: Sequence[QueryBeforeAfter]) -> Table:
-    """Seed 001 Table 2 shape: mean (std) reward and fallbacks, first vs last epoch."""
+def before_after_table(rows: Sequence[QueryBeforeAfter]) -> Table:
+    """Mean (std) reward and fallbacks per query, first vs last epoch."""
     table = Table(title="Reward and fallbacks per query: first epoch (before) vs last (after)")
     for column in ("query", "reward before", "fallback before", "reward after", "fallback after"):
         table.add_column(column, justify="right")

@@ -1,15 +1,23 @@
-"""The value memory: protocols, the credit rule, lookups (exact, kNN) and stores.
+"""The value memory: what it is (protocols), how it learns (the credit rule), how a prompt
+finds it (lookups: exact, kNN), what it advises, its history, and its stores.
 
 Open a memory with `open_memory(path, lookup="exact" | "knn")`; every store implements
-`MemoryStore` and passes the same conformance tests.
+`MemoryStore` and passes the same conformance tests. `sqlite/` is the SQLite store, split by
+role (store, reader, run log, aggregates, vectors, snapshots, codecs, schema, history, and
+the queries the page and `memory log` read beyond the protocols).
+
+Within reflexrl, this subpackage imports only `files`, `safety` and the leaves (`errors`,
+`records`, `usage`, `event_loop`): nothing from the layers above it (rewards, envs, prompt,
+models, loop and what builds on them; `tests/test_architecture.py` checks it).
 """
 
 from .advice import Advice, advice_for, advise
 from .credit import RewardCredit, credits
-from .history import Point, RowChange, diff, sort_rows
+from .history import Point, RowChange, diff
 from .knn import KnnLookup
 from .lookup import ActionEstimate, ExactLookup, Lookup, best_estimated, estimate
-from .open import LOOKUPS, check_memory, make_lookup, memory_files, open_memory
+from .open import check_memory, make_lookup, memory_files, open_memory
+from .ordering import SortKey, sort_rows
 from .protocols import (
     EpisodeWriter,
     LookupKind,
@@ -18,12 +26,10 @@ from .protocols import (
     MemoryStore,
     Neighbour,
     RunLog,
-    SortKey,
 )
-from .sqlite_table import RewardTable
+from .sqlite.store import RewardTable, SQLiteMemory
 
 __all__ = [
-    "LOOKUPS",
     "ActionEstimate",
     "Advice",
     "EpisodeWriter",
@@ -40,6 +46,7 @@ __all__ = [
     "RewardTable",
     "RowChange",
     "RunLog",
+    "SQLiteMemory",
     "SortKey",
     "advice_for",
     "advise",

@@ -3,8 +3,7 @@
 Optimism under uncertainty: a tool never tried for a prompt might be the valid one, so it
 ranks above every action whose record is not positive, asking included. Without it, a prompt
 whose one tried tool earned -1 advises asking (0) forever, and nobody ever tries the tool
-that serves it (issue 11's ask-forever trap). Once every tool was tried, the best record
-wins, asking counting 0 as before.
+that serves it. Once every tool was tried, the best record wins, asking counting 0.
 """
 
 from __future__ import annotations

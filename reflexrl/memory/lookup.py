@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ..records import KNOWN_REWARDS, MemoryRow
+from ..records import MemoryRow, best_by_value
 from .protocols import LookupKind, Neighbour
 
 
@@ -147,10 +147,10 @@ def _weighted_means(neighbours: Sequence[Neighbour]) -> dict[str, ActionEstimate
 
 def best_estimated(estimates: Mapping[str, ActionEstimate]) -> str | None:
     """The action of highest estimated reward (ties: the most evidence); an action not tried
-    yet counts at its known reward (asking: 0), as `MemoryRow.best_action` does."""
-    if not estimates:
-        return None
-    values = {a: (e.value, e.weight) for a, e in estimates.items()}
-    for action, reward in KNOWN_REWARDS.items():
-        values.setdefault(action, (reward, 0.0))
-    return max(values, key=lambda a: values[a])
+    yet counts at its known reward (asking: 0).
+
+    The rule of `MemoryRow.best_action` (`best_by_value`), applied to what the rows found
+    for a prompt say (`estimate`) instead of to one row's own means: with the exact lookup
+    both name the same action; with kNN the neighbours count too.
+    """
+    return best_by_value({a: (e.value, e.weight) for a, e in estimates.items()})

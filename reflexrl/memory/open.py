@@ -7,11 +7,10 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 
 from ..errors import BadInputError
+from .knn import DEFAULT_K, DEFAULT_THRESHOLD, KnnLookup
 from .lookup import ExactLookup, Lookup
 from .protocols import LookupKind, MemoryStore
-from .sqlite_table import RewardTable
-
-LOOKUPS: tuple[LookupKind, ...] = ("exact", "knn")
+from .sqlite.store import SQLiteMemory
 
 
 def make_lookup(
@@ -27,8 +26,6 @@ def make_lookup(
         return ExactLookup()
     if kind != "knn":
         raise BadInputError(f"lookup: unknown lookup '{kind}' (choose exact or knn)")
-    from .knn import DEFAULT_K, DEFAULT_THRESHOLD, KnnLookup  # noqa: PLC0415  (numpy)
-
     return KnnLookup(
         embeddings,
         k=DEFAULT_K if k is None else k,
@@ -57,7 +54,7 @@ def open_memory(
         k: For "knn": neighbours per prompt (default 5).
         threshold: For "knn": least cosine similarity of a neighbour (default 0.5).
         create: If False, a missing file raises `MemoryNotFoundError`.
-        read_only: Change nothing (see `RewardTable`).
+        read_only: Change nothing (see `SQLiteMemory`).
 
     Raises:
         MemoryStoreError: not a usable memory, or built with another embedding model.
@@ -67,15 +64,15 @@ def open_memory(
         if isinstance(lookup, str)
         else lookup
     )
-    return RewardTable(path, create=create, read_only=read_only, lookup=finder)
+    return SQLiteMemory(path, create=create, read_only=read_only, lookup=finder)
 
 
 def check_memory(path: str | Path, *, must_exist: bool = False) -> None:
     """Raise what opening `path` for writing would raise, and refuse a damaged file (every
     page is read: a run would otherwise append to it), creating and changing nothing."""
-    RewardTable.check(path, must_exist=must_exist, thorough=True)
+    SQLiteMemory.check(path, must_exist=must_exist, thorough=True)
 
 
 def memory_files(path: str | Path) -> tuple[Path, ...]:
     """The files a memory at `path` is made of (database, side files, index folder)."""
-    return RewardTable.files(path)
+    return SQLiteMemory.files(path)

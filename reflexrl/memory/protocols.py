@@ -6,7 +6,7 @@
 - `MemoryHistory`: the memory at any point of its log, and a rollback to one;
 - `MemoryStore`: all four, plus snapshots (what an episode sees) and resets.
 
-A new backend (Postgres for a fleet) implements these; `tests/test_memory_conformance.py`
+A new backend (Postgres for a fleet) implements these; `tests/memory/test_memory_conformance.py`
 runs the same tests over every store and lookup.
 """
 
@@ -18,8 +18,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..records import Episode, Failure, MemoryRow, RunInfo
 from .history import Point
+from .ordering import SortKey
 
-SortKey = Literal["reward", "visits", "prompt"]
 LookupKind = Literal["exact", "knn"]
 """How a prompt finds its memory: its own row only (`exact`, the paper's lookup table), or
 the rows of the most similar stored prompts (`knn`, by embedding)."""
@@ -84,7 +84,7 @@ class RunLog(Protocol):
         ...
 
     def finish_run(self, run_id: str, status: str) -> None:
-        """Set a run's status ("running" again on resume; see `reflexrl.loop.runner.RunStatus`)."""
+        """Set a run's status ("running" again on resume; see `reflexrl.loop.session.RunStatus`)."""
         ...
 
     def record_failure(self, failure: Failure) -> None:

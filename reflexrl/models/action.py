@@ -19,6 +19,8 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from ..envs.trajectory import current_prompt
 from ..records import CLARIFY
 
+__all__ = ["ActionChatModel", "chat_result"]
+
 
 class ActionChatModel(BaseChatModel):
     """Replies with one tool call chosen by `choose_action`; see the module docstring."""
@@ -39,11 +41,11 @@ class ActionChatModel(BaseChatModel):
     ) -> ChatResult:
         last = messages[-1] if messages else None
         if isinstance(last, ToolMessage) and last.name != CLARIFY:
-            return _result(AIMessage(content=f"Done. The tool returned: {last.text[:300]}"))
+            return chat_result(AIMessage(content=f"Done. The tool returned: {last.text[:300]}"))
         name = self.choose_action(messages)
         args = self._args(name, current_prompt(messages) or "")
         call = {"name": name, "args": args, "id": f"call_{len(messages)}"}
-        return _result(AIMessage(content="", tool_calls=[call]))
+        return chat_result(AIMessage(content="", tool_calls=[call]))
 
     def _args(self, name: str, request: str) -> dict[str, Any]:
         schema = next((t for t in self.bound_tools if t["name"] == name), {})
@@ -53,5 +55,6 @@ class ActionChatModel(BaseChatModel):
         return {p: request for p in required if props.get(p, {}).get("type") == "string"}
 
 
-def _result(message: AIMessage) -> ChatResult:
+def chat_result(message: AIMessage) -> ChatResult:
+    """A chat model's result of one reply (what `_generate` returns)."""
     return ChatResult(generations=[ChatGeneration(message=message)])

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from ..errors import BudgetExceededError
 
+__all__ = ["Budget"]
+
 
 @dataclass
 class Budget:
@@ -36,7 +38,7 @@ class Budget:
         with self._lock:
             need = self.largest_call
             if self.spent + self.reserved + need > self.limit or self.spent >= self.limit:
-                msg = f"--max-cost: ${self.spent:.4f} of ${self.limit:.4f} spent, stopping"
+                msg = f"${self.spent:.4f} of ${self.limit:.4f} spent, stopping"
                 raise BudgetExceededError(msg)
             self.reserved += need
             return need

@@ -11,7 +11,6 @@ caches by) carries the memory block.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -20,12 +19,14 @@ from dataclasses import dataclass, replace
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
 from langchain_core.messages import AIMessage
 
-from ..envs.context import current_episode
+from ..envs.context import EpisodeContext, current_episode
 from ..usage import Price, Usage, message_usage
 from .budget import Budget
 from .rate_limit import RateLimiter, Reservation
 from .response_cache import ResponseCache, request_key
 from .retry import RetryPolicy
+
+__all__ = ["ModelCallMiddleware"]
 
 
 @dataclass
@@ -33,8 +34,17 @@ class _Call:
     """The bookkeeping of one model call across its attempts."""
 
     key: str | None
-    reserved: float = 0.0
+    """Its response cache key (None: no cache)."""
+    tokens: int
+    """Its estimated tokens, for the TPM limit."""
+    episode: EpisodeContext | None
+    """The episode its usage counts in: looked up once, as a call never leaves its run."""
+    attempt: int = 0
+    reserved: float | None = None
+    """Budget held for the attempt being made (None: not admitted yet)."""
     slot: Reservation | None = None
+    backoff: float | None = None
+    """Seconds to wait before the next attempt, after a failed one."""
 
 
 class ModelCallMiddleware(AgentMiddleware):
@@ -73,18 +83,16 @@ class ModelCallMiddleware(AgentMiddleware):
         self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]
     ) -> ModelResponse:
         """Call the model (blocking), with the policy of the module docstring."""
-        call = _Call(self._key(request))
-        if (hit := self._cached(call)) is not None:
-            return hit
-        for attempt in itertools.count():
-            self._reserve(call)
-            if self.limiter is not None:
-                call.slot = self.limiter.acquire_blocking(_estimate(request))
+        call = self._start(request)
+        response = self._cached(call)
+        while response is None:
+            while (delay := self._wait(call)) is not None:
+                time.sleep(delay)
             try:
-                return self._done(call, handler(request))
+                response = self._done(call, handler(request))
             except Exception as exc:
-                time.sleep(self._failed(call, attempt, exc))
-        raise AssertionError("unreachable")
+                self._failed(call, exc)
+        return response
 
     async def awrap_model_call(
         self,
@@ -92,62 +100,77 @@ class ModelCallMiddleware(AgentMiddleware):
         handler: Callable[[ModelRequest], Awaitable[ModelResponse]],
     ) -> ModelResponse:
         """Async twin of `wrap_model_call`: waits with `asyncio.sleep`."""
-        call = _Call(self._key(request))
-        if (hit := self._cached(call)) is not None:
-            return hit
-        for attempt in itertools.count():
-            self._reserve(call)
-            if self.limiter is not None:
-                call.slot = await self.limiter.acquire(_estimate(request))
+        call = self._start(request)
+        response = self._cached(call)
+        while response is None:
+            while (delay := self._wait(call)) is not None:
+                await asyncio.sleep(delay)
             try:
-                return self._done(call, await handler(request))
+                response = self._done(call, await handler(request))
             except Exception as exc:
-                await asyncio.sleep(self._failed(call, attempt, exc))
-        raise AssertionError("unreachable")
+                self._failed(call, exc)
+        return response
 
-    def _key(self, request: ModelRequest) -> str | None:
-        return request_key(self.spec, request) if self.cache is not None else None
+    def _start(self, request: ModelRequest) -> _Call:
+        key = request_key(self.spec, request) if self.cache is not None else None
+        tokens = _estimate(request) if self.limiter is not None else 0
+        return _Call(key, tokens, current_episode())
 
     def _cached(self, call: _Call) -> ModelResponse | None:
         message = self.cache.get(call.key) if self.cache and call.key else None
         if message is None:
             return None
-        self._add(Usage(cached_responses=1))
+        self._add(call, Usage(cached_responses=1))
         return ModelResponse(result=[message])
 
-    def _reserve(self, call: _Call) -> None:
-        """Admit one attempt under the budget (raises `BudgetExceededError`)."""
-        call.reserved = self.budget.reserve() if self.budget is not None else 0.0
+    def _wait(self, call: _Call) -> float | None:
+        """Seconds to sleep before the next attempt may be sent, or None: send it now.
+
+        Never sleeps itself, so that the blocking and the async hook differ only in how they
+        wait: a failed attempt's backoff first, then the budget admits the attempt (raises
+        `BudgetExceededError`), then the rate limiter holds it until it fits.
+        """
+        if call.backoff is not None:
+            delay, call.backoff = call.backoff, None
+            return delay
+        if call.reserved is None:
+            call.reserved = self.budget.reserve() if self.budget is not None else 0.0
+        if self.limiter is None:
+            return None
+        fits = self.limiter.wait(call.tokens)
+        if not isinstance(fits, Reservation):
+            return fits
+        call.slot = fits
+        return None
 
     def _done(self, call: _Call, response: ModelResponse) -> ModelResponse:
         reply = next((m for m in response.result if isinstance(m, AIMessage)), None)
         usage = message_usage(reply) if reply is not None else Usage(calls=1)
         usage = replace(usage, cost=None if self.price is None else self.price.cost(usage))
         if self.budget is not None:
-            self.budget.settle(call.reserved, usage.cost or 0.0)
+            self.budget.settle(call.reserved or 0.0, usage.cost or 0.0)
         if call.slot is not None:
             call.slot.settle(usage.input_tokens + usage.output_tokens)
         if self.cache is not None and call.key and reply is not None:
             self.cache.put(call.key, self.spec, reply)
-        self._add(usage)
+        self._add(call, usage)
         return response
 
-    def _failed(self, call: _Call, attempt: int, exc: Exception) -> float:
-        """Seconds to wait before the next attempt; re-raises when it is not worth one."""
+    def _failed(self, call: _Call, exc: Exception) -> None:
+        """Schedule the next attempt after a backoff; re-raise when it is not worth one."""
         if self.budget is not None:
-            self.budget.settle(call.reserved, 0.0)
-        delay = self.retry.delay(attempt, exc)
+            self.budget.settle(call.reserved or 0.0, 0.0)
+        delay = self.retry.delay(call.attempt, exc)
         if delay is None:
             raise exc
-        self._add(Usage(retries=1))
-        return delay
+        self._add(call, Usage(retries=1))
+        call.attempt, call.reserved, call.backoff = call.attempt + 1, None, delay
 
-    def _add(self, usage: Usage) -> None:
+    def _add(self, call: _Call, usage: Usage) -> None:
         with self._lock:
             self.totals = self.totals + usage
-            ctx = current_episode()
-            if ctx is not None:
-                ctx.usage = ctx.usage + usage
+            if call.episode is not None:
+                call.episode.usage = call.episode.usage + usage
 
 
 def _estimate(request: ModelRequest) -> int:

@@ -12,12 +12,14 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.outputs import ChatResult
 from pydantic import PrivateAttr
 
 from ..envs.trajectory import current_prompt
 from ..records import CLARIFY
-from .action import ActionChatModel
+from .action import ActionChatModel, chat_result
+
+__all__ = ["FakePolicy", "PolicyChatModel", "ScriptedChatModel"]
 
 FakePolicy = Literal["oracle", "first", "clarify"]
 
@@ -68,8 +70,4 @@ class ScriptedChatModel(BaseChatModel):
         self._requests.append(list(messages))
         index = len(self._requests) - 1
         message = self.script[index] if index < len(self.script) else AIMessage("(end of script)")
-        return _result(message)
-
-
-def _result(message: AIMessage) -> ChatResult:
-    return ChatResult(generations=[ChatGeneration(message=message)])
+        return chat_result(message)

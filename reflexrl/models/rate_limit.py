@@ -1,18 +1,19 @@
 """Requests-per-minute and tokens-per-minute limits over a sliding 60-second window.
 
 A call reserves one request and an estimate of its tokens before it is sent, and settles the
-estimate to the tokens actually used when it returns. The window logic is pure (`wait`);
-`acquire` (async) and `acquire_blocking` (threads) only sleep on it.
+estimate to the tokens actually used when it returns. The window logic is pure (`wait`): the
+caller sleeps (`ModelCallMiddleware`, in a thread or on an event loop).
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+__all__ = ["WINDOW", "RateLimiter", "Reservation"]
 
 WINDOW = 60.0
 
@@ -52,15 +53,3 @@ class RateLimiter:
                 return self._window[0].at + WINDOW - now
             self._window.append(Reservation(now, tokens))
             return self._window[-1]
-
-    async def acquire(self, tokens: int) -> Reservation:
-        """Wait (asynchronously) until the call fits, then reserve it."""
-        while not isinstance(got := self.wait(tokens), Reservation):
-            await asyncio.sleep(got)
-        return got
-
-    def acquire_blocking(self, tokens: int) -> Reservation:
-        """Wait (blocking the thread) until the call fits, then reserve it."""
-        while not isinstance(got := self.wait(tokens), Reservation):
-            time.sleep(got)
-        return got

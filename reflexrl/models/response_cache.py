@@ -30,6 +30,8 @@ from ..errors import MemoryStoreError
 from ..files.sqlite import ReadOnlyFile, check_path
 from ..safety.redaction import redact
 
+__all__ = ["HIT", "ResponseCache", "request_key"]
+
 HIT = "reflexrl_response_cache"
 """`response_metadata` key set on a reply that came from the cache."""
 

@@ -13,6 +13,15 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+__all__ = [
+    "RETRY_STATUS",
+    "TRANSIENT_NAMES",
+    "RetryPolicy",
+    "is_transient",
+    "retry_after",
+    "status_of",
+]
+
 RETRY_STATUS = frozenset({408, 409, 429})
 TRANSIENT_NAMES = (
     "Timeout",

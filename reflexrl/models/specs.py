@@ -23,6 +23,19 @@ from ..safety import redaction as secrets
 from .fake import FakePolicy, PolicyChatModel
 from .local.registry import DEFAULT_LOCAL, model_info
 
+__all__ = [
+    "API_KEYS",
+    "BASE_URL_ARG",
+    "DEFAULT_HOSTED",
+    "HEADERS_ARG",
+    "HOSTED",
+    "PROVIDERS",
+    "TIMEOUT_ARG",
+    "ModelChoice",
+    "choose_model",
+    "load_model",
+]
+
 if TYPE_CHECKING:
     from ..envs.suite import Suite
 
@@ -91,8 +104,8 @@ def load_model(
     provider, _, name = spec.partition(":")
     if not name or provider not in PROVIDERS:
         known = ", ".join(f"{p}:NAME" for p in PROVIDERS)
-        msg = f"--model: unknown model spec '{spec}' (use {known})"
-        raise ModelSpecError(msg)
+        msg = f"unknown model spec '{spec}' (use {known})"
+        raise ModelSpecError(msg, setting="model")
     if provider == "fake":
         return _fake(name, suite)
     if provider == "local":
@@ -155,7 +168,9 @@ def _local(name: str, **kwargs: Any) -> BaseChatModel:
 def _fake(name: str, suite: Suite | None) -> BaseChatModel:
     policies = get_args(FakePolicy)
     if name not in policies:
-        raise ModelSpecError(f"--model: unknown fake policy '{name}' (use {', '.join(policies)})")
+        raise ModelSpecError(
+            f"unknown fake policy '{name}' (use {', '.join(policies)})", setting="model"
+        )
     answer_key = {}
     if suite is not None:
         answer_key = {p: sorted(suite.reward_model.valid_tools[q]) for q, p in suite.prompts()}
@@ -165,19 +180,23 @@ def _fake(name: str, suite: Suite | None) -> BaseChatModel:
 def _check_credentials(provider: str, name: str, spec: str) -> None:
     if provider in API_KEYS:
         if not os.environ.get(API_KEYS[provider]):
-            raise ModelSpecError(f"--model: '{spec}' needs the {API_KEYS[provider]} variable")
+            raise ModelSpecError(
+                f"'{spec}' needs the {API_KEYS[provider]} variable", setting="model"
+            )
         return
     missing = _import_litellm(spec).validate_environment(model=name).get("missing_keys") or []
     if missing:
-        raise ModelSpecError(f"--model: '{spec}' needs the {', '.join(missing)} variable(s)")
+        raise ModelSpecError(
+            f"'{spec}' needs the {', '.join(missing)} variable(s)", setting="model"
+        )
 
 
 def _import_litellm(spec: str) -> Any:
     """LiteLLM, offline (its packaged price map) and quiet: its "Give Feedback / Get Help"
     banners go to stdout, which `--json` output owns."""
     if importlib.util.find_spec("litellm") is None:
-        msg = f"--model: '{spec}' needs LiteLLM: pip install 'reflexrl[litellm]'"
-        raise ModelSpecError(msg)
+        msg = f"'{spec}' needs LiteLLM: pip install 'reflexrl[litellm]'"
+        raise ModelSpecError(msg, setting="model")
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at import
     import litellm  # noqa: PLC0415  (heavy, and only for litellm: specs)
 

@@ -15,7 +15,7 @@ MAX_REWARD = 1e6
 
 
 class RewardWeights(BaseModel):
-    """Reward for a valid tool, a wrong tool, and a clarification (seed 001: +1, -1, 0).
+    """Reward for a valid tool, a wrong tool, and a clarification (Curuksu's paper: +1, -1, 0).
 
     Each is finite and at most `MAX_REWARD` in size: sums of them are stored and compared."""
 

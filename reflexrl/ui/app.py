@@ -25,7 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import BadInputError, ReflexRLError
-from ..memory import RewardTable, open_memory
+from ..memory import SQLiteMemory, open_memory
 from . import data, pages
 
 HEADERS = {
@@ -55,23 +55,23 @@ _WILDCARDS = ("", "*")
 _EVERYWHERE = "{host!r} listens on every interface: name one address (127.0.0.1, ::1, localhost)"
 
 
-def open_for_ui(path: str | Path) -> RewardTable:
+def open_for_ui(path: str | Path) -> SQLiteMemory:
     """The memory at `path`, read-only; with the kNN lookup when the file has one.
 
     Raises:
         MemoryNotFoundError: no file there. MemoryStoreError: not a usable memory.
     """
     probe = open_memory(path, create=False, read_only=True)
-    assert isinstance(probe, RewardTable)
+    assert isinstance(probe, SQLiteMemory)
     if probe.embedding_model() is None:
         return probe
     probe.close()
     store = open_memory(path, create=False, read_only=True, lookup="knn")
-    assert isinstance(store, RewardTable)
+    assert isinstance(store, SQLiteMemory)
     return store
 
 
-def create_app(store: RewardTable, *names: str) -> ASGIApp:
+def create_app(store: SQLiteMemory, *names: str) -> ASGIApp:
     """The web app over `store` (which the caller closes), answering requests whose Host is
     the loopback or one of `names` (the host it was asked to listen on, the address bound)."""
     routes = [
@@ -87,7 +87,7 @@ def create_app(store: RewardTable, *names: str) -> ASGIApp:
 
 
 def _page(
-    store: RewardTable,
+    store: SQLiteMemory,
     parse: Callable[[Request], dict[str, Any]],
     render: Callable[..., str],
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -107,7 +107,7 @@ def _page(
     return endpoint
 
 
-def _error_page(store: RewardTable, exc: ReflexRLError, status: int) -> Response:
+def _error_page(store: SQLiteMemory, exc: ReflexRLError, status: int) -> Response:
     heading = "Bad request" if status == 400 else "Not found"
     html = pages.render("error.html", store, heading=heading, message=str(exc))
     return HTMLResponse(html, status_code=status)
@@ -318,7 +318,7 @@ def bind(host: str, port: int, *, allow_remote: bool = False) -> socket.socket:
 
 
 def serve(
-    store: RewardTable, sock: socket.socket, host: str, *, on_ready: Callable[[], None]
+    store: SQLiteMemory, sock: socket.socket, host: str, *, on_ready: Callable[[], None]
 ) -> None:
     """Serve the app on `sock` until interrupted; it answers requests addressed to `host` or
     to the address bound (and the loopback)."""

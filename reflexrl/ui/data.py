@@ -1,5 +1,6 @@
-"""What each page shows, read from a memory file: paged SQL for what grows (rows, episodes),
-the library's own readers (`build_report`, `rows_at`, `nearest`) for the rest."""
+"""What each page shows, read from a memory file: paged queries for what grows (rows,
+episodes; `reflexrl.memory.sqlite.queries`), the library's own readers (`build_report`, `rows_at`,
+`nearest`) for the rest."""
 
 from __future__ import annotations
 
@@ -11,24 +12,17 @@ from typing import Any
 
 from ..errors import BadInputError
 from ..loop.metrics import Metrics, from_counts
-from ..loop.report import QueryBeforeAfter, table2_of
-from ..loop.runner import EpochMetrics
-from ..memory import Neighbour, RewardTable
-from ..memory.history import Event, rows_at
-from ..records import CLARIFY, Episode, MemoryRow, RunInfo
+from ..loop.report import QueryBeforeAfter, before_after_of
+from ..loop.train import EpochMetrics
+from ..memory import Neighbour, SQLiteMemory
+from ..memory.history import Event
+from ..memory.sqlite import queries
+from ..records import Episode, MemoryRow, RunInfo
 from ..usage import Usage
 
 PER_PAGE = 50
-SORTS = {
-    "prompt": "prompt",
-    "query": "query",
-    "reward": "reward",
-    "visits": "visits",
-    "clarifications": "clarifications",
-    "mean": "reward * 1.0 / visits",
-    "updated": "updated_at",
-}
-"""The memory table's sortable columns, and the SQL each sorts by."""
+SORTS = queries.PAGE_SORTS
+"""The memory table's sortable columns."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +62,7 @@ def paging(page: int, total: int) -> Paging:
 
 
 def memory_page(
-    store: RewardTable,
+    store: SQLiteMemory,
     *,
     search: str = "",
     sort: str = "visits",
@@ -78,44 +72,26 @@ def memory_page(
     """Rows whose prompt or query holds `search`, sorted, one page of them."""
     if sort not in SORTS:
         raise BadInputError(f"sort: no column '{sort}' (choose {', '.join(SORTS)})")
-    where, params = "", []
-    if search:
-        like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where = "WHERE prompt LIKE ? ESCAPE '\\' OR query LIKE ? ESCAPE '\\'"
-        params = [like, like]
-    total = store.db.execute(f"SELECT count(*) FROM memory {where}", params).fetchone()[0]
-    slice_ = paging(page, int(total))
-    order = f"{SORTS[sort]} {'DESC' if descending else 'ASC'}, suite, prompt"
-    sql = f"SELECT suite, prompt FROM memory {where} ORDER BY {order} LIMIT ? OFFSET ?"
-    keys = store.db.execute(sql, [*params, slice_.per_page, slice_.offset]).fetchall()
-    found = {(r.suite, r.prompt): r for r in _rows(store, keys)}
-    rows = tuple(found[(s, p)] for s, p in keys)
+    slice_ = paging(page, queries.count_matching(store, search))
+    rows = queries.matching_rows(
+        store,
+        search,
+        sort=sort,
+        descending=descending,
+        limit=slice_.per_page,
+        offset=slice_.offset,
+    )
     return MemoryPage(rows, slice_, search, sort, descending)
 
 
-def _rows(store: RewardTable, keys: Sequence[tuple[str, str]]) -> list[MemoryRow]:
-    by_suite: dict[str, list[str]] = {}
-    for suite, prompt in keys:
-        by_suite.setdefault(suite, []).append(prompt)
-    return [r for s, ps in by_suite.items() for r in store.lookup_many(s, ps).values()]
-
-
-def counts(store: RewardTable) -> dict[str, int]:
+def counts(store: SQLiteMemory) -> dict[str, int]:
     """Rows, runs and episodes in the file."""
-    one = store.db.execute
-    return {
-        "rows": int(one("SELECT count(*) FROM memory").fetchone()[0]),
-        "runs": int(one("SELECT count(*) FROM runs").fetchone()[0]),
-        "episodes": int(one("SELECT count(*) FROM episodes").fetchone()[0]),
-    }
+    return queries.counts(store)
 
 
-def runs(store: RewardTable) -> list[dict[str, Any]]:
+def runs(store: SQLiteMemory) -> list[dict[str, Any]]:
     """Every run, newest first, with its episode count."""
-    sql = """SELECT r.run_id, r.suite, r.model, r.seed, r.epochs, r.status, r.started_at,
-        (SELECT count(*) FROM episodes e WHERE e.run_id = r.run_id) AS episodes
-        FROM runs r ORDER BY r.started_at DESC"""
-    return list(store.db.query(sql))
+    return queries.runs_with_episodes(store)
 
 
 @dataclass(frozen=True)
@@ -141,7 +117,7 @@ class PromptPage:
     """None: the memory has no kNN lookup."""
 
 
-def prompt_page(store: RewardTable, suite: str, prompt: str, *, page: int = 1) -> PromptPage:
+def prompt_page(store: SQLiteMemory, suite: str, prompt: str, *, page: int = 1) -> PromptPage:
     """A prompt's row, its credits in log order, the episodes that credited it (one page),
     and its neighbours when the memory has a kNN lookup."""
     row = store.lookup(suite, prompt)
@@ -150,7 +126,7 @@ def prompt_page(store: RewardTable, suite: str, prompt: str, *, page: int = 1) -
     def keep(event: Event, after: MemoryRow) -> None:
         history.append(Credit(len(history) + 1, event.episode, event.action, event.reward, after))
 
-    rows_at(store.db, store.point("now"), suite=suite, prompt=prompt, on_event=keep)
+    queries.replay_prompt(store, suite, prompt, keep)
     if row is None and not history:
         raise BadInputError(f"no prompt {prompt!r} in suite '{suite}'")
     episodes, slice_ = _crediting(store, suite, prompt, page)
@@ -159,16 +135,13 @@ def prompt_page(store: RewardTable, suite: str, prompt: str, *, page: int = 1) -
 
 
 def _crediting(
-    store: RewardTable, suite: str, prompt: str, page: int
+    store: SQLiteMemory, suite: str, prompt: str, page: int
 ) -> tuple[tuple[dict[str, Any], ...], Paging]:
-    ids = """SELECT DISTINCT s.episode_id FROM reward_events ev JOIN steps s ON s.id = ev.step_id
-        WHERE ev.suite = ? AND ev.prompt = ?"""
-    total = store.db.execute(f"SELECT count(*) FROM ({ids})", [suite, prompt]).fetchone()[0]
-    slice_ = paging(page, int(total))
-    sql = f"""SELECT id, run_id, episode_index, epoch, outcome, reward, explored, n_steps, prompt
-        FROM episodes WHERE id IN ({ids}) ORDER BY id LIMIT ? OFFSET ?"""
-    params = [suite, prompt, slice_.per_page, slice_.offset]
-    return tuple(store.db.query(sql, params)), slice_
+    slice_ = paging(page, queries.crediting_count(store, suite, prompt))
+    found = queries.crediting_episodes(
+        store, suite, prompt, limit=slice_.per_page, offset=slice_.offset
+    )
+    return found, slice_
 
 
 @dataclass(frozen=True)
@@ -191,7 +164,7 @@ class EpisodePage:
     turns: tuple[Turn, ...]
 
 
-def episode_page(store: RewardTable, episode_id: int) -> EpisodePage:
+def episode_page(store: SQLiteMemory, episode_id: int) -> EpisodePage:
     """The episode with this id (`episodes.id`)."""
     episode = store.episode(episode_id)
     if episode is None:
@@ -268,18 +241,10 @@ def _mean(group: list[dict[str, Any]] | None, field: str) -> float | None:
     return None if not group else round(sum(r[field] for r in group) / len(group), 3)
 
 
-def evaluations(store: RewardTable, run_id: str) -> list[dict[str, Any]]:
+def evaluations(store: SQLiteMemory, run_id: str) -> list[dict[str, Any]]:
     """The evaluations recorded right after this run (the last episode before them is one of
     its episodes), with their metrics memory off (`before`) and on (`after`)."""
-    sql = """SELECT ev.* FROM evaluations ev JOIN episodes e ON e.id = ev.after_episode
-        WHERE e.run_id = ? ORDER BY ev.id"""
-    found = []
-    for ev in store.db.query(sql, [run_id]):
-        results = json.loads(ev.pop("results"))
-        found.append(
-            ev | {"before": results.get("before") or {}, "after": results.get("after") or {}}
-        )
-    return found
+    return queries.evaluations_after(store, run_id)
 
 
 @dataclass(frozen=True)
@@ -288,46 +253,31 @@ class RunView:
 
     run: RunInfo
     epochs: tuple[EpochMetrics, ...]
-    """`reflexrl.loop.runner.per_epoch`'s metrics, without the advice-following rates."""
+    """`reflexrl.loop.train.per_epoch`'s metrics, without the advice-following rates."""
     table2: tuple[QueryBeforeAfter, ...]
     fig4: Fig4
     usage: Usage
     failed_attempts: int
 
 
-_PER_EPISODE = """SELECT e.epoch, e.query, e.prompt, e.outcome = 'valid' AS success,
-    count(s.id) AS steps, coalesce(sum(s.action = :clarify), 0) AS clarifications,
-    coalesce(sum(NOT s.valid AND s.action != :clarify), 0) AS wrong,
-    coalesce(sum(s.reward), 0.0) AS reward,
-    min(CASE WHEN s.valid THEN s.step_index + 1 END) AS to_valid
-    FROM episodes e LEFT JOIN steps s ON s.episode_id = e.id
-    WHERE e.run_id = :run GROUP BY e.id ORDER BY e.episode_index"""
-"""Per episode, what `Episode.success`, `.clarifications`, `.wrong_tools`, `.reward` and
-`.steps_to_valid` compute from its steps."""
-
-
-def run_view(store: RewardTable, run_id: str) -> RunView:
+def run_view(store: SQLiteMemory, run_id: str) -> RunView:
     """A run's page: per-epoch metrics, Table 2, what it spent."""
     run = next((r for r in store.runs() if r.run_id == run_id), None)
     if run is None:
         raise BadInputError(f"no run '{run_id}' in {store.location}")
-    rows = list(store.db.query(_PER_EPISODE, {"clarify": CLARIFY, "run": run_id}))
+    rows = queries.per_episode(store, run_id)
     by_epoch: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
         by_epoch.setdefault(r["epoch"], []).append(r)
     epochs = tuple(EpochMetrics(n, _metrics(by_epoch[n])) for n in sorted(by_epoch))
     outcomes = [(r["query"], r["epoch"], r["reward"], r["clarifications"]) for r in rows]
-    sql = """SELECT usage FROM episodes WHERE run_id = ?
-        UNION ALL SELECT usage FROM failures WHERE run_id = ?"""
-    usages = [Usage.from_json(json.loads(u)) for (u,) in store.db.execute(sql, [run_id, run_id])]
-    failed = store.db.execute("SELECT count(*) FROM failures WHERE run_id = ?", [run_id])
     return RunView(
         run,
         epochs,
-        table2_of(outcomes),
+        before_after_of(outcomes),
         fig4(rows),
-        sum(usages, Usage()),
-        int(failed.fetchone()[0]),
+        queries.run_usage(store, run_id),
+        queries.failure_count(store, run_id),
     )
 
 

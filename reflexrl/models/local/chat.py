@@ -27,9 +27,8 @@ from pydantic import PrivateAttr
 
 from ...envs.trajectory import current_prompt
 from ...errors import ModelSpecError
-from ...prompt.render import REQUEST_LINE, is_silent, split_memory
+from ...prompt.block import is_silent, split_memory, without_request
 from ...records import CLARIFY
-from ...safety.text import for_block
 from ..action import ActionChatModel
 from .registry import INSTALL_HINT, LocalModelInfo, local_threads, model_info, runtime_path
 from .scoring import PrefixScorer, parallel_context
@@ -55,8 +54,8 @@ def load_scorer(info: LocalModelInfo, n_ctx: int = 4096) -> PrefixScorer:
             try:
                 from llama_cpp import Llama  # noqa: PLC0415  (optional dependency)
             except ImportError as exc:
-                msg = f"--model: local:{info.name} needs llama-cpp-python: {INSTALL_HINT}"
-                raise ModelSpecError(msg) from exc
+                msg = f"local:{info.name} needs llama-cpp-python: {INSTALL_HINT}"
+                raise ModelSpecError(msg, setting="model") from exc
             threads = local_threads() or os.cpu_count() or 1
             try:
                 llama = Llama(
@@ -68,16 +67,15 @@ def load_scorer(info: LocalModelInfo, n_ctx: int = 4096) -> PrefixScorer:
                     n_threads_batch=threads,
                 )
             except ValueError as exc:  # llama.cpp refused the file
-                raise ModelSpecError(
-                    f"--model: local:{info.name}: cannot load {path} ({exc})"
-                ) from exc
+                msg = f"local:{info.name}: cannot load {path} ({exc})"
+                raise ModelSpecError(msg, setting="model") from exc
             parallel_context(llama)
             _SCORERS[info.name] = PrefixScorer(llama)
     return _SCORERS[info.name]
 
 
 @dataclass(frozen=True)
-class Decision:
+class ScoredChoice:
     """One choice and the scores it came from (log-likelihoods of each action name)."""
 
     action: str
@@ -113,7 +111,7 @@ class LocalChatModel(ActionChatModel):
         """The action `decide` picks."""
         return self.decide(messages).action
 
-    def decide(self, messages: Sequence[BaseMessage]) -> Decision:
+    def decide(self, messages: Sequence[BaseMessage]) -> ScoredChoice:
         """Choose an action for the latest request.
 
         The tool is the one whose log-likelihood rises most over its log-likelihood under an
@@ -130,7 +128,7 @@ class LocalChatModel(ActionChatModel):
         prompt = self.prompt(static, current_prompt(messages) or "", context)
         raw = _by_name(scorer.score(prompt, [f" {n}" for n in names]))
         cal = self._calibrate(scorer, static, tuple(names))
-        return Decision(choose_action(raw, cal, self.temperature, self._rng), raw, cal)
+        return ScoredChoice(pick_action(raw, cal, self.temperature, self._rng), raw, cal)
 
     def prompt(self, system: str, request: str, context: str | None = None) -> str:
         """The text the model reads: tools, static system prompt, request, then the memory."""
@@ -142,7 +140,7 @@ class LocalChatModel(ActionChatModel):
         if context and is_silent(context):
             context = None
         if context:
-            context = context.replace(f"\n{REQUEST_LINE}{for_block(request)}\n", "\n", 1)
+            context = without_request(context, request)
         extra = CONTEXT[kind].format(text=context.strip()) if context else ""
         return TEMPLATES[kind].format(
             tools=tools, system=system.strip(), request=request.strip(), context=extra
@@ -158,7 +156,7 @@ class LocalChatModel(ActionChatModel):
         return self._calibration[key]
 
 
-def choose_action(
+def pick_action(
     raw: dict[str, float], cal: dict[str, float], temperature: float = 0.0, rng: Any = None
 ) -> str:
     """The decision rule of `LocalChatModel.decide`, on raw and calibration scores by name."""

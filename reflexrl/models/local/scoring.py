@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["MAX_CANDIDATES", "REMEMBERED", "PrefixScorer", "parallel_context"]
+
 MAX_CANDIDATES = 31
 """Candidates one decision can score (llama.cpp sequences besides the prefix's)."""
 REMEMBERED = 4096

@@ -1,0 +1,155 @@
+"""One conformance check, run over every store and lookup (as LangGraph tests its stores and
+Gymnasium its environments): what the middleware, runner and CLI rely on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from reflexrl import MemoryStore, open_memory
+from reflexrl.memory import EpisodeWriter, MemoryHistory, MemoryReader, RunLog, credits
+from reflexrl.records import Episode, Failure, RunInfo, Step
+
+LOOKUPS = ["exact", "knn"]
+PROMPT = "Please generate an image depicting several dogs running on a beach"
+
+
+def _episode(index: int, *steps: tuple[str, str, float], suite: str = "s") -> Episode:
+    recorded = tuple(Step(i, p, a, {"x": 1}, r, r > 0) for i, (p, a, r) in enumerate(steps))
+    return Episode("run", index, 1, suite, "q", steps[0][0], False, "valid", recorded)
+
+
+@pytest.fixture(params=LOOKUPS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MemoryStore]:
+    """Every store (SQLite today) with every lookup."""
+    opened = open_memory(tmp_path / "memory.db", lookup=request.param)
+    opened.start_run(RunInfo("run", "s", "fake:first", 0, 1, 4))
+    yield opened
+    opened.close()
+
+
+def test_implements_the_protocols(store: MemoryStore) -> None:
+    for protocol in (MemoryStore, MemoryReader, RunLog, EpisodeWriter, MemoryHistory):
+        assert isinstance(store, protocol)
+    assert store.lookup_kind in LOOKUPS
+
+
+def test_an_episode_applies_exactly_its_credits(store: MemoryStore) -> None:
+    first = _episode(0, (PROMPT, "bad", -1.0), (PROMPT, "ask_user_for_clarification", 0.0))
+    second = _episode(1, (PROMPT, "good", 1.0), ("other", "good", 1.0))
+    for episode in (first, second):
+        store.record_episode(episode)
+    applied = [c for e in (first, second) for c in credits(e)]
+    for prompt in (PROMPT, "other"):
+        row = store.lookup("s", prompt)
+        mine = [c for c in applied if c.prompt == prompt]
+        assert row is not None
+        assert (row.reward, row.visits) == (sum(c.reward for c in mine), len(mine))
+        assert row.clarifications == sum(c.clarification for c in mine)
+        assert sum(s.n for s in row.actions.values()) == len(mine)
+    assert [len(e.steps) for e in store.episodes("run")] == [2, 2]
+
+
+def test_log_only_episode_credits_nothing(store: MemoryStore) -> None:
+    store.record_episode(_episode(0, (PROMPT, "bad", -1.0)), update=False)
+    assert store.lookup("s", PROMPT) is None and store.nearest("s", PROMPT) == []
+    assert len(store.episodes("run")) == 1
+
+
+def test_a_stored_prompt_is_its_own_nearest_row(store: MemoryStore) -> None:
+    store.record_episode(_episode(0, (PROMPT, "create_image", 1.0)))
+    (first, *_) = store.nearest("s", PROMPT)
+    assert first.row.prompt == PROMPT and first.similarity == pytest.approx(1.0, abs=1e-5)
+    assert store.nearest("other-suite", PROMPT) == []
+
+
+def test_a_snapshot_is_unchanged_by_later_writes(store: MemoryStore) -> None:
+    store.record_episode(_episode(0, (PROMPT, "good", 1.0)))
+    held = store.snapshot()
+    store.record_episode(_episode(1, (PROMPT, "good", 1.0)))
+    try:
+        seen = [nb.row.visits for nb in held.nearest("s", PROMPT)]
+        row = held.lookup("s", PROMPT)
+        assert row is not None and row.visits == 1 and seen == [1]
+        assert held.lookup_kind == store.lookup_kind
+    finally:
+        held.close()
+    assert [nb.row.visits for nb in store.nearest("s", PROMPT)] == [2]
+
+
+def test_the_run_log(store: MemoryStore) -> None:
+    store.record_failure(Failure("run", 3, 1, "q", PROMPT, "boom"))
+    store.finish_run("run", "incomplete")
+    (run,) = store.runs()
+    assert (run.run_id, run.status) == ("run", "incomplete") and run.finished_at
+    (failure,) = store.failures("run")
+    assert (failure.index, failure.error) == (3, "boom")
+    assert store.episodes("run") == []
+
+
+def test_reset_forgets_rows_and_keeps_the_log(store: MemoryStore) -> None:
+    store.record_episode(_episode(0, (PROMPT, "bad", -1.0)))
+    store.record_episode(_episode(1, ("x", "bad", -1.0), suite="t"))
+    assert store.reset("s") == 1
+    assert store.nearest("s", PROMPT) == [] and [r.suite for r in store.rows()] == ["t"]
+    assert len(store.episodes("run")) == 2
+    store.record_episode(_episode(2, (PROMPT, "good", 1.0)))  # learns again after a reset
+    assert [nb.row.reward for nb in store.nearest("s", PROMPT)] == [1.0]
+
+
+def test_rows_sorted_and_limited(store: MemoryStore) -> None:
+    store.record_episode(_episode(0, ("a", "good", 1.0), ("b", "bad", -1.0), ("b", "bad", -1.0)))
+    assert [r.prompt for r in store.rows("s", sort="reward")] == ["a", "b"]
+    assert [r.prompt for r in store.rows("s", sort="visits", limit=1)] == ["b"]
+    assert all(r.actions == {} for r in store.rows("s", actions=False))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lookup", LOOKUPS)
+def test_four_processes_train_into_one_file_exactly(tmp_path: Path, lookup: str) -> None:
+    db = tmp_path / "shared.db"
+    models = ["fake:first", "fake:oracle", "fake:clarify", "fake:first"]
+    procs = [
+        subprocess.Popen(
+            [
+                *(sys.executable, "-m", "reflexrl", "train", "--model", model),
+                *("--memory", str(db), "--epochs", "3", "--seed", str(seed)),
+                *("--epsilon", "0.3", "--lookup", lookup),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed, model in enumerate(models)
+    ]
+    for proc in procs:
+        assert proc.wait(timeout=300) == 0, proc.stderr.read() if proc.stderr else ""
+    with closing(open_memory(db, lookup=lookup)) as table:
+        episodes = [e for run in table.runs() for e in table.episodes(run.run_id)]
+        assert len(episodes) == 360 and len(table.runs()) == 4
+        expected: dict[str, list[float]] = {}
+        for credit in (c for e in episodes for c in credits(e)):
+            expected.setdefault(credit.prompt, []).append(credit.reward)
+        rows = {r.prompt: r for r in table.rows()}
+        assert {p: (r.reward, r.visits) for p, r in rows.items()} == {
+            p: (sum(v), len(v)) for p, v in expected.items()
+        }
+        assert {r.status for r in table.runs()} == {"completed"}
+
+
+def test_history_replays_the_aggregates_and_rolls_back(store: MemoryStore) -> None:
+    store.record_episode(_episode(0, (PROMPT, "bad", -1.0)))
+    first = list(store.rows())
+    store.record_episode(_episode(1, (PROMPT, "good", 1.0), ("other", "good", 1.0)))
+    assert list(store.rows_at(store.point("now"))) == list(store.rows())
+    assert list(store.rows_at(store.point("run:0"))) == first
+    change = store.rollback(store.point("run:0"))
+    assert list(store.rows()) == first
+    store.rollback(store.point(f"before-change:{change}"))
+    assert [r.visits for r in store.rows()] == [2, 1]
+    assert list(store.rows_at(store.point("now"))) == list(store.rows())

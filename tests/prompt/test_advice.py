@@ -1,0 +1,204 @@
+"""The advice a memory block gives: optimism for untried tools, read back as it was told."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from langchain.agents import create_agent
+from langchain_core.messages import AIMessage, HumanMessage, messages_to_dict
+
+from reflexrl import ReflexMiddleware, RewardTable, Suite, evaluate, load_model, open_memory, train
+from reflexrl.envs.context import EpisodeContext
+from reflexrl.envs.simulated_user import RephrasingUser
+from reflexrl.loop.metrics import advice_taken, summarize
+from reflexrl.memory import ActionEstimate, Advice, advise
+from reflexrl.models.fake import ScriptedChatModel
+from reflexrl.models.local.chat import LocalChatModel
+from reflexrl.prompt.block import advice_line, advised_actions, is_silent, split_memory
+from reflexrl.prompt.renderers import render_advice, render_focused
+from reflexrl.records import CLARIFY, Episode, Step
+
+TOOLS = ["calculator", "python_interpreter", "create_image", CLARIFY]
+_INDEX = itertools.count()
+
+
+def _e(value: float, n: int = 1) -> ActionEstimate:
+    return ActionEstimate(value, float(n), n)
+
+
+def test_a_tool_that_earned_a_reward_is_the_advice() -> None:
+    estimates = {"calculator": _e(-1), "python_interpreter": _e(1, 2), CLARIFY: _e(0, 3)}
+    assert advise(estimates, TOOLS) == Advice("python_interpreter")
+
+
+def test_untried_tools_beat_asking_while_no_tool_earned_a_reward() -> None:
+    # the ask-forever trap: calculator lost, asking earns 0, python was never tried
+    estimates = {"calculator": _e(-1), CLARIFY: _e(0, 4)}
+    advice = advise(estimates, TOOLS)
+    assert advice == Advice(None, ("python_interpreter", "create_image"))
+    assert advice.actions == {"python_interpreter", "create_image"}
+    # without the tools (or --no-untried) the best record, asking counting 0, as before
+    assert advise(estimates) == Advice(CLARIFY)
+
+
+def test_a_tool_only_neighbours_tried_is_untried_for_a_stored_prompt() -> None:
+    # a neighbour of another query lost with python_interpreter: this prompt never tried it
+    estimates = {"calculator": _e(-1), "python_interpreter": _e(-1), CLARIFY: _e(0, 3)}
+    assert advise(estimates, TOOLS, tried=["calculator", CLARIFY]) == Advice(
+        None, ("python_interpreter", "create_image")
+    )
+    # a prompt never seen counts what its neighbours tried
+    assert advise(estimates, TOOLS) == Advice(None, ("create_image",))
+
+
+def test_once_every_tool_lost_asking_is_the_advice() -> None:
+    estimates = {t: _e(-1) for t in TOOLS if t != CLARIFY}
+    assert advise(estimates, TOOLS) == Advice(CLARIFY)
+
+
+@pytest.mark.parametrize(
+    "advice",
+    [Advice("calculator"), Advice(None, ("python_interpreter", "a tool, oddly named"))],
+)
+def test_the_advice_line_reads_back_as_the_actions_advised(advice: Advice) -> None:
+    block = (
+        f"<reflexrl_memory>\n{advice_line(advice)}\n- x\n{advice_line(advice)}\n</reflexrl_memory>"
+    )
+    assert advised_actions(block) == advice.actions
+
+
+def test_a_block_without_advice_reads_as_none(memory: RewardTable) -> None:
+    assert advised_actions(render_focused(memory, "paper", "never seen", False)) is None
+
+
+def _record(memory: RewardTable, prompt: str, *steps: tuple[str, float]) -> None:
+    recorded = tuple(Step(i, prompt, a, {}, r, r > 0) for i, (a, r) in enumerate(steps))
+    episode = Episode("r", next(_INDEX), 1, "paper", "q4", prompt, False, "answered", recorded)
+    memory.record_episode(episode)
+
+
+def test_the_focused_block_names_untried_tools_first_and_last(memory: RewardTable) -> None:
+    _record(memory, "5 plus 5 plus 10", ("calculator", -1.0))
+    block = render_focused(memory, "paper", "5 plus 5 plus 10", False, tools=TOOLS)
+    lines = block.splitlines()
+    assert lines[2] == lines[-2] == advice_line(Advice(None, tuple(TOOLS[1:3])))
+    assert "- calculator: chosen 1x, mean reward -1" in lines
+    assert advised_actions(block) == {"python_interpreter", "create_image"}
+    old = render_focused(memory, "paper", "5 plus 5 plus 10", False)
+    assert advised_actions(old) == {CLARIFY}
+
+
+def _episode(blocks: list[str], actions: list[str]) -> Episode:
+    messages = [HumanMessage("p")] + [
+        AIMessage(content="", tool_calls=[{"name": a, "args": {}, "id": f"c{i}"}])
+        for i, a in enumerate(actions)
+    ]
+    steps = tuple(Step(i, "p", a, {}, 0.0, False) for i, a in enumerate(actions))
+    return Episode(
+        "r", 0, 1, "paper", "q", "p", False, "max_steps", steps,
+        messages=tuple(messages_to_dict(messages)), memory_blocks=tuple(blocks),
+    )  # fmt: skip
+
+
+def test_advice_following_counts_the_steps_that_took_an_advised_action() -> None:
+    told = f"<reflexrl_memory>\n{advice_line(Advice('calculator'))}\n</reflexrl_memory>"
+    silent = "<reflexrl_memory>\nNo reward recorded for this prompt yet.\n</reflexrl_memory>"
+    followed = _episode([told, silent, told], ["calculator", CLARIFY, "create_image"])
+    assert advice_taken(followed) == [True, False]
+    metrics = summarize([followed, _episode([], ["calculator"])])
+    assert (metrics.advised_steps, metrics.advice_following_rate) == (2, 0.5)
+
+
+def test_the_middleware_tells_the_renderer_which_tools_the_agent_has(
+    paper: Suite, memory: RewardTable
+) -> None:
+    prompt = paper.prompts_of("q4")[1]
+    _record(memory, prompt, ("calculator", -1.0))
+    blocks = {}
+    for untried in (True, False):
+        model = ScriptedChatModel(script=[AIMessage(content="done")])
+        reflex = ReflexMiddleware(memory, suite="paper", untried=untried)
+        agent = create_agent(model, paper.tools, middleware=[reflex])
+        agent.invoke({"messages": [HumanMessage(prompt)]})
+        system = model.requests[0][0].text
+        blocks[untried] = advised_actions(system)
+    untried_tools = set(paper.tool_names) - {"calculator"}
+    assert blocks == {True: untried_tools, False: {CLARIFY}}
+
+
+def test_a_fake_training_run_reports_advice_following(paper: Suite, memory: RewardTable) -> None:
+    model = load_model("fake:oracle", paper)
+    agent = create_agent(model, paper.tools, middleware=[ReflexMiddleware(memory, epsilon=0.0)])
+    train(agent, paper, memory, epochs=1, seed=0)
+    result = evaluate(agent, paper, epochs=1, seed=0)
+    assert result.metrics.advised_steps == 30
+    assert result.metrics.advice_following_rate == 1.0
+
+
+def test_the_advice_block_names_the_advised_tool_and_no_other(memory: RewardTable) -> None:
+    prompt = "5 plus 5 plus 10"
+    _record(memory, prompt, ("calculator", -1.0), ("python_interpreter", 1.0))
+    _record(memory, prompt, (CLARIFY, 0.0), ("python_interpreter", 1.0))
+    block = render_advice(memory, "paper", prompt, False, tools=TOOLS)
+    assert block.splitlines() == [
+        "<reflexrl_memory>",
+        f'Current user prompt: "{prompt}"',
+        "Best action so far: python_interpreter (mean reward +1)",
+        "</reflexrl_memory>",
+    ]
+    assert advised_actions(block) == {"python_interpreter"}
+    # the same record renders the same text: a settled row costs a local model nothing new
+    _record(memory, prompt, ("python_interpreter", 1.0))
+    assert render_advice(memory, "paper", prompt, False, tools=TOOLS) == block
+
+
+def test_the_advice_block_lists_untried_tools_and_says_when_it_knows_nothing(
+    memory: RewardTable,
+) -> None:
+    _record(memory, "5 plus 5 plus 10", ("calculator", -1.0))
+    block = render_advice(memory, "paper", "5 plus 5 plus 10", False, tools=TOOLS)
+    assert advised_actions(block) == {"python_interpreter", "create_image"}
+    assert "calculator" not in block  # the tool that lost is not named: small models copy
+    explored = render_advice(memory, "paper", "5 plus 5 plus 10", True, tools=TOOLS)
+    assert is_silent(explored) and advised_actions(explored) is None
+    assert is_silent(render_advice(memory, "paper", "never seen", False, tools=TOOLS))
+    assert not is_silent(block)
+
+
+def test_the_advice_block_reads_a_knn_estimate(tmp_path: Path) -> None:
+    memory = open_memory(tmp_path / "knn.db", lookup="knn")
+    _record(memory, "Calculate the result of 5 plus 5 plus 10", ("calculator", 1.0))
+    _record(memory, "Add 5 and 5, then add 10", ("calculator", 1.0), (CLARIFY, 0.0))
+    block = render_advice(memory, "paper", "Work out what 5 plus 5 plus 10 is", False, tools=TOOLS)
+    line = block.splitlines()[-2]
+    assert line.startswith("Best action so far: calculator (mean reward +")
+    assert advised_actions(block) == {"calculator"}
+    far = render_advice(memory, "paper", "Book a hotel room in Lisbon", False, tools=TOOLS)
+    assert is_silent(far) and advised_actions(far) is None
+    memory.close()
+
+
+def test_a_silent_advice_block_shows_the_model_what_it_sees_without_memory(
+    paper: Suite, memory: RewardTable
+) -> None:
+    prompt = paper.prompts_of("q4")[1]
+    systems = {}
+    for use_memory, render in ((False, "advice"), (True, "advice"), (True, "focused")):
+        model = ScriptedChatModel(script=[AIMessage(content="done")])
+        reflex = ReflexMiddleware(memory, suite="paper", render=render)
+        agent = create_agent(model, paper.tools, middleware=[reflex])
+        ctx = EpisodeContext(
+            suite="paper", query="q4", seed=0, index=0, total=1, max_steps=4,
+            reward_model=paper.reward_model, user=RephrasingUser([prompt]), frozen=True,
+            use_memory=use_memory,
+        )  # fmt: skip
+        agent.invoke({"messages": [HumanMessage(prompt)]}, ctx.config())
+        systems[use_memory, render] = model.requests[0][0].text
+    static, block = split_memory(systems[True, "advice"])
+    assert block is not None and is_silent(block)
+    assert static == systems[False, "advice"]  # no note: the same static text as memory off
+    assert "<reflexrl_memory> block below" in systems[True, "focused"]
+    local = LocalChatModel(model_name="smollm2").bind_tools(paper.tools)
+    assert local.prompt(static, prompt, block) == local.prompt(static, prompt)
