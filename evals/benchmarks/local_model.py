@@ -32,7 +32,7 @@ from reflexrl.agent.build import SYSTEM_PROMPT
 from reflexrl.models.local.chat import LocalChatModel
 from reflexrl.models.local.registry import model_info, runtime_path, verified_path
 from reflexrl.models.local.scoring import PrefixScorer, parallel_context
-from reflexrl.prompt.render import MEMORY_NOTE, REWARD_RULES
+from reflexrl.prompt.instructions import static_system
 
 BLOCKS = {
     "advice": "Best action so far: {tool} (mean reward +1)",
@@ -91,7 +91,7 @@ def decisions(path: Path, name: str, block: str, n: int) -> None:
     llama = Llama(model_path=str(path), n_ctx=4096, verbose=False, seed=0)
     parallel_context(llama)
     scorer = PrefixScorer(llama)
-    static = f"{SYSTEM_PROMPT}\n\n{REWARD_RULES}\n\n{MEMORY_NOTE}"
+    static = static_system(SYSTEM_PROMPT, "focused")
     names = [f" {t['name']}" for t in bound.bound_tools]
     prompts = [p for _, p in suite.prompts()]
     n = min(n, len(prompts))

@@ -12,7 +12,7 @@ from ..envs.suite import Suite, bundled_suites
 from ..errors import BadInputError
 from ..loop.config import RunConfig
 from ..memory import MemoryStore, open_memory, sort_rows
-from ..prompt.render import prompt_memory
+from ..prompt import prompt_memory
 from ..safety.text import for_terminal
 from .common import DEFAULT_MEMORY, JsonOpt, MemoryOpt, cli_errors, out, print_json, say
 from .history import POINTS
