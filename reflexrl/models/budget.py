@@ -1,4 +1,4 @@
-"""`--max-cost`: stop spending before a run goes over its budget."""
+"""A run's budget (`max_cost`): stop spending before a run goes over it."""
 
 from __future__ import annotations
 

@@ -147,8 +147,9 @@ class ModelCallMiddleware(AgentMiddleware):
         reply = next((m for m in response.result if isinstance(m, AIMessage)), None)
         usage = message_usage(reply) if reply is not None else Usage(calls=1)
         usage = replace(usage, cost=None if self.price is None else self.price.cost(usage))
-        if self.budget is not None:
-            self.budget.settle(call.reserved or 0.0, usage.cost or 0.0)
+        if self.budget is not None:  # settled once: a failure after this releases nothing
+            reserved, call.reserved = call.reserved or 0.0, None
+            self.budget.settle(reserved, usage.cost or 0.0)
         if call.slot is not None:
             call.slot.settle(usage.input_tokens + usage.output_tokens)
         if self.cache is not None and call.key and reply is not None:

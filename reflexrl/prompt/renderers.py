@@ -80,8 +80,8 @@ def recall(
 def render_paper(
     store: MemoryReader, suite: str, prompt: str, explored: bool, *, tools: Sequence[str] = ()
 ) -> str:
-    """Seed 001's rendering: the aggregate reward of every prompt in the table (no advice,
-    so `tools` is unused)."""
+    """The rendering of Curuksu's paper: the aggregate reward of every prompt in the table
+    (no advice, so `tools` is unused)."""
     rows = [_zeroed(r) if explored else r for r in store.rows(suite, sort="prompt", actions=False)]
     if not rows:
         return as_block(["No rewards recorded yet."])

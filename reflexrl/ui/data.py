@@ -196,8 +196,8 @@ def _text(content: Any) -> str:
 
 @dataclass(frozen=True)
 class Fig4:
-    """Seed 001 Fig. 4: per prompt (columns) and epoch (rows), the mean episode reward and the
-    mean number of clarifications (fallbacks)."""
+    """Fig. 4 of Curuksu's paper: per prompt (columns) and epoch (rows), the mean episode
+    reward and the mean number of clarifications (fallbacks)."""
 
     columns: tuple[str, ...]
     """A short label per prompt: its query and its number within the query."""

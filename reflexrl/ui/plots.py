@@ -75,7 +75,7 @@ def heat_maps(
     epochs: Sequence[int],
     panels: Mapping[str, Sequence[Sequence[float | None]]],
 ) -> str:
-    """Seed 001 Fig. 4: one heat map per panel, prompts across, epochs top to bottom (the
+    """Fig. 4 of Curuksu's paper: one heat map per panel, prompts across, epochs top to bottom (the
     reward panel centred on 0, the others from 0)."""
     width = min(14.0, 2.0 + 0.28 * len(columns))
     figure, axes_list = plt.subplots(

@@ -5,14 +5,20 @@ from __future__ import annotations
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
+from langchain.agents.middleware import ModelRequest, ModelResponse
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, HumanMessage
 
 from reflexrl.errors import BudgetExceededError
 from reflexrl.models.budget import Budget
+from reflexrl.models.call_policy import ModelCallMiddleware
 from reflexrl.models.rate_limit import RateLimiter, Reservation
+from reflexrl.models.response_cache import ResponseCache
 from reflexrl.models.retry import RetryPolicy, is_transient, retry_after
 from reflexrl.safety import redaction as secrets
 from reflexrl.usage import Price, Usage, price_for
@@ -112,3 +118,30 @@ def test_a_short_header_value_is_cut_from_errors_as_a_word_not_from_everything()
         "401: header X-Org=[redacted] is not valid; k7Qx and xk7Q are other words"
     )
     assert secrets.redact("the k7Q model") == "the k7Q model"  # stored conversations keep it
+
+
+def test_a_call_that_fails_after_it_was_charged_releases_its_reservation_once(
+    tmp_path: Path,
+) -> None:
+    """The reply came back and was charged, then storing it in the cache failed: the call's
+    reservation is released once, not a second time by the failure."""
+    cache = ResponseCache(tmp_path / "cache.db")
+    puts = []
+
+    def failing_put(*args: object) -> None:
+        puts.append(args)
+        if len(puts) == 1:
+            raise OSError("disk full")
+
+    cache.put = failing_put  # type: ignore[method-assign]
+    budget = Budget(limit=10.0, largest_call=0.5)  # each call reserves 0.5
+    policy = ModelCallMiddleware(
+        "fake:first", retry=RetryPolicy(retries=1, base_delay=0.0), budget=budget, cache=cache
+    )
+    request = ModelRequest(
+        model=GenericFakeChatModel(messages=iter([])), messages=[HumanMessage("hi")]
+    )
+    reply = ModelResponse(result=[AIMessage("hello")])
+    with pytest.raises(OSError, match="disk full"):  # not transient: no retry
+        policy.wrap_model_call(request, lambda _request: reply)
+    assert budget.reserved == 0.0
