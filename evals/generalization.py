@@ -45,14 +45,22 @@ EVALS = {
 }
 
 
-def reflexrl(*args: str, env: dict[str, str]) -> tuple[dict[str, Any], float]:
-    """Run the CLI with --json; return its output and the wall time."""
+def run_json(cmd: list[str], env: dict[str, str]) -> tuple[dict[str, Any], float]:
+    """Run a command that prints JSON; return its output and the wall time."""
     start = time.perf_counter()
-    cmd = [sys.executable, "-m", "reflexrl", *args, "--json"]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr[-2000:]}")
     return json.loads(done.stdout), time.perf_counter() - start
+
+
+def reflexrl(*args: str, env: dict[str, str]) -> tuple[dict[str, Any], float]:
+    """Run the CLI with --json."""
+    return run_json([sys.executable, "-m", "reflexrl", *args, "--json"], env)
+
+
+HELDOUT = Path(__file__).with_name("heldout.py")
+"""The held-out kNN evaluation, prompt by prompt (each prompt's neighbours, advice, outcome)."""
 
 
 def one_run(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
@@ -72,10 +80,18 @@ def one_run(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
         evals, seconds = {}, {"train": round(train_s, 1)}
         for name, (split, lookup) in EVALS.items():
             memory = ["--no-memory"] if lookup is None else ["--memory", db, "--lookup", lookup]
-            evals[name], took = reflexrl("eval", *common, *held, "--split", split, *memory, env=env)
+            if name == "heldout_knn":  # the same evaluation, with each prompt's neighbours
+                cmd = [sys.executable, str(HELDOUT), *common, *held, "--memory", db]
+                detail, took = run_json(cmd, env)
+                evals[name], prompts = detail["eval"], detail["prompts"]
+            else:
+                evals[name], took = reflexrl(
+                    "eval", *common, *held, "--split", split, *memory, env=env
+                )
             seconds[name] = round(took, 1)
     return {"suite": suite, "model": args.model, "seed": seed, "holdout": args.holdout,
-            "epochs": args.epochs, "seconds": seconds, "train": train, "evals": evals}  # fmt: skip
+            "epochs": args.epochs, "seconds": seconds, "train": train, "evals": evals,
+            "prompts": prompts}  # fmt: skip
 
 
 def gains(run: dict[str, Any]) -> dict[str, float]:
@@ -120,9 +136,66 @@ def markdown(suite: str, runs: list[dict[str, Any]]) -> str:
         f"Worst seed for kNN on held-out prompts: seed {worst['seed']} "
         f"({gains(worst)['knn_on_heldout']:+.0f} points).",
         "",
+        _worse(runs),
+        "",
         _per_query(runs),
+        _asking(runs),
+        _per_prompt(runs),
     ]
     return "\n".join(lines)
+
+
+def _worse(runs: list[dict[str, Any]]) -> str:
+    """The queries whose held-out success is lower with the kNN memory than without, by seed."""
+    found = []
+    for run in runs:
+        off, knn = (run["evals"][k]["per_query"] for k in ("heldout_off", "heldout_knn"))
+        found += [
+            f"{q} on seed {run['seed']} ({off[q][METRIC]:.2f} -> {knn[q][METRIC]:.2f})"
+            for q in sorted(off)
+            if knn[q][METRIC] < off[q][METRIC]
+        ]
+    return "Held-out queries worse with the kNN memory than without: " + (
+        "; ".join(found) or "none, on any seed."
+    )
+
+
+def _asking(runs: list[dict[str, Any]]) -> str:
+    """How often the agent asked first on held-out prompts, ambiguous (in two queries) or not."""
+    parts = []
+    for label, ambiguous in (("ambiguous", True), ("clear", False)):
+        found = [p for r in runs for p in r.get("prompts", []) if p["ambiguous"] is ambiguous]
+        asked = sum(1 for p in found if p["actions"][:1] == ["ask_user_for_clarification"])
+        rate = f"{asked / len(found):.2f}" if found else "n/a"
+        parts.append(f"{label} {rate} ({asked} of {len(found)})")
+    return "With kNN, held-out prompts whose first action was to ask: " + ", ".join(parts) + ".\n"
+
+
+def _per_prompt(runs: list[dict[str, Any]]) -> str:
+    """Each held-out prompt with kNN, over the seeds: what its neighbours said, the advice it
+    read, and how it went (a regression traced to its neighbours)."""
+    lines = [
+        "| held-out prompt (kNN) | query | ambiguous | agreement (mean) | advice (by seed) | "
+        "success within 2 |",
+        "|---|---|---|---|---|---|",
+    ]
+    by_prompt: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        for detail in run.get("prompts", []):
+            by_prompt.setdefault(detail["prompt"], []).append(detail)
+    for prompt, seen in sorted(by_prompt.items(), key=lambda x: (x[1][0]["query"], x[0])):
+        agreements = [d["agreement"] for d in seen if d["agreement"] is not None]
+        agreement = f"{mean(agreements):.2f}" if agreements else "-"
+        told = ", ".join("/".join(d["advice"]) if d["advice"] else "-" for d in seen)
+        shown = prompt if len(prompt) <= 60 else prompt[:57] + "..."
+        ambiguous = "yes" if seen[0]["ambiguous"] else ""
+        wins = sum(d["success_within_2"] for d in seen)
+        lines.append(
+            f"| {json.dumps(shown)} | {seen[0]['query']} | {ambiguous} | {agreement} | {told} "
+            f"| {wins}/{len(seen)} |"
+        )
+    return "\n".join([*lines, ""])
+    return "\n".join([*lines, ""])
 
 
 def _ratio(part: float, whole: float) -> str:

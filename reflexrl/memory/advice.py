@@ -1,11 +1,18 @@
-"""What a memory block advises: a tool that earned a reward, else the tools not tried yet.
+"""What a memory block advises: a tool that earned a reward, else the tools not tried yet,
+and asking when the prompts like an unseen one needed different tools.
 
 Optimism under uncertainty: a tool never tried for a prompt might be the valid one, so it
 ranks above every action whose record is not positive, asking included. Without it, a prompt
 whose one tried tool earned -1 advises asking (0) forever, and nobody ever tries the tool
 that serves it. Once every tool was tried, the best record wins, asking counting 0.
-"""
 
+Disagreement is ambiguity: a prompt the memory never saw, whose nearest stored prompts were
+served by different tools, is one the agent cannot tell apart from requests of another kind
+(a calculator or an interpreter, a pizza or a dessert). Pooling those neighbours' estimates
+advises whichever tool the closer ones used, often the other request's; the paper's answer
+to ambiguity is to ask. So each neighbour votes for the tool that served it (similarity-
+weighted); when no tool has `AGREEMENT` of the votes, the advice is to ask.
+"""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
@@ -19,10 +26,15 @@ from .protocols import Neighbour
 @dataclass(frozen=True)
 class Advice:
     """The best action of a record (`best`), or, when no tool has earned a positive reward
-    and some were never tried, those tools (`untried`, `best` None)."""
+    and some were never tried, those tools (`untried`, `best` None); asking (`best` is
+    `CLARIFY`) when the prompts like an unseen one were served by different tools
+    (`contested`)."""
 
     best: str | None
     untried: tuple[str, ...] = ()
+    contested: tuple[str, ...] = ()
+    """When the advice is to ask because similar prompts disagree: their tools, most votes
+    first."""
 
     @property
     def actions(self) -> frozenset[str]:
@@ -57,13 +69,45 @@ def advise(
     return Advice(best_estimated(estimates))
 
 
+AGREEMENT = 0.75
+"""The share of the neighbours' similarity-weighted votes the leading tool needs for an
+unseen prompt to be advised it; below it the neighbours disagree and the advice is to ask."""
+
+
 def advice_for(
     neighbours: Sequence[Neighbour], prompt: str, tools: Sequence[str] = ()
 ) -> tuple[dict[str, ActionEstimate], Advice | None]:
     """The estimate per action for `prompt` from the rows found for it (`estimate`), and its
-    advice (None: nothing is known)."""
+    advice (None: nothing is known). A stored prompt is advised by its own record first; an
+    unseen one whose neighbours disagree (`contested`) is advised to ask."""
     estimates = estimate(neighbours, prompt)
     if not estimates:
         return estimates, None
     own = own_row(neighbours, prompt)
+    if own is None and (tools_in_play := contested(neighbours)):
+        return estimates, Advice(CLARIFY, contested=tools_in_play)
     return estimates, advise(estimates, tools, None if own is None else list(own.actions))
+
+
+def votes(neighbours: Sequence[Neighbour]) -> dict[str, float]:
+    """Per tool, the similarity of the neighbours it served: each neighbour votes for its
+    tool of highest positive mean reward (one that never earned a reward abstains)."""
+    tally: dict[str, float] = {}
+    for nb in neighbours:
+        served = {
+            a: (s.mean, s.n) for a, s in nb.row.actions.items() if a != CLARIFY and s.mean > 0
+        }
+        if served:
+            tool = max(served, key=lambda a: served[a])
+            tally[tool] = tally.get(tool, 0.0) + nb.similarity
+    return tally
+
+
+def contested(neighbours: Sequence[Neighbour]) -> tuple[str, ...]:
+    """The tools that served the neighbours, most votes first, when none has `AGREEMENT` of
+    the votes (empty: they agree, or none was served)."""
+    tally = votes(neighbours)
+    total = sum(tally.values())
+    if len(tally) < 2 or max(tally.values()) >= AGREEMENT * total:
+        return ()
+    return tuple(sorted(tally, key=lambda t: (-tally[t], t)))

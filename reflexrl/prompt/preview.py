@@ -34,6 +34,7 @@ class PromptMemory:
             "lookup": self.lookup,
             "best_action": self.advice.best,
             "untried": list(self.advice.untried),
+            "contested": list(self.advice.contested),
             "estimate": {
                 a: {"value": round(e.value, 6), "weight": round(e.weight, 6), "n": e.n}
                 for a, e in self.estimates.items()

@@ -13,12 +13,13 @@ from reflexrl import ReflexMiddleware, RewardTable, Suite, evaluate, load_model,
 from reflexrl.envs.context import EpisodeContext
 from reflexrl.envs.simulated_user import RephrasingUser
 from reflexrl.loop.metrics import advice_taken, summarize
-from reflexrl.memory import ActionEstimate, Advice, advise
+from reflexrl.memory import ActionEstimate, Advice, Neighbour, advise
+from reflexrl.memory.advice import AGREEMENT, advice_for, contested, votes
 from reflexrl.models.fake import ScriptedChatModel
 from reflexrl.models.local.chat import LocalChatModel
 from reflexrl.prompt.block import advice_line, advised_actions, is_silent, split_memory
 from reflexrl.prompt.renderers import render_advice, render_focused
-from reflexrl.records import CLARIFY, Episode, Step
+from reflexrl.records import CLARIFY, ActionStats, Episode, MemoryRow, Step
 
 TOOLS = ["calculator", "python_interpreter", "create_image", CLARIFY]
 _INDEX = itertools.count()
@@ -26,6 +27,40 @@ _INDEX = itertools.count()
 
 def _e(value: float, n: int = 1) -> ActionEstimate:
     return ActionEstimate(value, float(n), n)
+
+
+def _neighbour(prompt: str, similarity: float, **rewards: float) -> Neighbour:
+    actions = {a: ActionStats(1, r) for a, r in rewards.items()}
+    row = MemoryRow("paper", prompt, None, sum(rewards.values()), len(actions), 0, actions)
+    return Neighbour(row, similarity)
+
+
+def test_each_neighbour_votes_for_the_tool_that_served_it_by_its_similarity() -> None:
+    found = [
+        _neighbour("a", 0.9, calculator=1.0, python_interpreter=-1.0),
+        _neighbour("b", 0.8, python_interpreter=1.0),
+        _neighbour("c", 0.7, calculator=-1.0),  # served by nothing: abstains
+        _neighbour("d", 0.6, **{CLARIFY: 0.0}),  # asked: abstains
+    ]
+    assert votes(found) == {"calculator": 0.9, "python_interpreter": 0.8}
+    assert contested(found) == ("calculator", "python_interpreter")
+
+
+@pytest.mark.parametrize(("lead", "other", "split"), [(0.75, 0.25, False), (0.7, 0.3, True)])
+def test_the_neighbours_disagree_below_the_agreement_share(
+    lead: float, other: float, split: bool
+) -> None:
+    found = [_neighbour("a", lead, calculator=1.0), _neighbour("b", other, create_image=1.0)]
+    assert AGREEMENT == 0.75 and bool(contested(found)) is split
+    _, advice = advice_for(found, "an unseen prompt", TOOLS)
+    assert advice is not None and (advice.best == CLARIFY) is split
+    assert advice.best == (CLARIFY if split else "calculator")
+
+
+def test_a_stored_prompt_is_advised_by_its_record_whatever_its_neighbours_say() -> None:
+    found = [_neighbour("own", 1.0, calculator=1.0), _neighbour("b", 0.95, create_image=1.0)]
+    _, advice = advice_for(found, "own", TOOLS)
+    assert advice is not None and advice.best != CLARIFY and advice.contested == ()
 
 
 def test_a_tool_that_earned_a_reward_is_the_advice() -> None:
