@@ -13,6 +13,7 @@ advises whichever tool the closer ones used, often the other request's; the pape
 to ambiguity is to ask. So each neighbour votes for the tool that served it (similarity-
 weighted); when no tool has `AGREEMENT` of the votes, the advice is to ask.
 """
+
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
