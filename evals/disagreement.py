@@ -4,8 +4,8 @@ alternatives, on memories `evals/generalization.py --memories DIR` trained.
 Each variant re-runs only the frozen held-out kNN evaluation (`evals/heldout.py`) on the
 same memory: training used the exact lookup, which the rule never changes. Variants: the
 share of the similarity-weighted votes the leading tool needs (`--agreements`; 0 never asks:
-the pooled estimate's best action, the rule before), the neighbours per prompt (`--ks`) and
-the least similarity of a neighbour (`--thresholds`), each around the defaults.
+the leading tool always), the neighbours per prompt (`--ks`) and the least similarity of a
+neighbour (`--thresholds`), each around the defaults.
 
     python evals/disagreement.py --memories /tmp/mem --report evals/reports/g.json \\
         --suites paper assistant --seeds 0 1 --out evals/reports

@@ -11,7 +11,7 @@ served by different tools, is one the agent cannot tell apart from requests of a
 (a calculator or an interpreter, a pizza or a dessert). Pooling those neighbours' estimates
 advises whichever tool the closer ones used, often the other request's; the paper's answer
 to ambiguity is to ask. So each neighbour votes for the tool that served it (similarity-
-weighted); when no tool has `AGREEMENT` of the votes, the advice is to ask.
+weighted): the advice is the tool that has `AGREEMENT` of the votes, else to ask.
 """
 
 from __future__ import annotations
@@ -80,13 +80,14 @@ def advice_for(
 ) -> tuple[dict[str, ActionEstimate], Advice | None]:
     """The estimate per action for `prompt` from the rows found for it (`estimate`), and its
     advice (None: nothing is known). A stored prompt is advised by its own record first; an
-    unseen one whose neighbours disagree (`contested`) is advised to ask."""
+    unseen one by its neighbours' votes (`vote`), else, when none of them was served by a
+    tool, by the estimate (the tools none of them tried)."""
     estimates = estimate(neighbours, prompt)
     if not estimates:
         return estimates, None
     own = own_row(neighbours, prompt)
-    if own is None and (tools_in_play := contested(neighbours)):
-        return estimates, Advice(CLARIFY, contested=tools_in_play)
+    if own is None and (voted := vote(neighbours)) is not None:
+        return estimates, voted
     return estimates, advise(estimates, tools, None if own is None else list(own.actions))
 
 
@@ -104,11 +105,13 @@ def votes(neighbours: Sequence[Neighbour]) -> dict[str, float]:
     return tally
 
 
-def contested(neighbours: Sequence[Neighbour]) -> tuple[str, ...]:
-    """The tools that served the neighbours, most votes first, when none has `AGREEMENT` of
-    the votes (empty: they agree, or none was served)."""
+def vote(neighbours: Sequence[Neighbour]) -> Advice | None:
+    """The neighbours' tool when it has `AGREEMENT` of their votes; asking, with the tools
+    in play (`contested`, most votes first), when none has; None when no neighbour voted."""
     tally = votes(neighbours)
-    total = sum(tally.values())
-    if len(tally) < 2 or max(tally.values()) >= AGREEMENT * total:
-        return ()
-    return tuple(sorted(tally, key=lambda t: (-tally[t], t)))
+    if not tally:
+        return None
+    ranked = tuple(sorted(tally, key=lambda t: (-tally[t], t)))
+    if tally[ranked[0]] >= AGREEMENT * sum(tally.values()):
+        return Advice(ranked[0])
+    return Advice(CLARIFY, contested=ranked)

@@ -14,7 +14,7 @@ from reflexrl.envs.context import EpisodeContext
 from reflexrl.envs.simulated_user import RephrasingUser
 from reflexrl.loop.metrics import advice_taken, summarize
 from reflexrl.memory import ActionEstimate, Advice, Neighbour, advise
-from reflexrl.memory.advice import AGREEMENT, advice_for, contested, votes
+from reflexrl.memory.advice import AGREEMENT, advice_for, vote, votes
 from reflexrl.models.fake import ScriptedChatModel
 from reflexrl.models.local.chat import LocalChatModel
 from reflexrl.prompt.block import advice_line, advised_actions, is_silent, split_memory
@@ -43,7 +43,8 @@ def test_each_neighbour_votes_for_the_tool_that_served_it_by_its_similarity() ->
         _neighbour("d", 0.6, **{CLARIFY: 0.0}),  # asked: abstains
     ]
     assert votes(found) == {"calculator": 0.9, "python_interpreter": 0.8}
-    assert contested(found) == ("calculator", "python_interpreter")
+    assert vote(found) == Advice(CLARIFY, contested=("calculator", "python_interpreter"))
+    assert vote(found[2:]) is None  # nobody voted: the estimate decides
 
 
 @pytest.mark.parametrize(("lead", "other", "split"), [(0.75, 0.25, False), (0.7, 0.3, True)])
@@ -51,10 +52,22 @@ def test_the_neighbours_disagree_below_the_agreement_share(
     lead: float, other: float, split: bool
 ) -> None:
     found = [_neighbour("a", lead, calculator=1.0), _neighbour("b", other, create_image=1.0)]
-    assert AGREEMENT == 0.75 and bool(contested(found)) is split
+    assert AGREEMENT == 0.75 and bool(vote(found).contested) is split
     _, advice = advice_for(found, "an unseen prompt", TOOLS)
     assert advice is not None and (advice.best == CLARIFY) is split
     assert advice.best == (CLARIFY if split else "calculator")
+
+
+def test_neighbours_that_agree_advise_their_tool_over_the_pooled_estimate() -> None:
+    """One neighbour was served by the tool; the others only lost with it (their means
+    drag the pooled estimate below 0): the vote still advises it, not an untried tool."""
+    found = [
+        _neighbour("a", 0.9, create_image=1.0),
+        _neighbour("b", 0.85, create_image=-1.0),
+        _neighbour("c", 0.8, create_image=-1.0),
+    ]
+    estimates, advice = advice_for(found, "an unseen prompt", TOOLS)
+    assert estimates["create_image"].value < 0 and advice == Advice("create_image")
 
 
 def test_a_stored_prompt_is_advised_by_its_record_whatever_its_neighbours_say() -> None:
