@@ -242,9 +242,11 @@ def test_holdout_knn_and_memory_show_prompt(tmp_path: Path) -> None:
     assert exact["neighbours"] == [] and exact["best_action"] is None
     assert "No reward recorded for this prompt yet." in exact["block"]
     knn = cli_json("memory", "show", "--memory", str(db), "--prompt", held_out, "--lookup", "knn")
-    assert knn["lookup"] == "knn" and knn["best_action"] == "create_image"
+    # its neighbours are q1's (create_image) and q2's (analyze_image): they disagree, it asks
+    assert knn["lookup"] == "knn" and knn["best_action"] == "ask_user_for_clarification"
+    assert knn["contested"] == ["create_image", "analyze_image"]
     assert 1 <= len(knn["neighbours"]) <= 5
     assert all(n["similarity"] >= 0.5 for n in knn["neighbours"])
-    assert knn["block"].splitlines()[-2] == "Best action so far: create_image"
+    assert knn["block"].splitlines()[-2] == "Best action so far: ask_user_for_clarification"
     text = cli("memory", "show", "--memory", str(db), "--prompt", held_out, "--lookup", "knn")
     assert text.strip() == knn["block"]
