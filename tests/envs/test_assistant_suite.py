@@ -7,7 +7,6 @@ import re
 from types import ModuleType
 
 import pytest
-from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from reflexrl import Suite
 
@@ -61,26 +60,6 @@ def test_designed_ambiguity_is_in_the_training_prompts(assistant: Suite) -> None
     }
     for qa, ia, qb, ib in pairs:
         assert ia < 8 - HELD_OUT and ib < 8 - HELD_OUT, (qa, ia, qb, ib)
-
-
-def _model_args(tool: object, request: str) -> dict[str, str]:
-    """What a scripted or local model passes: the request for every required string."""
-    params = convert_to_openai_tool(tool)["function"]["parameters"]
-    props = params.get("properties", {})
-    required = params.get("required", [])
-    return {p: request for p in required if props[p].get("type") == "string"}
-
-
-def test_every_tool_runs_on_a_models_arguments(assistant: Suite) -> None:
-    for query in assistant.spec.queries:
-        (name,) = query.valid_tools
-        tool = next(t for t in assistant.tools if t.name == name)
-        for prompt in query.prompts:
-            args = _model_args(tool, prompt)
-            assert args, name
-            result = tool.invoke(args)
-            assert isinstance(result, str) and not result.startswith("error"), (name, result)
-            assert result == tool.invoke(args)  # deterministic
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from reflexrl import Suite
 from reflexrl.envs.suite import bundled_suites
@@ -23,6 +24,28 @@ def test_bundled_suite_conforms(name: str) -> None:
     for query in suite.spec.queries:
         assert set(query.valid_tools) <= set(tool_names)
         assert all(query_of.get(p) == query.id for p in query.prompts)
+
+
+def _model_args(tool: object, request: str) -> dict[str, str]:
+    """What a scripted or local model passes: the request for every required string."""
+    params = convert_to_openai_tool(tool)["function"]["parameters"]
+    props = params.get("properties", {})
+    required = params.get("required", [])
+    return {p: request for p in required if props[p].get("type") == "string"}
+
+
+@pytest.mark.parametrize("name", ["assistant", "workplace"])  # paper's run model-written code
+def test_every_tool_runs_on_a_models_arguments(name: str) -> None:
+    suite = Suite.load(name)
+    for query in suite.spec.queries:
+        (tool_name,) = query.valid_tools
+        tool = next(t for t in suite.tools if t.name == tool_name)
+        for prompt in query.prompts:
+            args = _model_args(tool, prompt)
+            assert args, tool_name
+            result = tool.invoke(args)
+            assert isinstance(result, str) and not result.startswith("error"), (name, result)
+            assert result == tool.invoke(args)  # deterministic
 
 
 def test_paper_suite_shape(paper: Suite) -> None:

@@ -11,7 +11,6 @@ from types import ModuleType
 
 import pytest
 import yaml
-from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from reflexrl import Suite
 from reflexrl.envs.suite import bundled_suites
@@ -223,26 +222,6 @@ def test_clear_held_out_prompts_share_words_with_a_neighbouring_intent(workplace
 
 
 # the tools ----------------------------------------------------------------------------------
-
-
-def _model_args(tool: object, request: str) -> dict[str, str]:
-    """What a scripted or local model passes: the request for every required string."""
-    params = convert_to_openai_tool(tool)["function"]["parameters"]
-    props = params.get("properties", {})
-    required = params.get("required", [])
-    return {p: request for p in required if props[p].get("type") == "string"}
-
-
-def test_every_tool_runs_on_a_models_arguments(workplace: Suite) -> None:
-    for query in workplace.spec.queries:
-        (name,) = query.valid_tools
-        tool = next(t for t in workplace.tools if t.name == name)
-        for prompt in query.prompts:
-            args = _model_args(tool, prompt)
-            assert args, name
-            result = tool.invoke(args)
-            assert isinstance(result, str) and not result.startswith("error"), (name, result)
-            assert result == tool.invoke(args)  # deterministic
 
 
 def test_the_tools_use_only_the_standard_library() -> None:
