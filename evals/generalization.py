@@ -79,12 +79,12 @@ def one_run(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
         )
         evals, seconds = {}, {"train": round(train_s, 1)}
         for name, (split, lookup) in EVALS.items():
-            memory = ["--no-memory"] if lookup is None else ["--memory", db, "--lookup", lookup]
             if name == "heldout_knn":  # the same evaluation, with each prompt's neighbours
                 cmd = [sys.executable, str(HELDOUT), *common, *held, "--memory", db]
                 detail, took = run_json(cmd, env)
                 evals[name], prompts = detail["eval"], detail["prompts"]
             else:
+                memory = ["--no-memory"] if lookup is None else ["--memory", db, "--lookup", lookup]
                 evals[name], took = reflexrl(
                     "eval", *common, *held, "--split", split, *memory, env=env
                 )

@@ -43,7 +43,9 @@ def ambiguous_prompts(suite: Suite) -> set[str]:
     return {p for _, p in suite.prompts() if len(queries[_words(p)]) > 1}
 
 
-def prompt_detail(store: MemoryReader, suite: Suite, episode: Episode) -> dict[str, Any]:
+def prompt_detail(
+    store: MemoryReader, suite: Suite, episode: Episode, ambiguous: set[str]
+) -> dict[str, Any]:
     """What the neighbours of an episode's prompt said, and what the agent then did."""
     seen = prompt_memory(store, suite.name, episode.prompt)
     tally = advice_rule.votes(seen.neighbours)
@@ -53,7 +55,7 @@ def prompt_detail(store: MemoryReader, suite: Suite, episode: Episode) -> dict[s
     return {
         "query": episode.query,
         "prompt": episode.prompt,
-        "ambiguous": episode.prompt in ambiguous_prompts(suite),
+        "ambiguous": episode.prompt in ambiguous,
         "neighbours": len(seen.neighbours),
         "agreement": round(max(tally.values()) / total, 3) if total else None,
         "votes": {t: round(v, 3) for t, v in sorted(tally.items(), key=lambda x: -x[1])},
@@ -98,7 +100,8 @@ def main() -> None:
         model = load_model(args.model, suite, seed=args.seed)
         agent = build_agent(model, suite, store, config)
         result = evaluate(agent, suite, config, memory=str(args.memory))
-        prompts = [prompt_detail(store, suite, e) for e in result.episodes]
+        ambiguous = ambiguous_prompts(suite)
+        prompts = [prompt_detail(store, suite, e, ambiguous) for e in result.episodes]
     print(
         json.dumps(
             {"eval": result.to_json(), "prompts": prompts, "agreement": advice_rule.AGREEMENT}

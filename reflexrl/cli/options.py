@@ -1,8 +1,9 @@
 """The option vocabulary the commands share, and groups of options taken as one value.
 
-A group is a frozen dataclass of typer options (`CallOptions`, `LookupOptions`). A command
-declares it as one parameter, where its options belong in `--help`; `takes_groups` shows
-typer the group's fields there, as ordinary options, and hands the command one value.
+A group is a frozen dataclass of typer options (`RunTarget`, `LookupOptions`,
+`CallOptions`). A command declares it as one parameter, where its options belong in
+`--help`; `takes_groups` shows typer the group's fields there, as ordinary options, and
+hands the command one value.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_type_hints
+from typing import Annotated, Any, Literal, TypeVar, get_type_hints
 
 import typer
 
@@ -87,8 +88,6 @@ OutOpt = Annotated[Path | None, typer.Option("--out", help="Write to this file."
 
 class OptionGroup:
     """Marks a frozen dataclass whose fields are typer options taken together."""
-
-    group: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..records import CLARIFY
+from ..records import CLARIFY, best_by_value
 from .lookup import ActionEstimate, best_estimated, estimate, own_row
 from .protocols import Neighbour
 
@@ -99,8 +99,8 @@ def votes(neighbours: Sequence[Neighbour]) -> dict[str, float]:
         served = {
             a: (s.mean, s.n) for a, s in nb.row.actions.items() if a != CLARIFY and s.mean > 0
         }
-        if served:
-            tool = max(served, key=lambda a: served[a])
+        tool = best_by_value(served, known={})
+        if tool is not None:
             tally[tool] = tally.get(tool, 0.0) + nb.similarity
     return tally
 

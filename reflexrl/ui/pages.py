@@ -19,7 +19,7 @@ from ..errors import BadInputError
 from ..loop.report import usage_summary
 from ..loop.train import EpochMetrics
 from ..memory import SQLiteMemory
-from ..memory.sqlite.history import changes
+from ..memory.sqlite import queries
 from ..safety.text import visible
 from . import data, plots
 
@@ -109,7 +109,7 @@ def index_page(store: SQLiteMemory, *, search: str, sort: str, descending: bool,
         page=view,
         counts=data.counts(store),
         runs=data.runs(store),
-        changes=changes(store.db),
+        changes=queries.changes_of(store),
         columns=COLUMNS,
         sortable=data.SORTS,
         sort_url=sort_url,
