@@ -15,7 +15,14 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from ..records import CLARIFY, INVALID_CALL, Credit, Outcome, Step
 from ..rewards.answer_key import RewardModel
 
-__all__ = ["MAX_INVALID_ARGS", "Trajectory", "current_prompt", "is_user_turn", "read_trajectory"]
+__all__ = [
+    "MAX_INVALID_ARGS",
+    "Trajectory",
+    "answers_question",
+    "current_prompt",
+    "is_user_turn",
+    "read_trajectory",
+]
 
 
 def is_user_turn(message: BaseMessage) -> bool:
@@ -31,6 +38,14 @@ def current_prompt(messages: Sequence[BaseMessage]) -> str | None:
         if is_user_turn(message):
             return message.text
     return None
+
+
+def answers_question(messages: Sequence[BaseMessage]) -> bool:
+    """Whether the latest user turn answers the agent's clarification question."""
+    for message in reversed(messages):
+        if is_user_turn(message):
+            return isinstance(message, ToolMessage)
+    return False
 
 
 @dataclass(frozen=True)

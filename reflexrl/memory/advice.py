@@ -12,6 +12,13 @@ served by different tools, is one the agent cannot tell apart from requests of a
 advises whichever tool the closer ones used, often the other request's; the paper's answer
 to ambiguity is to ask. So each neighbour votes for the tool that served it (similarity-
 weighted): the advice is the tool that has `AGREEMENT` of the votes, else to ask.
+
+Asking once is enough: when the prompt is the user's answer to the agent's question
+(`answered`), neighbours that still disagree advise the tool with most votes, not a second
+question. And a prompt's own record comes first: a stored prompt on which a tool earned a
+positive reward is advised that tool, as the table advises it, whatever its neighbours did
+(their pooled estimate could otherwise prefer a tool this prompt never tried, served by
+near-identical prompts of another query).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..records import CLARIFY, best_by_value
+from ..records import CLARIFY, MemoryRow, best_by_value
 from .lookup import ActionEstimate, best_estimated, estimate, own_row
 from .protocols import Neighbour
 
@@ -76,19 +83,35 @@ unseen prompt to be advised it; below it the neighbours disagree and the advice 
 
 
 def advice_for(
-    neighbours: Sequence[Neighbour], prompt: str, tools: Sequence[str] = ()
+    neighbours: Sequence[Neighbour],
+    prompt: str,
+    tools: Sequence[str] = (),
+    *,
+    answered: bool = False,
 ) -> tuple[dict[str, ActionEstimate], Advice | None]:
     """The estimate per action for `prompt` from the rows found for it (`estimate`), and its
-    advice (None: nothing is known). A stored prompt is advised by its own record first; an
-    unseen one by its neighbours' votes (`vote`), else, when none of them was served by a
-    tool, by the estimate (the tools none of them tried)."""
+    advice (None: nothing is known). A stored prompt is advised by its own record first (a
+    tool that earned a positive reward on it); an unseen one by its neighbours' votes
+    (`vote`; `answered`: the prompt answers the agent's question, so no second question),
+    else, when none of them was served by a tool, by the estimate (the tools none of them
+    tried)."""
     estimates = estimate(neighbours, prompt)
     if not estimates:
         return estimates, None
     own = own_row(neighbours, prompt)
-    if own is None and (voted := vote(neighbours)) is not None:
-        return estimates, voted
-    return estimates, advise(estimates, tools, None if own is None else list(own.actions))
+    if own is None:
+        if (voted := vote(neighbours, answered=answered)) is not None:
+            return estimates, voted
+        return estimates, advise(estimates, tools)
+    if (earned := _earned(own)) is not None:
+        return estimates, Advice(earned)
+    return estimates, advise(estimates, tools, list(own.actions))
+
+
+def _earned(row: MemoryRow) -> str | None:
+    """The tool of highest positive mean reward on `row` (None: no tool earned a reward)."""
+    served = {a: (s.mean, s.n) for a, s in row.actions.items() if a != CLARIFY and s.mean > 0}
+    return best_by_value(served, known={})
 
 
 def votes(neighbours: Sequence[Neighbour]) -> dict[str, float]:
@@ -96,22 +119,19 @@ def votes(neighbours: Sequence[Neighbour]) -> dict[str, float]:
     tool of highest positive mean reward (one that never earned a reward abstains)."""
     tally: dict[str, float] = {}
     for nb in neighbours:
-        served = {
-            a: (s.mean, s.n) for a, s in nb.row.actions.items() if a != CLARIFY and s.mean > 0
-        }
-        tool = best_by_value(served, known={})
-        if tool is not None:
+        if (tool := _earned(nb.row)) is not None:
             tally[tool] = tally.get(tool, 0.0) + nb.similarity
     return tally
 
 
-def vote(neighbours: Sequence[Neighbour]) -> Advice | None:
+def vote(neighbours: Sequence[Neighbour], *, answered: bool = False) -> Advice | None:
     """The neighbours' tool when it has `AGREEMENT` of their votes; asking, with the tools
-    in play (`contested`, most votes first), when none has; None when no neighbour voted."""
+    in play (`contested`, most votes first), when none has, unless the user has `answered`
+    a question already: then the tool with most votes. None when no neighbour voted."""
     tally = votes(neighbours)
     if not tally:
         return None
     ranked = tuple(sorted(tally, key=lambda t: (-tally[t], t)))
-    if tally[ranked[0]] >= AGREEMENT * sum(tally.values()):
+    if answered or tally[ranked[0]] >= AGREEMENT * sum(tally.values()):
         return Advice(ranked[0])
     return Advice(CLARIFY, contested=ranked)

@@ -47,8 +47,10 @@ class Renderer(Protocol):
         explored: bool,
         *,
         tools: Sequence[str] = (),
+        answered: bool = False,
     ) -> str:
-        """The block (`tools` empty: not known, so no tool is shown as untried)."""
+        """The block (`tools` empty: not known, so no tool is shown as untried; `answered`:
+        the prompt is the user's answer to the agent's question)."""
         ...
 
 
@@ -69,19 +71,26 @@ def recall(
     prompt: str,
     explored: bool = False,
     tools: Sequence[str] = (),
+    answered: bool = False,
 ) -> Recall:
     """What `store` says about `prompt` for an agent that can call `tools` (an exploration
-    episode sees every value as zero: nothing is found)."""
+    episode sees every value as zero: nothing is found; `answered`: see `advice_for`)."""
     found = () if explored else tuple(store.nearest(suite, prompt))
-    estimates, advice = advice_for(found, prompt, tools)
+    estimates, advice = advice_for(found, prompt, tools, answered=answered)
     return Recall(prompt, found, estimates, advice)
 
 
 def render_paper(
-    store: MemoryReader, suite: str, prompt: str, explored: bool, *, tools: Sequence[str] = ()
+    store: MemoryReader,
+    suite: str,
+    prompt: str,
+    explored: bool,
+    *,
+    tools: Sequence[str] = (),
+    answered: bool = False,
 ) -> str:
     """The rendering of Curuksu's paper: the aggregate reward of every prompt in the table
-    (no advice, so `tools` is unused)."""
+    (no advice, so `tools` and `answered` are unused)."""
     rows = [_zeroed(r) if explored else r for r in store.rows(suite, sort="prompt", actions=False)]
     if not rows:
         return as_block(["No rewards recorded yet."])
@@ -97,6 +106,7 @@ def render_focused(
     explored: bool,
     *,
     tools: Sequence[str] = (),
+    answered: bool = False,
     neighbour_text: bool = True,
 ) -> str:
     """The current prompt's row: the advice, each action's record, the aggregate.
@@ -114,12 +124,18 @@ def render_focused(
         neighbour_text: With a kNN lookup, quote the neighbours' prompts (False: similarity
             and record only; in production they are other users' words).
     """
-    seen = recall(store, suite, prompt, explored, tools)
+    seen = recall(store, suite, prompt, explored, tools, answered)
     return focused_block(seen, store.lookup_kind, neighbour_text)
 
 
 def render_advice(
-    store: MemoryReader, suite: str, prompt: str, explored: bool, *, tools: Sequence[str] = ()
+    store: MemoryReader,
+    suite: str,
+    prompt: str,
+    explored: bool,
+    *,
+    tools: Sequence[str] = (),
+    answered: bool = False,
 ) -> str:
     """The advice alone: the current prompt, then the best action so far with its mean
     reward (estimated from the nearest prompts with a kNN lookup), or the tools not tried
@@ -133,7 +149,7 @@ def render_advice(
     Short and, once a prompt's record settles, the same text on every visit. Either lookup
     (no neighbour is quoted).
     """
-    seen = recall(store, suite, prompt, explored, tools)
+    seen = recall(store, suite, prompt, explored, tools, answered)
     lines = [request_line(prompt)]
     if seen.advice is not None:
         lines.append(advice_line(seen.advice, seen.estimates))

@@ -17,7 +17,7 @@ import pytest
 from inprocess import run_main
 from langchain.agents import create_agent
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
-from langchain_core.messages import AIMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from reflexrl import (
     BadInputError,
@@ -28,12 +28,14 @@ from reflexrl import (
     open_memory,
     wrap,
 )
+from reflexrl.agent.injection import MemoryInjector
 from reflexrl.errors import MemoryStoreError
+from reflexrl.memory.advice import votes
 from reflexrl.memory.embeddings import LocalEmbeddings, embedding_model_id
 from reflexrl.memory.saved_index import SAMPLE
 from reflexrl.models.fake import ScriptedChatModel
 from reflexrl.prompt import prompt_memory
-from reflexrl.prompt.block import split_memory
+from reflexrl.prompt.block import advised_actions, split_memory
 from reflexrl.prompt.renderers import NO_NEIGHBOUR, render_advice
 from reflexrl.records import CLARIFY, Episode, Step
 
@@ -329,6 +331,21 @@ def test_neighbours_served_by_different_tools_advise_asking(knn: MemoryStore) ->
     assert lines[2] == lines[-2] == f"Best action so far: {CLARIFY}"
     advice_only = render_advice(knn, "paper", NEVER_SEEN, False).splitlines()
     assert advice_only[-2] == f"Best action so far: {CLARIFY} (mean reward 0)"
+
+
+def test_the_users_answer_to_a_question_is_not_met_with_another(knn: MemoryStore) -> None:
+    """The agent asked; the user's answer is a prompt whose neighbours still disagree. The
+    block the agent then reads advises their leading tool, not a second question."""
+    _credit(knn, SEEN, "calculator", 1.0)
+    _credit(knn, TWIN, "python_interpreter", 1.0)
+    ask = AIMessage("", tool_calls=[{"name": CLARIFY, "args": {"question": "?"}, "id": "c1"}])
+    answer = ToolMessage(NEVER_SEEN, name=CLARIFY, tool_call_id="c1")
+    injector = MemoryInjector(knn, suite="paper", render="advice")
+    first = [HumanMessage(NEVER_SEEN)]
+    assert advised_actions(injector.system_parts(first, None)[1] or "") == {CLARIFY}
+    _, block = injector.system_parts([HumanMessage("Add them"), ask, answer], None)
+    leading = max(votes(knn.nearest("paper", NEVER_SEEN)).items(), key=lambda x: x[1])[0]
+    assert advised_actions(block or "") == {leading}
 
 
 def test_neighbours_served_by_one_tool_advise_it(knn: MemoryStore) -> None:

@@ -76,6 +76,28 @@ def test_a_stored_prompt_is_advised_by_its_record_whatever_its_neighbours_say() 
     assert advice is not None and advice.best != CLARIFY and advice.contested == ()
 
 
+def test_a_stored_prompt_is_advised_its_own_tool_over_one_only_neighbours_were_served_by() -> None:
+    """Its calculator earned +1 once; near-identical prompts of another query were served
+    by the interpreter. Pooled, the interpreter would lead (the calculator's own +1 is
+    shrunk towards the neighbours' 0); the prompt's own record decides, as the table's."""
+    found = [
+        _neighbour("own", 1.0, calculator=1.0),
+        _neighbour("b", 0.95, python_interpreter=1.0),
+        _neighbour("c", 0.9, python_interpreter=1.0),
+    ]
+    estimates, advice = advice_for(found, "own", TOOLS)
+    assert estimates["python_interpreter"].value > estimates["calculator"].value
+    assert advice == Advice("calculator")
+
+
+def test_after_the_user_answered_disagreeing_neighbours_advise_their_leading_tool() -> None:
+    found = [_neighbour("a", 0.7, calculator=1.0), _neighbour("b", 0.6, python_interpreter=1.0)]
+    assert advice_for(found, "unseen", TOOLS)[1] == vote(found)
+    assert vote(found).best == CLARIFY
+    _, answered = advice_for(found, "unseen", TOOLS, answered=True)
+    assert answered == vote(found, answered=True) == Advice("calculator")
+
+
 def test_a_tool_that_earned_a_reward_is_the_advice() -> None:
     estimates = {"calculator": _e(-1), "python_interpreter": _e(1, 2), CLARIFY: _e(0, 3)}
     assert advise(estimates, TOOLS) == Advice("python_interpreter")
