@@ -17,7 +17,14 @@ from langchain.tools import tool
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import ToolException
 
-from reflexrl import ReflexMiddleware, Suite, feedback, open_memory
+from reflexrl import (
+    ReflexMiddleware,
+    Suite,
+    ask_user_for_clarification,
+    feedback,
+    open_memory,
+    wrap,
+)
 from reflexrl.agent.learning import BLOCK_KEY
 from reflexrl.errors import FeedbackError
 from reflexrl.memory import MemoryStore
@@ -196,3 +203,20 @@ def test_the_feedback_command_refuses_bad_input(paper: Suite, tmp_path: Path) ->
     proc = _cli("feedback", "unknown-run", "--score", "1", "--memory", str(path))
     _, err = proc.communicate()
     assert proc.returncode == 2 and err.startswith("error: no invocation 'unknown-run'")
+
+
+def test_a_wrapped_agent_learns_from_feedback_too(paper: Suite, memory: MemoryStore) -> None:
+    model = ScriptedChatModel(
+        script=[_call("calculator", {"expression": "5+5+10"}), AIMessage("20")]
+    )
+    built = create_agent(model, [*paper.tools, ask_user_for_clarification])
+    agent = wrap(built, memory, suite="paper", render="advice", learn=True)
+    run_id = str(uuid.uuid4())
+    state = _invoke(agent, REQUEST, run_id)
+    assert state["reflexrl_run_id"] == run_id
+    pending = memory.pending_episode(run_id)
+    assert pending is not None and [d.action for d in pending.decisions] == ["calculator"]
+    assert pending.decisions[0].block is not None
+    assert pending.decisions[0].block in model.requests[0][0].text
+    assert feedback(memory, run_id, 1.0).credited
+    assert memory.rows("paper")[0].actions["calculator"].reward == 1.0
