@@ -25,25 +25,33 @@ from .models.retry import RetryPolicy
 from .models.specs import load_model
 from .prompt import RENDERINGS
 from .rewards.answer_key import RewardModel, ToolMappingReward
+from .rewards.feedback import Feedback
+from .rewards.online import Credited, feedback, give_feedback
+from .rewards.sources import AnswerKey, Outcomes, RewardSource
 from .usage import price_for
 
 __version__ = "0.1.0"
 
 __all__ = [
     "RENDERINGS",
+    "AnswerKey",
     "BadInputError",
     "Budget",
+    "Credited",
     "EpisodeContext",
+    "Feedback",
     "KnnLookup",
     "MemoryReader",
     "MemoryStore",
     "ModelCallMiddleware",
+    "Outcomes",
     "RateLimiter",
     "ReflexMiddleware",
     "ReflexRLError",
     "ResponseCache",
     "RetryPolicy",
     "RewardModel",
+    "RewardSource",
     "RewardTable",
     "RunConfig",
     "SQLiteMemory",
@@ -56,6 +64,8 @@ __all__ = [
     "build_agent",
     "evaluate",
     "export_records",
+    "feedback",
+    "give_feedback",
     "load_model",
     "open_memory",
     "price_for",

@@ -53,6 +53,10 @@ class MemoryStoreError(BadInputError):
     truncated, a directory, a newer schema, another application's tables. Exit code 2."""
 
 
+class FeedbackError(BadInputError):
+    """A reward for an invocation that cannot take it: unknown, expired, or out of range."""
+
+
 class EpisodeError(ReflexRLError):
     """An episode that could not run to its end (the model or a tool failed)."""
 

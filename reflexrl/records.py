@@ -194,3 +194,46 @@ class RunInfo:
     started_at: str = ""
     finished_at: str | None = None
     status: str = "running"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision of an agent invocation outside training, logged before its reward is
+    known: the action, its arguments, and the memory block the model call saw."""
+
+    index: int
+    prompt: str
+    """The prompt being handled: the request, or the user's answer to a question."""
+    action: str
+    args: Mapping[str, Any]
+    block: str | None = None
+    failed: bool = False
+    """The tool returned an error (a `ToolMessage` with status "error")."""
+
+
+PendingStatus = Literal["pending", "credited", "expired"]
+"""Where a logged invocation stands: waiting for its reward, credited (once), or expired
+(no reward arrived in time; counted, never credited)."""
+
+
+@dataclass(frozen=True)
+class PendingEpisode:
+    """An agent invocation outside training (`learn=True`): its decisions wait for a reward
+    (feedback, outcomes) to be credited as one episode, exactly once."""
+
+    run_id: str
+    """The invocation's id: LangGraph's run id (`config={"run_id": ...}`), or one made up."""
+    suite: str
+    prompt: str
+    decisions: tuple[Decision, ...]
+    thread_id: str | None = None
+    proposed: Mapping[int, float] = field(default_factory=dict)
+    """Rewards known when the invocation ended (outcomes), by decision index: credited with
+    the feedback, under it in precedence, or on their own when the episode expires."""
+    created_at: str = ""
+    expires_at: str = ""
+    status: PendingStatus = "pending"
+    settled_by: str | None = None
+    """The feedback key that credited it, or "expiry"."""
+    number: int = 0
+    """Its place in the store's log of invocations (the credited episode's index)."""

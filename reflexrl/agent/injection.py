@@ -84,8 +84,14 @@ class MemoryInjector:
         the static instructions are read from the cache while the memory block changes.
         """
         head, block = self.system_parts(messages, ctx, tools, prefix)
-        if not cache_control:
-            return SystemMessage(content="\n\n".join(p for p in (head, block) if p))
-        marked = {"type": "text", "text": head, "cache_control": {"type": "ephemeral"}}
-        rest = [{"type": "text", "text": block}] if block else []
-        return SystemMessage(content=[marked, *rest])
+        return system_message(head, block, cache_control=cache_control)
+
+
+def system_message(head: str, block: str | None, *, cache_control: bool = False) -> SystemMessage:
+    """The static `head` then the memory `block` as one system message: plain text, or with
+    `cache_control` two text blocks, the static one marked for Anthropic's prompt cache."""
+    if not cache_control:
+        return SystemMessage(content="\n\n".join(p for p in (head, block) if p))
+    marked = {"type": "text", "text": head, "cache_control": {"type": "ephemeral"}}
+    rest = [{"type": "text", "text": block}] if block else []
+    return SystemMessage(content=[marked, *rest])

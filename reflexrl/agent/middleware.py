@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from datetime import timedelta
+from typing import Any, NotRequired
 
-from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse, hook_config
+from langchain.agents.middleware import (
+    AgentMiddleware,
+    AgentState,
+    ModelRequest,
+    ModelResponse,
+    hook_config,
+)
+from langchain_core.messages import AIMessage
 
 from ..envs.clarification import ask_user_for_clarification
 from ..envs.context import current_episode
 from ..envs.exploration import EpsilonSchedule, as_schedule
 from ..envs.trajectory import read_trajectory
+from ..errors import BadInputError
 from ..memory import MemoryStore
-from .injection import MemoryInjector
+from ..rewards.sources import Outcomes
+from .injection import MemoryInjector, system_message
+from .learning import BLOCK_KEY, Learner
+
+
+class LearningState(AgentState):
+    """The agent's state, plus the id its invocation is logged under with `learn=True`."""
+
+    reflexrl_run_id: NotRequired[str]
 
 
 class ReflexMiddleware(AgentMiddleware):
@@ -34,13 +51,23 @@ class ReflexMiddleware(AgentMiddleware):
             give: for small models, which copy every tool name they read) or "paper" (every
             row).
         neighbour_text: With a kNN memory, quote the neighbours' prompts (False: their
-            similarity and record only).
+            similarity and record only). Default: quote them, unless `learn` (in production
+            they are other users' words).
         untried: Tell the injector which tools the request offers, so a prompt's block names
             those it never tried and advises one while no tool has earned a reward (False:
             the best record, asking counting 0).
         cache_prefix: For Anthropic models, mark the static part of the system prompt for the
             provider's prompt cache (other providers cache prefixes automatically).
+        learn: Outside a training loop, log every invocation in `memory` as an episode
+            waiting for its reward, under the run id the agent was invoked with
+            (`config={"run_id": ...}`, else a new one, returned as the state's
+            `reflexrl_run_id`); `reflexrl.give_feedback` (or `reflexrl feedback`) credits it.
+        outcomes: With `learn`, the rewards known when an invocation ends (default: a tool
+            call that failed earns -1), credited under the feedback.
+        expire_after: With `learn`, how long an invocation waits for its feedback.
     """
+
+    state_schema = LearningState
 
     def __init__(
         self,
@@ -49,16 +76,25 @@ class ReflexMiddleware(AgentMiddleware):
         suite: str = "default",
         epsilon: float | EpsilonSchedule = 0.05,
         render: str = "focused",
-        neighbour_text: bool = True,
+        neighbour_text: bool | None = None,
         untried: bool = True,
         cache_prefix: bool = True,
+        learn: bool = False,
+        outcomes: Outcomes | None = None,
+        expire_after: timedelta = timedelta(days=7),
     ) -> None:
         super().__init__()
         schedule = as_schedule(epsilon)
-        self.injector = MemoryInjector(memory, suite, schedule, render, neighbour_text)
+        quote = not learn if neighbour_text is None else neighbour_text
+        self.injector = MemoryInjector(memory, suite, schedule, render, quote)
         self.cache_prefix = cache_prefix
         self.untried = untried
         self.tools = [ask_user_for_clarification]
+        self.learner = None
+        if learn:
+            if memory is None:
+                raise BadInputError("learn=True needs a memory to log into", setting="memory")
+            self.learner = Learner(memory, suite, outcomes or Outcomes(), expire_after)
 
     @hook_config(can_jump_to=["end"])
     def before_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
@@ -73,11 +109,22 @@ class ReflexMiddleware(AgentMiddleware):
         done = read_trajectory(state["messages"], ctx.query, ctx.reward_model, ctx.max_steps)
         return {"jump_to": "end"} if done.outcome is not None else None
 
+    def after_agent(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        """With `learn`, outside training: log the invocation, waiting for its reward."""
+        if self.learner is None or current_episode() is not None:
+            return None
+        info = runtime.execution_info
+        run_id = None if info is None or info.run_id is None else str(info.run_id)
+        thread = None if info is None or info.thread_id is None else str(info.thread_id)
+        logged = self.learner.log(state["messages"], run_id, thread)
+        return {"reflexrl_run_id": logged.run_id}
+
     def wrap_model_call(
         self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]
     ) -> ModelResponse:
         """Call the model with the memory appended to the system prompt."""
-        return handler(self._with_memory(request))
+        with_memory, block = self._with_memory(request)
+        return _tagged(handler(with_memory), block)
 
     async def awrap_model_call(
         self,
@@ -85,20 +132,30 @@ class ReflexMiddleware(AgentMiddleware):
         handler: Callable[[ModelRequest], Awaitable[ModelResponse]],
     ) -> ModelResponse:
         """Async twin of `wrap_model_call`."""
-        return await handler(self._with_memory(request))
+        with_memory, block = self._with_memory(request)
+        return _tagged(await handler(with_memory), block)
 
-    def _with_memory(self, request: ModelRequest) -> ModelRequest:
-        """The request with the memory block. The first call of a training episode also
-        starts it (epsilon reset, memory snapshot): no `before_agent` node for that."""
+    def _with_memory(self, request: ModelRequest) -> tuple[ModelRequest, str | None]:
+        """The request with the memory block, and the block. The first call of a training
+        episode also starts it (epsilon reset, memory snapshot): no `before_agent` node."""
         ctx = current_episode()
         self.injector.start_episode(ctx)
         marked = self.cache_prefix and is_anthropic(request.model)
         prefix = request.system_prompt or ""
         tools = [tool_name(t) for t in request.tools] if self.untried else []
-        message = self.injector.system_message(
-            request.messages, ctx, prefix, tools=tools, cache_control=marked
-        )
-        return request.override(system_message=message)
+        head, block = self.injector.system_parts(request.messages, ctx, tools, prefix)
+        message = system_message(head, block, cache_control=marked)
+        return request.override(system_message=message), block
+
+
+def _tagged(response: ModelResponse, block: str | None) -> ModelResponse:
+    """The response with each of its messages noting the memory block the call saw (for
+    `learn=True`: a decision is logged with the block it was taken on)."""
+    if block is not None:
+        for message in response.result:
+            if isinstance(message, AIMessage):
+                message.response_metadata[BLOCK_KEY] = block
+    return response
 
 
 def tool_name(tool: Any) -> str:

@@ -13,6 +13,7 @@ from .. import event_loop
 from .common import err, error, say
 from .evaluate import eval_cmd
 from .export import export_cmd
+from .feedback import feedback_cmd
 from .history import memory_diff, memory_log, memory_rollback
 from .memory import memory_reset, memory_show
 from .page import ui_cmd
@@ -48,6 +49,7 @@ memory_app.command("reset")(memory_reset)
 app.command("report")(report_cmd)
 app.command("ui")(ui_cmd)
 app.command("export")(export_cmd)
+app.command("feedback")(feedback_cmd)
 app.command("suites")(suites_cmd)
 
 

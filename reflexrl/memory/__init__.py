@@ -3,8 +3,8 @@ finds it (lookups: exact, kNN), what it advises, its history, and its stores.
 
 Open a memory with `open_memory(path, lookup="exact" | "knn")`; every store implements
 `MemoryStore` and passes the same conformance tests. `sqlite/` is the SQLite store, split by
-role (store, reader, run log, aggregates, vectors, snapshots, codecs, schema, history, and
-the queries the page and `memory log` read beyond the protocols).
+role (store, reader, run log, pending invocations, aggregates, vectors, snapshots, codecs,
+schema, history, and the queries the page and `memory log` read beyond the protocols).
 
 Within reflexrl, this subpackage imports only `files`, `safety` and the leaves (`errors`,
 `records`, `usage`, `event_loop`): nothing from the layers above it (rewards, envs, prompt,
@@ -25,6 +25,7 @@ from .protocols import (
     MemoryReader,
     MemoryStore,
     Neighbour,
+    PendingLog,
     RunLog,
 )
 from .sqlite.store import RewardTable, SQLiteMemory
@@ -41,6 +42,7 @@ __all__ = [
     "MemoryReader",
     "MemoryStore",
     "Neighbour",
+    "PendingLog",
     "Point",
     "RewardCredit",
     "RewardTable",

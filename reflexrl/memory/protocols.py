@@ -4,7 +4,8 @@
 - `RunLog`: the runs, episodes and failed attempts a store keeps;
 - `EpisodeWriter`: the one write that learns: an episode logged and credited atomically;
 - `MemoryHistory`: the memory at any point of its log, and a rollback to one;
-- `MemoryStore`: all four, plus snapshots (what an episode sees) and resets.
+- `PendingLog`: invocations outside training waiting for their reward, settled once;
+- `MemoryStore`: all five, plus snapshots (what an episode sees) and resets.
 
 A new backend (Postgres for a fleet) implements these; `tests/memory/test_memory_conformance.py`
 runs the same tests over every store and lookup.
@@ -12,11 +13,11 @@ runs the same tests over every store and lookup.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from ..records import Episode, Failure, MemoryRow, RunInfo
+from ..records import Episode, Failure, MemoryRow, PendingEpisode, PendingStatus, RunInfo
 from .history import Point
 from .ordering import SortKey
 
@@ -142,7 +143,37 @@ class MemoryHistory(Protocol):
 
 
 @runtime_checkable
-class MemoryStore(MemoryReader, RunLog, EpisodeWriter, MemoryHistory, Protocol):
+class PendingLog(Protocol):
+    """Invocations of agents that learn outside training (`learn=True`), each credited once
+    when its reward arrives (`reflexrl.rewards.online`)."""
+
+    def log_pending(self, episode: PendingEpisode) -> PendingEpisode:
+        """Keep an invocation until its reward arrives (the same run id twice keeps the
+        first); returns the stored record, numbered."""
+        ...
+
+    def pending_episode(self, run_id: str) -> PendingEpisode | None:
+        """A logged invocation, whatever its status (None: never logged)."""
+        ...
+
+    def settle_pending(self, run_id: str, episode: Episode | None, by: str) -> PendingEpisode:
+        """If `run_id` is still pending: credit `episode` (the one atomic episode write; None:
+        mark it expired) and record `by`, in one transaction. Returns the invocation as it
+        was before: status "pending" means this call settled it. Raises `FeedbackError` for
+        a run id never logged."""
+        ...
+
+    def due_pending(self, at: str, limit: int = 1000) -> Sequence[PendingEpisode]:
+        """Pending invocations whose time ran out at `at` (an ISO time), oldest first."""
+        ...
+
+    def pending_counts(self, suite: str | None = None) -> Mapping[PendingStatus, int]:
+        """How many invocations are pending, credited and expired (of one suite)."""
+        ...
+
+
+@runtime_checkable
+class MemoryStore(MemoryReader, RunLog, EpisodeWriter, MemoryHistory, PendingLog, Protocol):
     """A reward memory with its log: what the middleware, the runner and the CLI use.
 
     Open one with `reflexrl.open_memory`.

@@ -12,8 +12,17 @@ from pathlib import Path
 import pytest
 
 from reflexrl import MemoryStore, open_memory
-from reflexrl.memory import EpisodeWriter, MemoryHistory, MemoryReader, RunLog, credits
-from reflexrl.records import Episode, Failure, RunInfo, Step
+from reflexrl.errors import FeedbackError
+from reflexrl.memory import (
+    EpisodeWriter,
+    MemoryHistory,
+    MemoryReader,
+    PendingLog,
+    RunLog,
+    credits,
+)
+from reflexrl.memory.pending import learn_run_id
+from reflexrl.records import Decision, Episode, Failure, PendingEpisode, RunInfo, Step
 
 LOOKUPS = ["exact", "knn"]
 PROMPT = "Please generate an image depicting several dogs running on a beach"
@@ -34,7 +43,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MemoryStor
 
 
 def test_implements_the_protocols(store: MemoryStore) -> None:
-    for protocol in (MemoryStore, MemoryReader, RunLog, EpisodeWriter, MemoryHistory):
+    for protocol in (MemoryStore, MemoryReader, RunLog, EpisodeWriter, MemoryHistory, PendingLog):
         assert isinstance(store, protocol)
     assert store.lookup_kind in LOOKUPS
 
@@ -53,6 +62,37 @@ def test_an_episode_applies_exactly_its_credits(store: MemoryStore) -> None:
         assert row.clarifications == sum(c.clarification for c in mine)
         assert sum(s.n for s in row.actions.values()) == len(mine)
     assert [len(e.steps) for e in store.episodes("run")] == [2, 2]
+
+
+def _pending(run_id: str, expires_at: str = "2099-01-01T00:00:00") -> PendingEpisode:
+    decision = Decision(0, PROMPT, "create_image", {"x": 1}, "<block>")
+    return PendingEpisode(run_id, "s", PROMPT, (decision,), "thread", {0: -1.0}, "", expires_at)
+
+
+def test_a_pending_invocation_is_settled_once(store: MemoryStore) -> None:
+    first = store.log_pending(_pending("r1"))
+    assert store.log_pending(_pending("r1")).number == first.number  # a retried log
+    assert first.status == "pending" and first.proposed == {0: -1.0} and first.created_at
+    assert store.pending_episode("r1") == first and store.pending_episode("r2") is None
+    credited = _episode(first.number, (PROMPT, "create_image", 1.0))
+    assert store.settle_pending("r1", credited, "feedback:k").status == "pending"
+    assert store.settle_pending("r1", credited, "feedback:k").status == "credited"  # no-op
+    row = store.lookup("s", PROMPT)
+    assert row is not None and row.visits == 1
+    [logged] = store.episodes(learn_run_id("s"))
+    assert logged.index == first.number
+    with pytest.raises(FeedbackError):
+        store.settle_pending("never", credited, "feedback:k")
+
+
+def test_due_invocations_expire_and_are_counted(store: MemoryStore) -> None:
+    store.log_pending(_pending("old", expires_at="2000-01-01T00:00:00"))
+    store.log_pending(_pending("new"))
+    assert [p.run_id for p in store.due_pending("2026-01-01T00:00:00")] == ["old"]
+    store.settle_pending("old", None, "expiry")
+    assert store.pending_counts() == {"pending": 1, "credited": 0, "expired": 1}
+    assert store.pending_counts("other") == {"pending": 0, "credited": 0, "expired": 0}
+    assert store.lookup("s", PROMPT) is None
 
 
 def test_log_only_episode_credits_nothing(store: MemoryStore) -> None:

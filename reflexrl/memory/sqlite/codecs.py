@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ...records import Episode, Failure, MemoryRow, RunInfo, Step
+from ...records import Decision, Episode, Failure, MemoryRow, PendingEpisode, RunInfo, Step
 from ...safety.redaction import redact, redact_error
 from ...safety.text import for_storage
 from ...usage import Usage
@@ -19,7 +19,17 @@ from ...usage import Usage
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
-__all__ = ["EPISODES", "FAILURES", "MEMORY", "RUNS", "STEPS", "Codec", "storable", "suite_filter"]
+__all__ = [
+    "EPISODES",
+    "FAILURES",
+    "MEMORY",
+    "PENDING",
+    "RUNS",
+    "STEPS",
+    "Codec",
+    "storable",
+    "suite_filter",
+]
 
 R = TypeVar("R", bound="DataclassInstance")
 Convert = Callable[[Any], Any]
@@ -115,6 +125,27 @@ RUNS: Codec[RunInfo] = Codec(
     RunInfo,
     dump={"settings": lambda s: redact(json.dumps(dict(s), sort_keys=True))},
     load={"settings": json.loads},
+)
+
+
+def _dump_decisions(decisions: tuple[Decision, ...]) -> str:
+    return _redacted_json([{**vars(d), "args": dict(d.args)} for d in decisions])
+
+
+def _load_decisions(text: str) -> tuple[Decision, ...]:
+    return tuple(Decision(**d) for d in json.loads(text))
+
+
+PENDING: Codec[PendingEpisode] = Codec(
+    PendingEpisode,
+    dump={
+        "decisions": _dump_decisions,
+        "proposed": lambda p: json.dumps({str(i): r for i, r in p.items()}),
+    },
+    load={
+        "decisions": _load_decisions,
+        "proposed": lambda text: {int(i): r for i, r in json.loads(text).items()},
+    },
 )
 
 

@@ -7,14 +7,20 @@ always be rebuilt from it (`reflexrl.memory.history`).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
+import sqlite_utils
+
+from ...errors import BadInputError
 from ...records import Episode, Failure, RunInfo, Step
+from ..credit import credits
+from .aggregates import apply_credit
 from .codecs import EPISODES, FAILURES, RUNS, STEPS
 from .writer import SQLiteWriter, insert, now
 
-__all__ = ["SQLiteRunLog"]
+__all__ = ["SQLiteRunLog", "append_episode", "check_rewards"]
 
 
 class SQLiteRunLog(SQLiteWriter):
@@ -82,3 +88,38 @@ class SQLiteRunLog(SQLiteWriter):
             insert(
                 db, "evaluations", record | {"results": json.dumps(results), "created_at": now()}
             )
+
+
+def check_rewards(episode: Episode) -> None:
+    """Refuse (`BadInputError`) a step reward that is not finite: it would poison every sum."""
+    for step in episode.steps:
+        if not math.isfinite(step.reward):
+            msg = f"episode {episode.index}: step {step.index} has reward {step.reward}"
+            raise BadInputError(msg + "; rewards must be finite")
+
+
+def append_episode(db: sqlite_utils.Database, episode: Episode, *, update: bool) -> None:
+    """Append the episode and its steps and, if `update`, apply its credits, inside the
+    caller's write transaction."""
+    at = now()
+    record = EPISODES.to_row(
+        episode,
+        reward=episode.reward,
+        n_steps=len(episode.steps),
+        updated_memory=update,
+        created_at=at,
+    )
+    episode_id = insert(db, "episodes", record)
+    step_ids = {
+        step.index: insert(db, "steps", _step_row(step, episode_id, episode))
+        for step in episode.steps
+    }
+    for credit in credits(episode) if update else ():
+        apply_credit(db, credit, step_ids[credit.step_index], at)
+
+
+def _step_row(step: Step, episode_id: int, episode: Episode) -> dict[str, Any]:
+    """A step's row: its episode's id, and the prompt it is credited to spelt out."""
+    return STEPS.to_row(
+        step, episode_id=episode_id, credited_to=step.credit_key, explored=episode.explored
+    )

@@ -95,7 +95,21 @@ rollback (`kind = 'rollback'`: to the point `to_point`, after episode `to_episod
 evaluations recorded with `eval --record` (their metrics, memory off and on), placed after
 the episode logged last before them."""
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
+V5 = """
+CREATE TABLE IF NOT EXISTS pending_episodes (
+    number INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE, suite TEXT NOT NULL,
+    thread_id TEXT, prompt TEXT NOT NULL, decisions TEXT NOT NULL, proposed TEXT NOT NULL,
+    created_at TEXT NOT NULL, expires_at TEXT NOT NULL, status TEXT NOT NULL,
+    settled_by TEXT, settled_at TEXT
+);
+CREATE INDEX IF NOT EXISTS pending_due ON pending_episodes (status, expires_at);
+CREATE INDEX IF NOT EXISTS pending_suite ON pending_episodes (suite, status);
+"""
+"""Version 5: the invocations of agents that learn outside training (`learn=True`), waiting
+for their reward (`pending`), then `credited` (once: the episode is in `episodes`) or
+`expired`."""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
 """MIGRATIONS[i] takes the schema from version i to version i + 1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

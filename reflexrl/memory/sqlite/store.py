@@ -3,23 +3,21 @@
 Every episode is appended to the log (episodes, steps, reward events) and credited to the
 aggregates (memory, memory_actions) in one `BEGIN IMMEDIATE` transaction, so several processes
 can train into one file and the aggregates always equal the sum of the logged reward events.
-The roles live beside this module: the reads (`sqlite_reader`), the run log
-(`sqlite_run_log`), the aggregates' writes (`sqlite_aggregates`), the embedding cache
-(`sqlite_vectors`), snapshots (`snapshots`) and the rows' codecs (`sqlite_codecs`).
+The roles live beside this module: the reads (`reader`), the run log (`run_log`), the
+invocations waiting for a reward (`pending`), the aggregates' writes (`aggregates`), the
+embedding cache (`vectors`), snapshots (`snapshots`) and the rows' codecs (`codecs`).
 """
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import sqlite_utils
 
-from ...errors import BadInputError, MemoryStoreError
+from ...errors import MemoryStoreError
 from ...files.sqlite import (
     ReadOnlyFile,
     check_integrity,
@@ -28,25 +26,24 @@ from ...files.sqlite import (
     connect,
     is_empty,
 )
-from ...records import Episode, MemoryRow, Step
-from ..credit import credits
+from ...records import Episode, MemoryRow
 from ..history import Point, check_rollback
 from ..lookup import ExactLookup, Lookup
 from ..protocols import MemoryReader
-from .aggregates import apply_credit, change_record, clear, restore
-from .codecs import EPISODES, STEPS
+from .aggregates import change_record, clear, restore
 from .history import resolve_point, rows_at
+from .pending import SQLitePendingLog
 from .reader import SQLiteReader
-from .run_log import SQLiteRunLog
+from .run_log import SQLiteRunLog, append_episode, check_rewards
 from .schema import SCHEMA_VERSION, check_schema, migrate
 from .snapshots import LiveView, MemorySnapshot, ReaderPool
 from .vectors import SQLiteVectorCache, index_folder_of
-from .writer import insert, now
+from .writer import insert
 
 __all__ = ["RewardTable", "SQLiteMemory"]
 
 
-class SQLiteMemory(SQLiteReader, SQLiteRunLog, SQLiteVectorCache):
+class SQLiteMemory(SQLiteReader, SQLiteRunLog, SQLitePendingLog, SQLiteVectorCache):
     """A `MemoryStore` in a SQLite file (WAL, versioned schema, exact under concurrency).
 
     Nothing is created or changed before the file is known to be a usable memory: an
@@ -174,26 +171,9 @@ class SQLiteMemory(SQLiteReader, SQLiteRunLog, SQLiteVectorCache):
         Raises:
             BadInputError: a step's reward is not finite (it would poison every sum).
         """
-        for step in episode.steps:
-            if not math.isfinite(step.reward):
-                msg = f"episode {episode.index}: step {step.index} has reward {step.reward}"
-                raise BadInputError(msg + "; rewards must be finite")
-        at = now()
-        record = EPISODES.to_row(
-            episode,
-            reward=episode.reward,
-            n_steps=len(episode.steps),
-            updated_memory=update,
-            created_at=at,
-        )
+        check_rewards(episode)
         with self._write() as db:
-            episode_id = insert(db, "episodes", record)
-            step_ids = {
-                step.index: insert(db, "steps", _step_row(step, episode_id, episode))
-                for step in episode.steps
-            }
-            for credit in credits(episode) if update else ():
-                apply_credit(db, credit, step_ids[credit.step_index], at)
+            append_episode(db, episode, update=update)
 
     def reset(self, suite: str | None = None) -> int:
         """Forget the aggregates (of one suite); the append-only log is kept."""
@@ -234,13 +214,6 @@ class SQLiteMemory(SQLiteReader, SQLiteRunLog, SQLiteVectorCache):
 
 
 RewardTable = SQLiteMemory  # the README's name, which user code imports
-
-
-def _step_row(step: Step, episode_id: int, episode: Episode) -> dict[str, Any]:
-    """A step's row: its episode's id, and the prompt it is credited to spelt out."""
-    return STEPS.to_row(
-        step, episode_id=episode_id, credited_to=step.credit_key, explored=episode.explored
-    )
 
 
 def _version(file: ReadOnlyFile) -> int:

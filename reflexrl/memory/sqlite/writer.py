@@ -44,11 +44,15 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def insert(db: sqlite_utils.Database, table: str, record: dict[str, Any]) -> int:
+def insert(
+    db: sqlite_utils.Database, table: str, record: dict[str, Any], *, or_ignore: bool = False
+) -> int:
     """Insert one row, returning its rowid (plain SQL: `Table.insert` re-reads the table's
-    schema on every call, which costs more than the insert on the training hot path)."""
+    schema on every call, which costs more than the insert on the training hot path).
+    `or_ignore`: a row that breaks a uniqueness constraint is skipped."""
     columns = ", ".join(record)
     marks = ", ".join("?" * len(record))
     values = storable(list(record.values()))
-    cursor = db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", values)
+    verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
+    cursor = db.execute(f"{verb} INTO {table} ({columns}) VALUES ({marks})", values)
     return int(cursor.lastrowid or 0)

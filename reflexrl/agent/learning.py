@@ -1,0 +1,89 @@
+"""Learning outside training (`learn=True`): each agent invocation logged as pending.
+
+The middleware tags each model response with the memory block the call saw; when the
+invocation ends, its decisions (every tool call after the request, with its arguments, the
+prompt being handled and that block) are logged in the memory store, keyed by the run id,
+with the rewards its outcomes already give. Feedback credits it later, from any process
+(`reflexrl.rewards.online.give_feedback`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+
+from ..envs.trajectory import is_user_turn
+from ..memory import PendingLog
+from ..records import INVALID_CALL, Decision, PendingEpisode
+from ..rewards.sources import Outcomes
+
+__all__ = ["BLOCK_KEY", "Learner", "decisions_of"]
+
+BLOCK_KEY = "reflexrl_block"
+"""Where a model response keeps the memory block its call saw (`response_metadata`)."""
+
+
+def decisions_of(messages: Sequence[BaseMessage]) -> tuple[str, tuple[Decision, ...]]:
+    """The request of the invocation that ended with `messages` (its last human message)
+    and the decisions taken since: each tool call, on the prompt being handled then."""
+    start = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=0)
+    turn = messages[start:]
+    request = turn[0].text if turn else ""
+    results = {m.tool_call_id: m for m in turn if isinstance(m, ToolMessage)}
+    prompt = request
+    decisions: list[Decision] = []
+    for message in turn[1:]:
+        if is_user_turn(message):
+            prompt = message.text
+        if not isinstance(message, AIMessage):
+            continue
+        block = message.response_metadata.get(BLOCK_KEY)
+        for call in message.tool_calls:
+            result = results.get(call.get("id") or "")
+            failed = result is not None and result.status == "error"
+            decisions.append(
+                Decision(len(decisions), prompt, call["name"], call["args"], block, failed)
+            )
+        for _ in message.invalid_tool_calls:
+            decisions.append(Decision(len(decisions), prompt, INVALID_CALL, {}, block, True))
+    return request, tuple(decisions)
+
+
+@dataclass(frozen=True)
+class Learner:
+    """Logs the invocations of an agent that learns outside training.
+
+    Args:
+        memory: Where they wait for their reward (the agent's memory store).
+        suite: The memory namespace they are credited to.
+        outcomes: The rewards known when an invocation ends (a failed tool call: -1).
+        expire_after: How long an invocation waits for feedback; then it is credited with
+            its outcomes alone, or counted as expired.
+    """
+
+    memory: PendingLog
+    suite: str = "default"
+    outcomes: Outcomes = field(default_factory=Outcomes)
+    expire_after: timedelta = timedelta(days=7)
+
+    def log(
+        self, messages: Sequence[BaseMessage], run_id: str | None, thread_id: str | None = None
+    ) -> PendingEpisode:
+        """Log the invocation that ended with `messages` (no `run_id`: a new one)."""
+        request, decisions = decisions_of(messages)
+        created = datetime.now(UTC)
+        episode = PendingEpisode(
+            run_id=run_id or str(uuid.uuid4()),
+            suite=self.suite,
+            prompt=request,
+            decisions=decisions,
+            thread_id=thread_id,
+            created_at=created.isoformat(timespec="milliseconds"),
+            expires_at=(created + self.expire_after).isoformat(timespec="milliseconds"),
+        )
+        proposed = dict(self.outcomes.rewards(episode))
+        return self.memory.log_pending(replace(episode, proposed=proposed))

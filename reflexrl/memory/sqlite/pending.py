@@ -1,0 +1,81 @@
+"""The SQLite memory's log of invocations waiting for their reward (`PendingLog`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from ...errors import FeedbackError
+from ...records import Episode, PendingEpisode, PendingStatus
+from ..pending import learn_run
+from .codecs import PENDING, RUNS
+from .run_log import append_episode, check_rewards
+from .writer import SQLiteWriter, insert, now
+
+__all__ = ["SQLitePendingLog"]
+
+
+class SQLitePendingLog(SQLiteWriter):
+    """The `PendingLog` of a SQLite memory: one row per invocation, settled once."""
+
+    def log_pending(self, episode: PendingEpisode) -> PendingEpisode:
+        """Keep an invocation's decisions until its reward arrives. The same run id twice
+        (a retried log) keeps the first. Returns the stored record."""
+        record = PENDING.to_row(episode, created_at=episode.created_at or now())
+        del record["number"]  # numbered by the log
+        with self._write() as db:
+            insert(db, "pending_episodes", record, or_ignore=True)
+            stored = self._pending(episode.run_id)
+        assert stored is not None  # inserted or already there, in this transaction
+        return stored
+
+    def pending_episode(self, run_id: str) -> PendingEpisode | None:
+        """The logged invocation `run_id`, whatever its status (None: never logged)."""
+        return self._pending(run_id)
+
+    def settle_pending(self, run_id: str, episode: Episode | None, by: str) -> PendingEpisode:
+        """Credit `episode` for the invocation `run_id` (None: mark it expired), if it is
+        still pending, in one transaction: what two processes settle at once is credited
+        once. Returns the invocation as it was before (its `status` says whether this call
+        settled it: "pending")."""
+        if episode is not None:
+            check_rewards(episode)
+        with self._write() as db:
+            found = self._pending(run_id)
+            if found is None:
+                msg = f"no invocation {run_id!r} was logged in {self.location}"
+                raise FeedbackError(msg)
+            if found.status != "pending":
+                return found
+            at = now()
+            status: PendingStatus = "expired" if episode is None else "credited"
+            if episode is not None:
+                run = RUNS.to_row(learn_run(found.suite, at), finished_at=None, status="running")
+                insert(db, "runs", run, or_ignore=True)
+                logged = replace(episode, run_id=run["run_id"], index=found.number)
+                append_episode(db, logged, update=True)
+            db.execute(
+                "UPDATE pending_episodes SET status = ?, settled_by = ?, settled_at = ? "
+                "WHERE run_id = ?",
+                [status, by, at, run_id],
+            )
+        return found
+
+    def due_pending(self, at: str, limit: int = 1000) -> Sequence[PendingEpisode]:
+        """Invocations still pending whose time ran out at `at` (an ISO time), oldest first."""
+        sql = """SELECT * FROM pending_episodes WHERE status = 'pending' AND expires_at <= ?
+            ORDER BY expires_at LIMIT ?"""
+        return [PENDING.from_row(r) for r in self.db.query(sql, [at, limit])]
+
+    def pending_counts(self, suite: str | None = None) -> Mapping[PendingStatus, int]:
+        """How many logged invocations are pending, credited and expired (of one suite)."""
+        where, params = ("WHERE suite = ?", [suite]) if suite else ("", [])
+        sql = f"SELECT status, count(*) AS n FROM pending_episodes {where} GROUP BY status"
+        counts: dict[PendingStatus, int] = {"pending": 0, "credited": 0, "expired": 0}
+        for r in self.db.query(sql, params):
+            counts[r["status"]] = r["n"]
+        return counts
+
+    def _pending(self, run_id: str) -> PendingEpisode | None:
+        rows = list(self.db.query("SELECT * FROM pending_episodes WHERE run_id = ?", [run_id]))
+        return PENDING.from_row(rows[0]) if rows else None

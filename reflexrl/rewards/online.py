@@ -1,0 +1,155 @@
+"""Crediting invocations outside training: feedback, outcomes, expiry.
+
+An agent with `learn=True` logs each invocation as pending (`PendingLog.log_pending`), with
+the rewards its outcomes already gave (`proposed`). Nothing is credited until a reward
+arrives: `give_feedback` credits it with the feedback first and the outcomes under it, in
+the one atomic episode write, exactly once whatever the retries or the processes. An
+invocation no feedback reached in time (`expires_at`) is credited with its outcomes alone,
+or, with none, marked expired: counted (`pending_counts`), never silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from ..errors import FeedbackError
+from ..memory.pending import learn_run_id
+from ..memory.protocols import PendingLog
+from ..records import CLARIFY, KNOWN_REWARDS, Episode, PendingEpisode, Step
+from .feedback import Feedback
+from .sources import RewardSource, combine
+
+__all__ = ["Credited", "Proposed", "episode_of", "expire_due", "feedback", "give_feedback"]
+
+EXPIRY = "expiry"
+"""What `settled_by` says of an invocation credited (or expired) when its time ran out."""
+
+
+@dataclass(frozen=True)
+class Proposed:
+    """The rewards logged with an invocation (its outcomes), as a source."""
+
+    episode: PendingEpisode
+    name: str = "outcomes"
+
+    def rewards(self, episode: PendingEpisode) -> Mapping[int, float]:
+        """The rewards proposed when the invocation was logged."""
+        return self.episode.proposed
+
+
+@dataclass(frozen=True)
+class Credited:
+    """What a feedback did: credited the invocation now, or nothing (it already was)."""
+
+    run_id: str
+    credited: bool
+    settled_by: str
+    rewards: Mapping[int, float]
+    """The rewards credited, by decision index (empty when nothing was credited now)."""
+
+
+def episode_of(pending: PendingEpisode, rewards: Mapping[int, tuple[float, str]]) -> Episode:
+    """The episode an invocation credits: one step per rewarded decision; a question no
+    source rewarded earns the known reward of asking; other decisions are left out."""
+    steps = []
+    for d in pending.decisions:
+        if d.index in rewards:
+            reward = rewards[d.index][0]
+        elif d.action in KNOWN_REWARDS:
+            reward = KNOWN_REWARDS[d.action]
+        else:
+            continue
+        valid = reward > 0 and d.action != CLARIFY
+        steps.append(Step(d.index, d.prompt, d.action, d.args, reward, valid))
+    return Episode(
+        run_id=learn_run_id(pending.suite),
+        index=pending.number,
+        epoch=0,
+        suite=pending.suite,
+        query="",
+        prompt=pending.prompt,
+        explored=False,
+        outcome="valid" if any(s.valid for s in steps) else "answered",
+        steps=tuple(steps),
+        memory_blocks=tuple(d.block for d in pending.decisions if d.block is not None),
+    )
+
+
+def feedback(
+    store: PendingLog,
+    run_id: str,
+    score: float | bool,
+    *,
+    step: int | None = None,
+    key: str = "user_score",
+    comment: str | None = None,
+) -> Credited:
+    """Credit the invocation `run_id` with a score in [-1, 1] (see `Feedback`).
+
+    Raises:
+        FeedbackError: a field out of range (named), or see `give_feedback`.
+    """
+    fields = {"run_id": run_id, "score": score, "step": step, "key": key, "comment": comment}
+    try:
+        given = Feedback.model_validate(fields)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else None
+        raise FeedbackError(error["msg"], setting=name) from exc
+    return give_feedback(store, given)
+
+
+def give_feedback(store: PendingLog, feedback: Feedback) -> Credited:
+    """Credit the invocation `feedback.run_id` with the feedback, its outcomes under it.
+
+    The same feedback twice (a retry, another process) credits once: the second finds the
+    invocation credited and credits nothing. So does any feedback after the first.
+
+    Raises:
+        FeedbackError: the run id was never logged in `store`, it expired before the
+            feedback came, or `step` names no decision of it.
+    """
+    expire_due(store)
+    pending = store.pending_episode(feedback.run_id)
+    if pending is None:
+        msg = f"no invocation {feedback.run_id!r} was logged in this memory"
+        raise FeedbackError(msg)
+    _check_open(pending, feedback)
+    rewards = combine(_sources(feedback, pending), pending)
+    before = store.settle_pending(pending.run_id, episode_of(pending, rewards), feedback.name)
+    if before.status != "pending":  # settled by another writer since it was read
+        _check_open(before, feedback)
+        return Credited(before.run_id, False, before.settled_by or "", {})
+    return Credited(pending.run_id, True, feedback.name, {i: r for i, (r, _) in rewards.items()})
+
+
+def _check_open(pending: PendingEpisode, feedback: Feedback) -> None:
+    if pending.status == "expired":
+        msg = f"invocation {pending.run_id!r} expired at {pending.expires_at} without a reward"
+        raise FeedbackError(msg)
+    indices = {d.index for d in pending.decisions}
+    if feedback.step is not None and feedback.step not in indices:
+        msg = f"invocation {pending.run_id!r} has no decision {feedback.step}"
+        raise FeedbackError(f"{msg} (it has {len(indices)})", setting="step")
+
+
+def _sources(feedback: Feedback, pending: PendingEpisode) -> list[RewardSource]:
+    return [feedback, Proposed(pending)]
+
+
+def expire_due(store: PendingLog, at: datetime | None = None) -> Mapping[str, int]:
+    """Settle every invocation whose time ran out by `at` (default: now): credited with its
+    outcomes when it has some, else marked expired. Returns how many of each."""
+    when = (at or datetime.now(UTC)).isoformat(timespec="milliseconds")
+    done: dict[str, int] = {"credited": 0, "expired": 0}
+    for pending in store.due_pending(when):
+        rewards = combine([Proposed(pending)], pending)
+        episode = episode_of(pending, rewards) if rewards else None
+        before = store.settle_pending(pending.run_id, episode, EXPIRY)
+        if before.status == "pending":
+            done["credited" if episode else "expired"] += 1
+    return done
