@@ -235,5 +235,7 @@ class PendingEpisode:
     status: PendingStatus = "pending"
     settled_by: str | None = None
     """The feedback key that credited it, or "expiry"."""
+    comment: str | None = None
+    """The comment of the feedback that credited it."""
     number: int = 0
     """Its place in the store's log of invocations (the credited episode's index)."""

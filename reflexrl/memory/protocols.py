@@ -156,9 +156,12 @@ class PendingLog(Protocol):
         """A logged invocation, whatever its status (None: never logged)."""
         ...
 
-    def settle_pending(self, run_id: str, episode: Episode | None, by: str) -> PendingEpisode:
-        """If `run_id` is still pending: credit `episode` (the one atomic episode write; None:
-        mark it expired) and record `by`, in one transaction. Returns the invocation as it
+    def settle_pending(
+        self, run_id: str, episode: Episode | None, by: str, comment: str | None = None
+    ) -> PendingEpisode:
+        """If `run_id` is still pending: credit `episode` (the one atomic episode write, in
+        the suite's learning run at the invocation's number; None: mark it expired) and
+        record `by` and `comment`, in one transaction. Returns the invocation as it
         was before: status "pending" means this call settled it. Raises `FeedbackError` for
         a run id never logged."""
         ...

@@ -120,7 +120,8 @@ def give_feedback(store: PendingLog, feedback: Feedback) -> Credited:
         raise FeedbackError(msg)
     _check_open(pending, feedback)
     rewards = combine(_sources(feedback, pending), pending)
-    before = store.settle_pending(pending.run_id, episode_of(pending, rewards), feedback.name)
+    episode = episode_of(pending, rewards)
+    before = store.settle_pending(pending.run_id, episode, feedback.name, feedback.comment)
     if before.status != "pending":  # settled by another writer since it was read
         _check_open(before, feedback)
         return Credited(before.run_id, False, before.settled_by or "", {})

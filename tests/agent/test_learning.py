@@ -75,8 +75,10 @@ def test_an_invocation_waits_for_its_reward_then_is_credited_once(
     assert decision.block is not None and "<reflexrl_memory>" in decision.block
     assert memory.rows("paper") == []  # nothing credited before the reward arrives
 
-    done = feedback(memory, run_id, 1.0)
+    done = feedback(memory, run_id, 1.0, comment="right tool")
     assert done.credited and done.rewards == {0: 1.0} and done.settled_by == "feedback:user_score"
+    settled = memory.pending_episode(run_id)
+    assert settled is not None and settled.comment == "right tool"
     again = feedback(memory, run_id, 1.0)
     assert not again.credited and again.settled_by == "feedback:user_score"
     [row] = memory.rows("paper")

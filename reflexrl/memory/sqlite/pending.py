@@ -8,7 +8,7 @@ from dataclasses import replace
 from ...errors import FeedbackError
 from ...records import Episode, PendingEpisode, PendingStatus
 from ..pending import learn_run
-from .codecs import PENDING, RUNS
+from .codecs import PENDING, RUNS, suite_filter
 from .run_log import append_episode, check_rewards
 from .writer import SQLiteWriter, insert, now
 
@@ -33,7 +33,9 @@ class SQLitePendingLog(SQLiteWriter):
         """The logged invocation `run_id`, whatever its status (None: never logged)."""
         return self._pending(run_id)
 
-    def settle_pending(self, run_id: str, episode: Episode | None, by: str) -> PendingEpisode:
+    def settle_pending(
+        self, run_id: str, episode: Episode | None, by: str, comment: str | None = None
+    ) -> PendingEpisode:
         """Credit `episode` for the invocation `run_id` (None: mark it expired), if it is
         still pending, in one transaction: what two processes settle at once is credited
         once. Returns the invocation as it was before (its `status` says whether this call
@@ -55,9 +57,9 @@ class SQLitePendingLog(SQLiteWriter):
                 logged = replace(episode, run_id=run["run_id"], index=found.number)
                 append_episode(db, logged, update=True)
             db.execute(
-                "UPDATE pending_episodes SET status = ?, settled_by = ?, settled_at = ? "
-                "WHERE run_id = ?",
-                [status, by, at, run_id],
+                "UPDATE pending_episodes SET status = ?, settled_by = ?, settled_at = ?, "
+                "comment = ? WHERE run_id = ?",
+                [status, by, at, comment, run_id],
             )
         return found
 
@@ -69,7 +71,7 @@ class SQLitePendingLog(SQLiteWriter):
 
     def pending_counts(self, suite: str | None = None) -> Mapping[PendingStatus, int]:
         """How many logged invocations are pending, credited and expired (of one suite)."""
-        where, params = ("WHERE suite = ?", [suite]) if suite else ("", [])
+        where, params = suite_filter(suite)
         sql = f"SELECT status, count(*) AS n FROM pending_episodes {where} GROUP BY status"
         counts: dict[PendingStatus, int] = {"pending": 0, "credited": 0, "expired": 0}
         for r in self.db.query(sql, params):

@@ -100,7 +100,7 @@ CREATE TABLE IF NOT EXISTS pending_episodes (
     number INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE, suite TEXT NOT NULL,
     thread_id TEXT, prompt TEXT NOT NULL, decisions TEXT NOT NULL, proposed TEXT NOT NULL,
     created_at TEXT NOT NULL, expires_at TEXT NOT NULL, status TEXT NOT NULL,
-    settled_by TEXT, settled_at TEXT
+    settled_by TEXT, settled_at TEXT, comment TEXT
 );
 CREATE INDEX IF NOT EXISTS pending_due ON pending_episodes (status, expires_at);
 CREATE INDEX IF NOT EXISTS pending_suite ON pending_episodes (suite, status);

@@ -1,0 +1,269 @@
+"""Online learning through the wrapped agent: no `train`, rewards arrive as feedback.
+
+For each suite, seed and condition, a fresh kNN memory (empty) and a `create_agent` agent
+with `ReflexMiddleware(learn=True)` (advice rendering, the local model, greedy) serve the
+suite's prompts as requests: every prompt once per pass, in a random order, for `--passes`
+passes. A clarification pauses the graph (LangGraph `interrupt`); the simulated user of
+Curuksu's paper answers with another prompt of the same query. When the invocation ends,
+the feedback for its run id is sent the way a web handler would (`reflexrl.feedback`):
+
+- `off`: memory off (the agent reads no memory and nothing is sent): the baseline;
+- `key`: the answer key as feedback: +1 if the invocation's tool call was valid, else -1;
+- `noisy`: the same, with 30% of feedback never sent (those invocations stay pending) and
+  10% flipped.
+
+The measure is success within 2 steps (the valid tool at the first or second decision),
+per pass and per window of requests. The first pass is all prompts never seen before: what
+it gains over memory off comes from neighbours learned earlier in the same pass.
+
+    python evals/online.py --suites paper assistant --seeds 0 1 2 --jobs 2 --out evals/reports
+
+Runs already in the JSON report are kept (an interrupted measurement goes on). `--jobs 2`
+runs two at once with one llama.cpp thread each (scores do not depend on the thread count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from langchain.agents import create_agent
+from langchain.agents.middleware import ModelCallLimitMiddleware
+from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
+
+from reflexrl import ReflexMiddleware, Suite, feedback, load_model, open_memory
+from reflexrl.agent.learning import decisions_of
+from reflexrl.envs.simulated_user import RephrasingUser
+
+CONDITIONS = ("off", "key", "noisy")
+MISSING, FLIPPED = 0.3, 0.1
+
+
+def run_one(
+    suite_name: str, seed: int, condition: str, model_spec: str, passes: int
+) -> dict[str, Any]:
+    """One online run: every request's outcome, in order."""
+    suite = Suite.load(suite_name)
+    order_rng = random.Random(f"online:{suite_name}:{seed}")  # the same for every condition
+    noise = random.Random(f"noise:{suite_name}:{seed}")
+    requests: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        memory = None if condition == "off" else open_memory(Path(folder) / "m.db", lookup="knn")
+        reflex = ReflexMiddleware(
+            memory, suite=suite.name, render="advice", learn=memory is not None
+        )
+        limit = ModelCallLimitMiddleware(thread_limit=5, exit_behavior="end")
+        model = load_model(model_spec, suite, seed=seed)
+        agent = create_agent(
+            model, suite.tools, middleware=[reflex, limit], checkpointer=InMemorySaver()
+        )
+        for pass_index in range(passes):
+            order = list(suite.prompts())
+            order_rng.shuffle(order)
+            for i, (query, prompt) in enumerate(order):
+                thread = f"{pass_index}-{i}"
+                config: dict[str, Any] = {
+                    "configurable": {"thread_id": thread},
+                    "run_id": uuid.uuid4(),
+                }
+                user = RephrasingUser(
+                    suite.prompts_of(query), random.Random(f"user:{seed}:{thread}")
+                )
+                state = serve(agent, prompt, config, user)
+                _, decisions = decisions_of(state["messages"])
+                actions = [d.action for d in decisions]
+                valid = [suite.reward_model.is_valid(query, a) for a in actions]
+                first = next((k for k, v in enumerate(valid) if v), None)
+                sent: float | None = None
+                calls = [a for a in actions if a != "ask_user_for_clarification"]
+                if memory is not None and calls:
+                    right = 1.0 if suite.reward_model.is_valid(query, calls[-1]) else -1.0
+                    score = noisy(right, noise) if condition == "noisy" else right
+                    if score is not None:
+                        feedback(memory, state["reflexrl_run_id"], score)
+                        sent = score
+                requests.append(
+                    {
+                        "pass": pass_index,
+                        "query": query,
+                        "prompt": prompt,
+                        "actions": actions,
+                        "success_within_2": first is not None and first <= 1,
+                        "feedback": sent,
+                    }
+                )
+        counts = dict(memory.pending_counts()) if memory is not None else {}
+        if memory is not None:
+            memory.close()
+    return {
+        "suite": suite_name,
+        "seed": seed,
+        "condition": condition,
+        "model": model_spec,
+        "passes": passes,
+        "seconds": round(time.perf_counter() - started, 1),
+        "pending_counts": counts,
+        "requests": requests,
+    }
+
+
+def serve(agent: Any, prompt: str, config: dict[str, Any], user: RephrasingUser) -> Any:
+    """One request to its end: each clarification is answered by the simulated user."""
+    state = agent.invoke({"messages": [HumanMessage(prompt)]}, config)
+    current = prompt
+    while "__interrupt__" in state:
+        current = user.answer("", current)
+        state = agent.invoke(Command(resume=current), config)
+    return state
+
+
+def noisy(score: float, rng: random.Random) -> float | None:
+    """`score`, or, with probability MISSING, nothing, or, with FLIPPED, its opposite."""
+    draw = rng.random()
+    if draw < MISSING:
+        return None
+    return -score if draw < MISSING + FLIPPED else score
+
+
+def per_pass(run: dict[str, Any]) -> list[float]:
+    """Success within 2 steps in each pass."""
+    return [
+        mean(r["success_within_2"] for r in run["requests"] if r["pass"] == p)
+        for p in range(run["passes"])
+    ]
+
+
+def windows(run: dict[str, Any], size: int) -> list[float]:
+    """Success within 2 steps per window of `size` requests, in order."""
+    done = [r["success_within_2"] for r in run["requests"]]
+    return [mean(done[i : i + size]) for i in range(0, len(done), size)]
+
+
+def markdown(results: dict[str, list[dict[str, Any]]], window: int) -> str:
+    """The report: per suite, every seed, each condition's success per pass, gains over off."""
+    lines: list[str] = []
+    for suite, runs in sorted(results.items()):
+        model, passes = runs[0]["model"], runs[0]["passes"]
+        seeds = sorted({r["seed"] for r in runs})
+        lines += [
+            f"### suite `{suite}`, {model}, {passes} passes, kNN memory starting empty",
+            "",
+            "Success within 2 steps per pass (frozen greedy model; memory learns online from "
+            "feedback). Gains are points over memory off in the same pass.",
+            "",
+            "| seed | condition | "
+            + " | ".join(f"pass {p + 1}" for p in range(passes))
+            + " | first-pass gain | last-pass gain | credited / pending |",
+            "|---|---|" + "---|" * passes + "---|---|---|",
+        ]
+        gains: dict[str, list[tuple[float, float]]] = {}
+        for seed in seeds:
+            lines += _seed_rows([r for r in runs if r["seed"] == seed], gains)
+        lines.append("")
+        for condition, pairs in gains.items():
+            firsts, lasts = [p[0] for p in pairs], [p[1] for p in pairs]
+            first = f"first-pass gain mean {mean(firsts):+.1f} (worst {min(firsts):+.0f})"
+            last = f"last-pass gain mean {mean(lasts):+.1f} (worst {min(lasts):+.0f})"
+            lines.append(f"- `{condition}`: {first}, {last}, over {len(pairs)} seeds.")
+        lines.append("")
+        lines.append(f"Windows of {window} requests (success within 2), seed by seed:")
+        lines.append("")
+        for r in sorted(runs, key=lambda r: (r["seed"], CONDITIONS.index(r["condition"]))):
+            cells = " ".join(f"{x:.1f}" for x in windows(r, window))
+            lines.append(f"- seed {r['seed']} `{r['condition']}`: {cells}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _seed_rows(
+    runs: list[dict[str, Any]], gains: dict[str, list[tuple[float, float]]]
+) -> list[str]:
+    """One seed's table rows; its (first-pass, last-pass) gains are added to `gains`."""
+    by = {r["condition"]: r for r in runs}
+    if "off" not in by:
+        return []
+    seed, off = runs[0]["seed"], per_pass(by["off"])
+    rows = []
+    for condition in (c for c in CONDITIONS if c in by):
+        got = per_pass(by[condition])
+        cells = " | ".join(f"{x:.2f}" for x in got)
+        if condition == "off":
+            rows.append(f"| {seed} | off | {cells} | | | |")
+            continue
+        first, last = 100 * (got[0] - off[0]), 100 * (got[-1] - off[-1])
+        gains.setdefault(condition, []).append((first, last))
+        counts = by[condition]["pending_counts"]
+        credited = f"{counts.get('credited', 0)} / {counts.get('pending', 0)}"
+        rows.append(f"| {seed} | {condition} | {cells} | {first:+.0f} | {last:+.0f} | {credited} |")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="local:smollm2")
+    parser.add_argument("--suites", nargs="+", default=["paper", "assistant"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=list(CONDITIONS))
+    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--window", type=int, default=10)
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once")
+    parser.add_argument("--out", type=Path, default=Path("evals/reports"))
+    parser.add_argument(
+        "--one", nargs=3, metavar=("SUITE", "SEED", "CONDITION"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.one:
+        suite, seed, condition = args.one
+        print(json.dumps(run_one(suite, int(seed), condition, args.model, args.passes)))
+        return
+    stem = f"online-{args.model.replace(':', '-')}"
+    report = args.out / f"{stem}.json"
+    results: dict[str, list[dict[str, Any]]] = (
+        json.loads(report.read_text()) if report.exists() else {}
+    )
+    done = {(r["suite"], r["seed"], r["condition"]) for runs in results.values() for r in runs}
+    todo = [
+        (s, seed, c)
+        for s in args.suites
+        for seed in args.seeds
+        for c in args.conditions
+        if (s, seed, c) not in done
+    ]
+    env = dict(os.environ)
+    if args.jobs > 1:
+        env.setdefault("REFLEXRL_LOCAL_THREADS", "1")
+
+    def launch(item: tuple[str, int, str]) -> dict[str, Any]:
+        suite, seed, condition = item
+        cmd = [sys.executable, __file__, "--model", args.model, "--passes", str(args.passes)]
+        cmd += ["--one", suite, str(seed), condition]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed: {done.stderr[-3000:]}")
+        return json.loads(done.stdout.splitlines()[-1])
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for run in pool.map(launch, todo):
+            results.setdefault(run["suite"], []).append(run)
+            report.write_text(json.dumps(results, indent=1))
+            name = f"{run['suite']} seed {run['seed']} {run['condition']}"
+            print(f"{name}: {per_pass(run)} ({run['seconds']} s)", flush=True)
+    (args.out / f"{stem}.md").write_text(markdown(results, args.window))
+
+
+if __name__ == "__main__":
+    main()
