@@ -8,7 +8,8 @@ Curuksu's paper answers with another prompt of the same query. When the invocati
 the feedback for its run id is sent the way a web handler would (`reflexrl.feedback`):
 
 - `off`: memory off (the agent reads no memory and nothing is sent): the baseline;
-- `key`: the answer key as feedback: +1 if the invocation's tool call was valid, else -1;
+- `key`: the answer key as feedback: +1 if the invocation's tool call was valid, else -1
+  (also when it called no tool: it asked until the turn limit, 5 model calls);
 - `noisy`: the same, with 30% of feedback never sent (those invocations stay pending) and
   10% flipped.
 
@@ -90,8 +91,9 @@ def run_one(
                 first = next((k for k, v in enumerate(valid) if v), None)
                 sent: float | None = None
                 calls = [a for a in actions if a != "ask_user_for_clarification"]
-                if memory is not None and calls:
-                    right = 1.0 if suite.reward_model.is_valid(query, calls[-1]) else -1.0
+                if memory is not None and actions:
+                    served = bool(calls) and suite.reward_model.is_valid(query, calls[-1])
+                    right = 1.0 if served else -1.0
                     score = noisy(right, noise) if condition == "noisy" else right
                     if score is not None:
                         feedback(memory, state["reflexrl_run_id"], score)

@@ -20,9 +20,11 @@ class Feedback(BaseModel):
     """A score for one invocation (`run_id`), or for one of its decisions (`step`).
 
     The score is a reward in [-1, 1]: +1 the agent served the request with the right tool,
-    -1 it called the wrong one (a boolean: True +1, False -1). Without `step` it rewards the
-    invocation's last tool call, the one that answered the request; its questions earn the
-    reward of asking (0) and any earlier call is left to the other sources (outcomes).
+    -1 it did not (a boolean: True +1, False -1). Without `step` it rewards the invocation's
+    last tool call, the one that answered the request; its questions earn the reward of
+    asking (0) and any earlier call is left to the other sources (outcomes). An invocation
+    that called no tool (it only asked, until it gave up) gets the score on its last
+    question: asking that never led to a tool is what the user scored.
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
@@ -51,8 +53,10 @@ class Feedback(BaseModel):
         return f"feedback:{self.key}"
 
     def rewards(self, episode: PendingEpisode) -> Mapping[int, float]:
-        """The score for `step`, or for the last tool call (None: the invocation made none)."""
+        """The score for `step`, or for the last tool call, or for the last question when no
+        tool was called (nothing when the invocation decided nothing)."""
         if self.step is not None:
             return {self.step: self.score}
         calls = [d.index for d in episode.decisions if d.action != CLARIFY]
-        return {calls[-1]: self.score} if calls else {}
+        last = calls or [d.index for d in episode.decisions]
+        return {last[-1]: self.score} if last else {}

@@ -71,3 +71,11 @@ def test_decisions_are_read_from_the_invocation_that_ended() -> None:
         (REQUEST, CLARIFY, False),
         ("the calculator, please", "calculator", True),
     ]
+
+
+def test_feedback_on_an_invocation_that_only_asked_scores_its_last_question() -> None:
+    episode = _episode((CLARIFY, False), (CLARIFY, False))
+    thumbs_down = Feedback(run_id="r", score=-1)
+    assert thumbs_down.rewards(episode) == {1: -1.0}
+    credited = episode_of(episode, combine([thumbs_down], episode))
+    assert [(s.index, s.reward) for s in credited.steps] == [(0, 0.0), (1, -1.0)]
