@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -29,22 +28,8 @@ from reflexrl.prompt.block import advised_actions
 from reflexrl.records import Episode
 
 
-def _words(prompt: str) -> tuple[str, ...]:
-    return tuple(w for w in re.findall(r"[a-z0-9']+", prompt.casefold()) if w != "please")
-
-
-def ambiguous_prompts(suite: Suite) -> set[str]:
-    """The prompts that stand in two queries of the suite, up to case, punctuation and
-    "please" (a suite cannot hold one text twice: the ambiguous pairs of the workplace suite
-    differ by a "please")."""
-    queries: dict[tuple[str, ...], set[str]] = {}
-    for query, prompt in suite.prompts():
-        queries.setdefault(_words(prompt), set()).add(query)
-    return {p for _, p in suite.prompts() if len(queries[_words(p)]) > 1}
-
-
 def prompt_detail(
-    store: MemoryReader, suite: Suite, episode: Episode, ambiguous: set[str]
+    store: MemoryReader, suite: Suite, episode: Episode, ambiguous: frozenset[str]
 ) -> dict[str, Any]:
     """What the neighbours of an episode's prompt said, and what the agent then did."""
     seen = prompt_memory(store, suite.name, episode.prompt)
@@ -100,7 +85,7 @@ def main() -> None:
         model = load_model(args.model, suite, seed=args.seed)
         agent = build_agent(model, suite, store, config)
         result = evaluate(agent, suite, config, memory=str(args.memory))
-        ambiguous = ambiguous_prompts(suite)
+        ambiguous = suite.ambiguous_prompts()
         prompts = [prompt_detail(store, suite, e, ambiguous) for e in result.episodes]
     print(
         json.dumps(

@@ -5,6 +5,7 @@ reached through its subpackage (`reflexrl.records`, `reflexrl.loop`, `reflexrl.e
 """
 
 from .agent.build import build_agent
+from .agent.learning import Learning
 from .agent.middleware import ReflexMiddleware
 from .agent.wrap import wrap
 from .envs.clarification import ask_user_for_clarification
@@ -19,6 +20,7 @@ from .loop.train import atrain, train
 from .memory import KnnLookup, MemoryReader, MemoryStore, RewardTable, SQLiteMemory, open_memory
 from .models.budget import Budget
 from .models.call_policy import ModelCallMiddleware
+from .models.judging import load_judge
 from .models.rate_limit import RateLimiter
 from .models.response_cache import ResponseCache
 from .models.retry import RetryPolicy
@@ -26,6 +28,7 @@ from .models.specs import load_model
 from .prompt import RENDERINGS
 from .rewards.answer_key import RewardModel, ToolMappingReward
 from .rewards.feedback import Feedback
+from .rewards.judge import Judge
 from .rewards.online import Credited, feedback, give_feedback
 from .rewards.sources import AnswerKey, Outcomes, RewardSource
 from .usage import price_for
@@ -40,7 +43,9 @@ __all__ = [
     "Credited",
     "EpisodeContext",
     "Feedback",
+    "Judge",
     "KnnLookup",
+    "Learning",
     "MemoryReader",
     "MemoryStore",
     "ModelCallMiddleware",
@@ -66,6 +71,7 @@ __all__ = [
     "export_records",
     "feedback",
     "give_feedback",
+    "load_judge",
     "load_model",
     "open_memory",
     "price_for",

@@ -57,6 +57,11 @@ class FeedbackError(BadInputError):
     """A reward for an invocation that cannot take it: unknown, expired, or out of range."""
 
 
+class JudgeError(ReflexRLError):
+    """A judge's reply that is not a judgment (it breaks the schema, or names a label that
+    does not apply): the judge counts it as a failure and credits nothing."""
+
+
 class EpisodeError(ReflexRLError):
     """An episode that could not run to its end (the model or a tool failed)."""
 

@@ -126,6 +126,20 @@ def decide(conv: Conversation) -> Choice:
     return name, {p: request for p in required if (props.get(p) or {}).get("type") == "string"}
 
 
+def fill(schema: dict[str, Any], conv: Conversation) -> dict[str, Any]:
+    """A JSON object for a `json_schema` response format: each enum property a value chosen
+    by sha256 of the request, every other string property "stub"."""
+    digest = int(hashlib.sha256(current_request(conv).encode()).hexdigest(), 16)
+    props = schema.get("properties") or {}
+    defs = schema.get("$defs") or {}
+    found: dict[str, Any] = {}
+    for name, prop in props.items():
+        ref = prop.get("$ref", "").rsplit("/", 1)[-1]
+        enum = prop.get("enum") or (defs.get(ref) or {}).get("enum")
+        found[name] = enum[digest % len(enum)] if enum else "stub"
+    return found
+
+
 def openai_response(n: int, model: str, choice: Choice, usage: dict[str, Any]) -> dict[str, Any]:
     """A `chat.completion` object."""
     message: dict[str, Any] = {"role": "assistant", "content": "Done.", "refusal": None}
@@ -191,6 +205,10 @@ class StubProvider:
         self.url = self.openai_url = ""
         self.requests: list[dict[str, Any]] = []
         self.calls = 0
+        self.schemas: list[dict[str, Any]] = []
+        """The JSON schemas of `response_format` requests, in order."""
+        self.broken_replies = 0
+        """How many coming `response_format` replies break their schema."""
         self.faults_served: list[int | str] = []
         self._faults: deque[int | str] = deque()
         self._seen: set[str] = set()
@@ -271,6 +289,20 @@ class StubProvider:
         model = str(body.get("model", "stub"))
         if openai:
             usage = self._openai_usage(conv, body, prompt, output)
+            fmt = body.get("response_format") or {}
+            if fmt.get("type") == "json_schema":
+                with self._lock:
+                    self.schemas.append(fmt["json_schema"])
+                    broken, self.broken_replies = (
+                        self.broken_replies > 0,
+                        max(0, self.broken_replies - 1),
+                    )
+                text = (
+                    "not json" if broken else json.dumps(fill(fmt["json_schema"]["schema"], conv))
+                )
+                reply = openai_response(n, model, None, usage)
+                reply["choices"][0]["message"]["content"] = text
+                return 200, reply, {}
             return 200, openai_response(n, model, choice, usage), {}
         usage = self._anthropic_usage(body, prompt, output)
         return 200, anthropic_response(n, model, choice, usage), {}

@@ -19,9 +19,10 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from ..envs.trajectory import is_user_turn
 from ..memory import PendingLog
 from ..records import INVALID_CALL, Decision, PendingEpisode
-from ..rewards.sources import Outcomes
+from ..rewards.online import credit_proposed
+from ..rewards.sources import Outcomes, RewardSource, combine
 
-__all__ = ["BLOCK_KEY", "Learner", "decisions_of"]
+__all__ = ["BLOCK_KEY", "Learner", "Learning", "as_learning", "decisions_of"]
 
 BLOCK_KEY = "reflexrl_block"
 """Where a model response keeps the memory block its call saw (`response_metadata`)."""
@@ -54,26 +55,50 @@ def decisions_of(messages: Sequence[BaseMessage]) -> tuple[str, tuple[Decision, 
 
 
 @dataclass(frozen=True)
+class Learning:
+    """How an agent learns outside training (`ReflexMiddleware(learn=Learning(...))`).
+
+    Args:
+        outcomes: The rewards known when an invocation ends (a failed tool call: -1).
+        judge: A judge model that labels each decision when the invocation ends
+            (`reflexrl.load_judge`); under the outcomes in precedence.
+        wait_for_feedback: Credit an invocation when its feedback arrives (the feedback
+            first, then outcomes and judge), or, if none comes within `expire_after`, with
+            the outcomes and the judge alone. False: credit them as soon as the invocation
+            ends (feedback that comes later credits nothing).
+        expire_after: How long an invocation waits for feedback.
+    """
+
+    outcomes: Outcomes = field(default_factory=Outcomes)
+    judge: RewardSource | None = None
+    wait_for_feedback: bool = True
+    expire_after: timedelta = timedelta(days=7)
+
+    @property
+    def sources(self) -> list[RewardSource]:
+        """The sources known when an invocation ends, in precedence order."""
+        return [self.outcomes] if self.judge is None else [self.outcomes, self.judge]
+
+
+@dataclass(frozen=True)
 class Learner:
     """Logs the invocations of an agent that learns outside training.
 
     Args:
         memory: Where they wait for their reward (the agent's memory store).
         suite: The memory namespace they are credited to.
-        outcomes: The rewards known when an invocation ends (a failed tool call: -1).
-        expire_after: How long an invocation waits for feedback; then it is credited with
-            its outcomes alone, or counted as expired.
+        settings: Where rewards come from, and when they are credited.
     """
 
     memory: PendingLog
     suite: str = "default"
-    outcomes: Outcomes = field(default_factory=Outcomes)
-    expire_after: timedelta = timedelta(days=7)
+    settings: Learning = field(default_factory=Learning)
 
     def log(
         self, messages: Sequence[BaseMessage], run_id: str | None, thread_id: str | None = None
     ) -> PendingEpisode:
-        """Log the invocation that ended with `messages` (no `run_id`: a new one)."""
+        """Log the invocation that ended with `messages` (no `run_id`: a new one), with the
+        rewards its outcomes and judge give; credit them now unless it waits for feedback."""
         request, decisions = decisions_of(messages)
         created = datetime.now(UTC)
         episode = PendingEpisode(
@@ -83,7 +108,19 @@ class Learner:
             decisions=decisions,
             thread_id=thread_id,
             created_at=created.isoformat(timespec="milliseconds"),
-            expires_at=(created + self.expire_after).isoformat(timespec="milliseconds"),
+            expires_at=(created + self.settings.expire_after).isoformat(timespec="milliseconds"),
         )
-        proposed = dict(self.outcomes.rewards(episode))
-        return self.memory.log_pending(replace(episode, proposed=proposed))
+        found = combine(self.settings.sources, episode)
+        logged = self.memory.log_pending(
+            replace(episode, proposed={i: r for i, (r, _) in found.items()})
+        )
+        if not self.settings.wait_for_feedback and logged.proposed:
+            credit_proposed(self.memory, logged)
+        return logged
+
+
+def as_learning(learn: bool | Learning) -> Learning | None:
+    """`learn=` of the middleware and `wrap`: False, True (the defaults) or settings."""
+    if isinstance(learn, Learning):
+        return learn
+    return Learning() if learn else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any, NotRequired
 
 from langchain.agents.middleware import (
@@ -21,9 +20,8 @@ from ..envs.exploration import EpsilonSchedule, as_schedule
 from ..envs.trajectory import read_trajectory
 from ..errors import BadInputError
 from ..memory import MemoryStore
-from ..rewards.sources import Outcomes
 from .injection import MemoryInjector, system_message
-from .learning import BLOCK_KEY, Learner
+from .learning import BLOCK_KEY, Learner, Learning, as_learning
 
 
 class LearningState(AgentState):
@@ -61,10 +59,9 @@ class ReflexMiddleware(AgentMiddleware):
         learn: Outside a training loop, log every invocation in `memory` as an episode
             waiting for its reward, under the run id the agent was invoked with
             (`config={"run_id": ...}`, else a new one, returned as the state's
-            `reflexrl_run_id`); `reflexrl.give_feedback` (or `reflexrl feedback`) credits it.
-        outcomes: With `learn`, the rewards known when an invocation ends (default: a tool
-            call that failed earns -1), credited under the feedback.
-        expire_after: With `learn`, how long an invocation waits for its feedback.
+            `reflexrl_run_id`); `reflexrl.feedback` (or `reflexrl feedback`) credits it.
+            True: the defaults (outcomes under the feedback, no judge, 7 days to wait), or
+            a `reflexrl.Learning` with other sources and timing.
     """
 
     state_schema = LearningState
@@ -79,9 +76,7 @@ class ReflexMiddleware(AgentMiddleware):
         neighbour_text: bool | None = None,
         untried: bool = True,
         cache_prefix: bool = True,
-        learn: bool = False,
-        outcomes: Outcomes | None = None,
-        expire_after: timedelta = timedelta(days=7),
+        learn: bool | Learning = False,
     ) -> None:
         super().__init__()
         schedule = as_schedule(epsilon)
@@ -91,10 +86,10 @@ class ReflexMiddleware(AgentMiddleware):
         self.untried = untried
         self.tools = [ask_user_for_clarification]
         self.learner = None
-        if learn:
+        if (settings := as_learning(learn)) is not None:
             if memory is None:
-                raise BadInputError("learn=True needs a memory to log into", setting="memory")
-            self.learner = Learner(memory, suite, outcomes or Outcomes(), expire_after)
+                raise BadInputError("learning needs a memory to log into", setting="memory")
+            self.learner = Learner(memory, suite, settings)
 
     @hook_config(can_jump_to=["end"])
     def before_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
@@ -13,9 +12,8 @@ from ..envs.context import current_episode
 from ..envs.exploration import EpsilonSchedule, as_schedule
 from ..memory import MemoryStore
 from ..prompt.block import split_memory
-from ..rewards.sources import Outcomes
 from .injection import MemoryInjector
-from .learning import BLOCK_KEY, Learner
+from .learning import BLOCK_KEY, Learner, Learning, as_learning
 
 
 def wrap(
@@ -27,9 +25,7 @@ def wrap(
     render: str = "focused",
     neighbour_text: bool | None = None,
     tools: Sequence[str] = (),
-    learn: bool = False,
-    outcomes: Outcomes | None = None,
-    expire_after: timedelta = timedelta(days=7),
+    learn: bool | Learning = False,
 ) -> Runnable[Any, Any]:
     """Wrap a built agent so it sees the reward memory as a system message.
 
@@ -49,7 +45,7 @@ def wrap(
         tools: The names of the tools the agent can call: a prompt's block then names those
             it never tried, and advises trying one while no tool has earned a reward (the
             middleware reads them from each request; a built agent does not tell).
-        learn, outcomes, expire_after: As for `ReflexMiddleware`: outside a training loop,
+        learn: As for `ReflexMiddleware`: outside a training loop,
             log every invocation, waiting for its reward (the output then carries its
             `reflexrl_run_id`: the run id it was invoked with, or a new one). The wrapped
             agent then runs inside one step, so `stream` yields its output at the end.
@@ -65,9 +61,10 @@ def wrap(
         return {**_as_dict(value), "messages": [memory_message, *messages]}
 
     chain = RunnableLambda(_inject) | runnable
-    if not learn:
+    settings = as_learning(learn)
+    if settings is None:
         return chain
-    learner = Learner(memory, suite, outcomes or Outcomes(), expire_after)
+    learner = Learner(memory, suite, settings)
 
     def _log(output: Any, config: RunnableConfig) -> Any:
         if current_episode(config) is not None or not isinstance(output, dict):

@@ -15,6 +15,7 @@ from .evaluate import eval_cmd
 from .export import export_cmd
 from .feedback import feedback_cmd
 from .history import memory_diff, memory_log, memory_rollback
+from .judge import judge_app
 from .memory import memory_reset, memory_show
 from .page import ui_cmd
 from .report import report_cmd
@@ -50,6 +51,7 @@ app.command("report")(report_cmd)
 app.command("ui")(ui_cmd)
 app.command("export")(export_cmd)
 app.command("feedback")(feedback_cmd)
+app.add_typer(judge_app, name="judge")
 app.command("suites")(suites_cmd)
 
 

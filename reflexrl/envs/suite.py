@@ -8,6 +8,7 @@ reward model. Bundled suites live in the repository's `evals/suites/` (inside th
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
@@ -156,6 +157,15 @@ class Suite:
             for prompt in self.prompts_of(query.id, split, holdout):
                 yield query.id, prompt
 
+    def ambiguous_prompts(self) -> frozenset[str]:
+        """The prompts that stand in two queries, up to case, punctuation and "please" (a
+        suite cannot hold one text twice: the ambiguous pairs of the workplace suite differ
+        by a "please"). For them a clarifying question is needed."""
+        queries: dict[tuple[str, ...], set[str]] = {}
+        for query, prompt in self.prompts():
+            queries.setdefault(_words(prompt), set()).add(query)
+        return frozenset(p for _, p in self.prompts() if len(queries[_words(p)]) > 1)
+
     def check_holdout(self, holdout: int) -> None:
         """Refuse a holdout that leaves a query no training prompt."""
         for query in self.spec.queries:
@@ -282,6 +292,10 @@ def _check_unicode(value: object, path: Path, where: str) -> None:
     elif isinstance(value, list):
         for i, item in enumerate(value):
             _check_unicode(item, path, f"{where}.{i}")
+
+
+def _words(prompt: str) -> tuple[str, ...]:
+    return tuple(w for w in re.findall(r"[a-z0-9']+", prompt.casefold()) if w != "please")
 
 
 def _first_error(exc: ValidationError) -> str:

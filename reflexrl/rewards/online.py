@@ -23,18 +23,28 @@ from ..records import CLARIFY, KNOWN_REWARDS, Episode, PendingEpisode, Step
 from .feedback import Feedback
 from .sources import RewardSource, combine
 
-__all__ = ["Credited", "Proposed", "episode_of", "expire_due", "feedback", "give_feedback"]
+__all__ = [
+    "Credited",
+    "Proposed",
+    "credit_proposed",
+    "episode_of",
+    "expire_due",
+    "feedback",
+    "give_feedback",
+]
 
 EXPIRY = "expiry"
 """What `settled_by` says of an invocation credited (or expired) when its time ran out."""
+ENDED = "end-of-invocation"
+"""What `settled_by` says of an invocation credited when it ended (no feedback awaited)."""
 
 
 @dataclass(frozen=True)
 class Proposed:
-    """The rewards logged with an invocation (its outcomes), as a source."""
+    """The rewards logged with an invocation (its outcomes and judge), as a source."""
 
     episode: PendingEpisode
-    name: str = "outcomes"
+    name: str = "proposed"
 
     def rewards(self, episode: PendingEpisode) -> Mapping[int, float]:
         """The rewards proposed when the invocation was logged."""
@@ -140,6 +150,14 @@ def _check_open(pending: PendingEpisode, feedback: Feedback) -> None:
 
 def _sources(feedback: Feedback, pending: PendingEpisode) -> list[RewardSource]:
     return [feedback, Proposed(pending)]
+
+
+def credit_proposed(store: PendingLog, pending: PendingEpisode) -> bool:
+    """Credit an invocation with the rewards logged with it (outcomes, judge), now, without
+    waiting for feedback. Whether this call credited it."""
+    rewards = combine([Proposed(pending)], pending)
+    before = store.settle_pending(pending.run_id, episode_of(pending, rewards), ENDED)
+    return before.status == "pending"
 
 
 def expire_due(store: PendingLog, at: datetime | None = None) -> Mapping[str, int]:
