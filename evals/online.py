@@ -11,7 +11,9 @@ the feedback for its run id is sent the way a web handler would (`reflexrl.feedb
 - `key`: the answer key as feedback: +1 if the invocation's tool call was valid, else -1
   (also when it called no tool: it asked until the turn limit, 5 model calls);
 - `noisy`: the same, with 30% of feedback never sent (those invocations stay pending) and
-  10% flipped.
+  10% flipped;
+- `judge`: no feedback; the local judge (`--judge`, the same model by default) labels each
+  decision when the invocation ends and its rewards are credited then.
 
 The measure is success within 2 steps (the valid tool at the first or second decision),
 per pass and per window of requests. The first pass is all prompts never seen before: what
@@ -45,16 +47,25 @@ from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
-from reflexrl import ReflexMiddleware, Suite, feedback, load_model, open_memory
+from reflexrl import (
+    Learning,
+    ReflexMiddleware,
+    Suite,
+    feedback,
+    load_judge,
+    load_model,
+    open_memory,
+)
 from reflexrl.agent.learning import decisions_of
 from reflexrl.envs.simulated_user import RephrasingUser
+from reflexrl.models.judging import tool_descriptions
 
-CONDITIONS = ("off", "key", "noisy")
+CONDITIONS = ("off", "key", "noisy", "judge")
 MISSING, FLIPPED = 0.3, 0.1
 
 
 def run_one(
-    suite_name: str, seed: int, condition: str, model_spec: str, passes: int
+    suite_name: str, seed: int, condition: str, model_spec: str, passes: int, judge_spec: str
 ) -> dict[str, Any]:
     """One online run: every request's outcome, in order."""
     suite = Suite.load(suite_name)
@@ -64,9 +75,12 @@ def run_one(
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         memory = None if condition == "off" else open_memory(Path(folder) / "m.db", lookup="knn")
-        reflex = ReflexMiddleware(
-            memory, suite=suite.name, render="advice", learn=memory is not None
-        )
+        learn: bool | Learning = memory is not None
+        judge = None
+        if condition == "judge":
+            judge = load_judge(judge_spec, tool_descriptions(suite.tools))
+            learn = Learning(judge=judge, wait_for_feedback=False)
+        reflex = ReflexMiddleware(memory, suite=suite.name, render="advice", learn=learn)
         limit = ModelCallLimitMiddleware(thread_limit=5, exit_behavior="end")
         model = load_model(model_spec, suite, seed=seed)
         agent = create_agent(
@@ -91,7 +105,7 @@ def run_one(
                 first = next((k for k, v in enumerate(valid) if v), None)
                 sent: float | None = None
                 calls = [a for a in actions if a != "ask_user_for_clarification"]
-                if memory is not None and actions:
+                if condition in ("key", "noisy") and actions:
                     served = bool(calls) and suite.reward_model.is_valid(query, calls[-1])
                     right = 1.0 if served else -1.0
                     score = noisy(right, noise) if condition == "noisy" else right
@@ -119,6 +133,7 @@ def run_one(
         "passes": passes,
         "seconds": round(time.perf_counter() - started, 1),
         "pending_counts": counts,
+        "judge": None if judge is None else {"name": judge.name, "failures": judge.failures},
         "requests": requests,
     }
 
@@ -221,6 +236,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=list(CONDITIONS))
     parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--judge", default="local:smollm2", help="the judge's model spec")
     parser.add_argument("--window", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=1, help="runs at once")
     parser.add_argument("--out", type=Path, default=Path("evals/reports"))
@@ -230,7 +246,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.one:
         suite, seed, condition = args.one
-        print(json.dumps(run_one(suite, int(seed), condition, args.model, args.passes)))
+        run = run_one(suite, int(seed), condition, args.model, args.passes, args.judge)
+        print(json.dumps(run))
         return
     stem = f"online-{args.model.replace(':', '-')}"
     report = args.out / f"{stem}.json"
@@ -252,6 +269,7 @@ def main() -> None:
     def launch(item: tuple[str, int, str]) -> dict[str, Any]:
         suite, seed, condition = item
         cmd = [sys.executable, __file__, "--model", args.model, "--passes", str(args.passes)]
+        cmd += ["--judge", args.judge]
         cmd += ["--one", suite, str(seed), condition]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if done.returncode != 0:

@@ -19,6 +19,11 @@ question. And a prompt's own record comes first: a stored prompt on which a tool
 positive reward is advised that tool, as the table advises it, whatever its neighbours did
 (their pooled estimate could otherwise prefer a tool this prompt never tried, served by
 near-identical prompts of another query).
+
+Only successes travel to unseen prompts: when none of an unseen prompt's neighbours was
+served by a tool, there is no advice, and the model decides as it would without memory.
+Learning online from feedback, the failures of a near-identical request of another kind
+otherwise sent new prompts away from the tool their model rightly chose (evals/reports/).
 """
 
 from __future__ import annotations
@@ -91,18 +96,17 @@ def advice_for(
 ) -> tuple[dict[str, ActionEstimate], Advice | None]:
     """The estimate per action for `prompt` from the rows found for it (`estimate`), and its
     advice (None: nothing is known). A stored prompt is advised by its own record first (a
-    tool that earned a positive reward on it); an unseen one by its neighbours' votes
-    (`vote`; `answered`: the prompt answers the agent's question, so no second question),
-    else, when none of them was served by a tool, by the estimate (the tools none of them
-    tried)."""
+    tool that earned a positive reward on it), else by the estimate (`advise`: its untried
+    tools first); an unseen one by its neighbours' votes (`vote`; `answered`: the prompt
+    answers the agent's question, so no second question), and not at all when none of them
+    was served by a tool: what failed for similar prompts, often of another request, is no
+    reason to steer a prompt away from the tool its model would choose."""
     estimates = estimate(neighbours, prompt)
     if not estimates:
         return estimates, None
     own = own_row(neighbours, prompt)
     if own is None:
-        if (voted := vote(neighbours, answered=answered)) is not None:
-            return estimates, voted
-        return estimates, advise(estimates, tools)
+        return estimates, vote(neighbours, answered=answered)
     if (earned := _earned(own)) is not None:
         return estimates, Advice(earned)
     return estimates, advise(estimates, tools, list(own.actions))

@@ -44,7 +44,7 @@ def test_each_neighbour_votes_for_the_tool_that_served_it_by_its_similarity() ->
     ]
     assert votes(found) == {"calculator": 0.9, "python_interpreter": 0.8}
     assert vote(found) == Advice(CLARIFY, contested=("calculator", "python_interpreter"))
-    assert vote(found[2:]) is None  # nobody voted: the estimate decides
+    assert vote(found[2:]) is None  # nobody voted
 
 
 @pytest.mark.parametrize(("lead", "other", "split"), [(0.75, 0.25, False), (0.7, 0.3, True)])
@@ -96,6 +96,16 @@ def test_after_the_user_answered_disagreeing_neighbours_advise_their_leading_too
     assert vote(found).best == CLARIFY
     _, answered = advice_for(found, "unseen", TOOLS, answered=True)
     assert answered == vote(found, answered=True) == Advice("calculator")
+
+
+def test_an_unseen_prompt_whose_neighbours_only_failed_gets_no_advice() -> None:
+    """Their failures (often a near-identical request of another kind) do not steer it:
+    the model decides as without memory. A stored prompt still gets its untried tools."""
+    found = [_neighbour("a", 0.9, create_image=-1.0), _neighbour("b", 0.8, **{CLARIFY: 0.0})]
+    estimates, advice = advice_for(found, "an unseen prompt", TOOLS)
+    assert estimates and advice is None
+    _, own = advice_for([_neighbour("a", 1.0, create_image=-1.0)], "a", TOOLS)
+    assert own is not None and own.best is None and "create_image" not in own.untried
 
 
 def test_a_tool_that_earned_a_reward_is_the_advice() -> None:
