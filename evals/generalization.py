@@ -63,8 +63,11 @@ HELDOUT = Path(__file__).with_name("heldout.py")
 """The held-out kNN evaluation, prompt by prompt (each prompt's neighbours, advice, outcome)."""
 
 
-def one_run(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
-    """Train with the holdout, then the five frozen evaluations."""
+def one_run(
+    args: argparse.Namespace, suite: str, seed: int, trained: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Train with the holdout (unless `trained`: the record of a training whose memory is
+    kept in `--memories`), then the five frozen evaluations."""
     common = ["--suite", suite, "--model", args.model, "--seed", str(seed)]
     held = ["--holdout", str(args.holdout)]
     env = dict(os.environ)
@@ -74,9 +77,12 @@ def one_run(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
         keep = args.memories or Path(folder)
         keep.mkdir(parents=True, exist_ok=True)
         db = str(keep / f"{suite}-seed{seed}.db")
-        train, train_s = reflexrl(
-            "train", *common, *held, "--epochs", str(args.epochs), "--memory", db, env=env
-        )
+        if trained is None:
+            train, train_s = reflexrl(
+                "train", *common, *held, "--epochs", str(args.epochs), "--memory", db, env=env
+            )
+        else:
+            train, train_s = trained["train"], trained["seconds"]["train"]
         evals, seconds = {}, {"train": round(train_s, 1)}
         for name, (split, lookup) in EVALS.items():
             if name == "heldout_knn":  # the same evaluation, with each prompt's neighbours
@@ -225,6 +231,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("evals/reports"))
     parser.add_argument("--memories", type=Path, help="keep the trained memories here")
     parser.add_argument("--jobs", type=int, default=1, help="(suite, seed) runs at once")
+    parser.add_argument(
+        "--reevaluate",
+        action="store_true",
+        help="evaluate again the runs already in the report whose memory is in --memories "
+        "(after a change of the advice; the training is kept)",
+    )
     args = parser.parse_args()
     if args.jobs < 1:
         parser.error(f"--jobs: expected at least 1, got {args.jobs}")
@@ -232,12 +244,26 @@ def main() -> None:
     stem = f"generalization-{args.model.replace(':', '-')}-holdout{args.holdout}"
     report = args.out / f"{stem}.json"
     done = _earlier_runs(report, args)
-    todo = [(s, seed) for s in args.suites for seed in args.seeds if (s, seed) not in done]
+    again = {
+        key: run
+        for key, run in done.items()
+        if args.reevaluate
+        and args.memories
+        and (args.memories / f"{key[0]}-seed{key[1]}.db").is_file()
+        and key[0] in args.suites
+        and key[1] in args.seeds
+    }
+    todo = [
+        (s, seed)
+        for s in args.suites
+        for seed in args.seeds
+        if (s, seed) not in done or (s, seed) in again
+    ]
 
     lock = threading.Lock()
 
     def run(task: tuple[str, int]) -> None:
-        result = one_run(args, *task)
+        result = one_run(args, *task, again.get(task))
         with lock:
             done[task] = result
             print(f"{task[0]} seed {task[1]}: {gains(result)}", flush=True)
