@@ -3,8 +3,8 @@
 The middleware tags each model response with the memory block the call saw; when the
 invocation ends, its decisions (every tool call after the request, with its arguments, the
 prompt being handled and that block) are logged in the memory store, keyed by the run id,
-with the rewards its outcomes already give. Feedback credits it later, from any process
-(`reflexrl.rewards.online.give_feedback`).
+with the rewards its outcomes and judge already give (`Learning`). Feedback credits it later,
+from any process (`reflexrl.feedback`), or, without waiting, they are credited at once.
 """
 
 from __future__ import annotations

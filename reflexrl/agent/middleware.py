@@ -119,7 +119,7 @@ class ReflexMiddleware(AgentMiddleware):
     ) -> ModelResponse:
         """Call the model with the memory appended to the system prompt."""
         with_memory, block = self._with_memory(request)
-        return _tagged(handler(with_memory), block)
+        return self._tagged(handler(with_memory), block)
 
     async def awrap_model_call(
         self,
@@ -128,7 +128,16 @@ class ReflexMiddleware(AgentMiddleware):
     ) -> ModelResponse:
         """Async twin of `wrap_model_call`."""
         with_memory, block = self._with_memory(request)
-        return _tagged(await handler(with_memory), block)
+        return self._tagged(await handler(with_memory), block)
+
+    def _tagged(self, response: ModelResponse, block: str | None) -> ModelResponse:
+        """With `learn`, each reply notes the memory block its call saw: a decision is
+        logged with the block it was taken on (training logs blocks in its episode)."""
+        if self.learner is not None and block is not None:
+            for message in response.result:
+                if isinstance(message, AIMessage):
+                    message.response_metadata[BLOCK_KEY] = block
+        return response
 
     def _with_memory(self, request: ModelRequest) -> tuple[ModelRequest, str | None]:
         """The request with the memory block, and the block. The first call of a training
@@ -143,14 +152,6 @@ class ReflexMiddleware(AgentMiddleware):
         return request.override(system_message=message), block
 
 
-def _tagged(response: ModelResponse, block: str | None) -> ModelResponse:
-    """The response with each of its messages noting the memory block the call saw (for
-    `learn=True`: a decision is logged with the block it was taken on)."""
-    if block is not None:
-        for message in response.result:
-            if isinstance(message, AIMessage):
-                message.response_metadata[BLOCK_KEY] = block
-    return response
 
 
 def tool_name(tool: Any) -> str:
