@@ -59,7 +59,12 @@ class FeedbackError(BadInputError):
 
 class JudgeError(ReflexRLError):
     """A judge's reply that is not a judgment (it breaks the schema, or names a label that
-    does not apply): the judge counts it as a failure and credits nothing."""
+    does not apply): the judge counts it as a failure and credits nothing. `usage` is what
+    the call consumed (it is paid for all the same)."""
+
+    def __init__(self, message: str, *, usage: Any = None) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 class EpisodeError(ReflexRLError):

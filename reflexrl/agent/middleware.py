@@ -152,8 +152,6 @@ class ReflexMiddleware(AgentMiddleware):
         return request.override(system_message=message), block
 
 
-
-
 def tool_name(tool: Any) -> str:
     """The name of a request's tool: a LangChain tool, or a provider's dict schema."""
     if isinstance(tool, dict):

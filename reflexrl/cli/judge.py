@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ..loop.calibrate import FAILED, calibrate_judge
 from ..models.judging import load_judge, tool_descriptions
+from ..rewards.judge import QUESTION_LABELS, TOOL_LABELS
 from .common import JsonOpt, cli_errors, out, print_json, say
 from .options import BaseUrlOpt, SuiteOpt
 from .running import load_suite
@@ -49,13 +50,13 @@ def judge_calibrate(
     if json_out:
         print_json(report.to_json())
         return
-    labels = sorted(report.confusion)
+    labels = [*TOOL_LABELS, *QUESTION_LABELS]
     table = Table(title=f"{judge.name} on {loaded.name}: key (rows) vs judge (columns)")
     table.add_column("key \\ judge")
     for label in [*labels, FAILED]:
         table.add_column(label, justify="right")
     table.add_column("agreement", justify="right")
-    for label in labels:
+    for label in (lab for lab in labels if lab in report.confusion):
         row = report.confusion[label]
         agreed = report.agreement(label)
         cells = [str(row.get(x, 0)) for x in [*labels, FAILED]]

@@ -141,9 +141,11 @@ class ChatLabeler:
         try:
             judgment = Judgment.model_validate(_json_of(reply.text))
         except (ValueError, ValidationError) as exc:
-            raise JudgeError(f"the reply is not a judgment: {reply.text[:200]!r}") from exc
+            msg = f"the reply is not a judgment: {reply.text[:200]!r}"
+            raise JudgeError(msg, usage=usage) from exc
         if judgment.label not in allowed:
-            raise JudgeError(f"label {judgment.label!r} does not apply (one of {allowed})")
+            msg = f"label {judgment.label!r} does not apply (one of {allowed})"
+            raise JudgeError(msg, usage=usage)
         return judgment, usage
 
     def _bound(self, allowed: Sequence[Label]) -> Any:
@@ -196,17 +198,23 @@ class Judge:
         try:
             judgment, used = self.labeler.label(RUBRIC, prompt, allowed)
         except JudgeError as exc:
+            self._count(exc.usage or Usage(calls=1))
             with self._lock:
                 self.failures += 1
             log.warning(
                 "judge failure on decision %d of %s: %s", decision.index, episode.run_id, exc
             )
             return None
+        self._count(used)
+        with self._lock:
+            self.judgments[key] = {**judgment.model_dump(), "rubric": RUBRIC_VERSION}
+        return judgment
+
+    def _count(self, used: Usage) -> None:
+        """Add one call's usage, priced (a failed call is paid for too)."""
         used = replace(used, cost=None if self.price is None else self.price.cost(used))
         with self._lock:
             self.usage = self.usage + used
-            self.judgments[key] = {**judgment.model_dump(), "rubric": RUBRIC_VERSION}
-        return judgment
 
     def rewards(self, episode: PendingEpisode) -> Mapping[int, float]:
         """The reward of each decision the judge labelled."""

@@ -61,7 +61,7 @@ def test_a_judge_labels_each_decision_and_caches_it(paper: Suite) -> None:
 def test_a_reply_that_breaks_the_schema_is_a_counted_failure(paper: Suite, reply: str) -> None:
     judge = Judge(ChatLabeler(ScriptedChatModel(script=[AIMessage(reply)])), {})
     assert judge.rewards(_episode("calculator")) == {}  # a question label for a tool call too
-    assert judge.failures == 1
+    assert judge.failures == 1 and judge.usage.calls == 1  # the failed call is counted
 
 
 @pytest.fixture
