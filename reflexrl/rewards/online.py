@@ -1,11 +1,12 @@
-"""Crediting invocations outside training: feedback, outcomes, expiry.
+"""Crediting invocations outside training: feedback, outcomes and judge, expiry.
 
 An agent with `learn=True` logs each invocation as pending (`PendingLog.log_pending`), with
-the rewards its outcomes already gave (`proposed`). Nothing is credited until a reward
-arrives: `give_feedback` credits it with the feedback first and the outcomes under it, in
-the one atomic episode write, exactly once whatever the retries or the processes. An
-invocation no feedback reached in time (`expires_at`) is credited with its outcomes alone,
-or, with none, marked expired: counted (`pending_counts`), never silently dropped.
+the rewards its outcomes and judge already gave (`proposed`). Nothing is credited until a
+reward arrives: `give_feedback` credits it with the feedback first and the proposed rewards
+under it, in the one atomic episode write, exactly once whatever the retries or the
+processes. An invocation no feedback reached in time (`expires_at`) is credited with its
+proposed rewards alone, or, with none, marked expired: counted (`pending_counts`), never
+silently dropped. `credit_proposed` credits them without waiting.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..memory.pending import learn_run_id
 from ..memory.protocols import PendingLog
 from ..records import CLARIFY, KNOWN_REWARDS, Episode, PendingEpisode, Step
 from .feedback import Feedback
-from .sources import RewardSource, combine
+from .sources import combine
 
 __all__ = [
     "Credited",
@@ -43,12 +44,11 @@ ENDED = "end-of-invocation"
 class Proposed:
     """The rewards logged with an invocation (its outcomes and judge), as a source."""
 
-    episode: PendingEpisode
     name: str = "proposed"
 
     def rewards(self, episode: PendingEpisode) -> Mapping[int, float]:
         """The rewards proposed when the invocation was logged."""
-        return self.episode.proposed
+        return episode.proposed
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,8 @@ def feedback(
 
 
 def give_feedback(store: PendingLog, feedback: Feedback) -> Credited:
-    """Credit the invocation `feedback.run_id` with the feedback, its outcomes under it.
+    """Credit the invocation `feedback.run_id` with the feedback, its proposed rewards
+    (outcomes, judge) under it.
 
     The same feedback twice (a retry, another process) credits once: the second finds the
     invocation credited and credits nothing. So does any feedback after the first.
@@ -129,7 +130,7 @@ def give_feedback(store: PendingLog, feedback: Feedback) -> Credited:
         msg = f"no invocation {feedback.run_id!r} was logged in this memory"
         raise FeedbackError(msg)
     _check_open(pending, feedback)
-    rewards = combine(_sources(feedback, pending), pending)
+    rewards = combine([feedback, Proposed()], pending)
     episode = episode_of(pending, rewards)
     before = store.settle_pending(pending.run_id, episode, feedback.name, feedback.comment)
     if before.status != "pending":  # settled by another writer since it was read
@@ -148,14 +149,10 @@ def _check_open(pending: PendingEpisode, feedback: Feedback) -> None:
         raise FeedbackError(f"{msg} (it has {len(indices)})", setting="step")
 
 
-def _sources(feedback: Feedback, pending: PendingEpisode) -> list[RewardSource]:
-    return [feedback, Proposed(pending)]
-
-
 def credit_proposed(store: PendingLog, pending: PendingEpisode) -> bool:
     """Credit an invocation with the rewards logged with it (outcomes, judge), now, without
     waiting for feedback. Whether this call credited it."""
-    rewards = combine([Proposed(pending)], pending)
+    rewards = combine([Proposed()], pending)
     before = store.settle_pending(pending.run_id, episode_of(pending, rewards), ENDED)
     return before.status == "pending"
 
@@ -166,7 +163,7 @@ def expire_due(store: PendingLog, at: datetime | None = None) -> Mapping[str, in
     when = (at or datetime.now(UTC)).isoformat(timespec="milliseconds")
     done: dict[str, int] = {"credited": 0, "expired": 0}
     for pending in store.due_pending(when):
-        rewards = combine([Proposed(pending)], pending)
+        rewards = combine([Proposed()], pending)
         episode = episode_of(pending, rewards) if rewards else None
         before = store.settle_pending(pending.run_id, episode, EXPIRY)
         if before.status == "pending":
