@@ -67,12 +67,16 @@ class Learning:
             the outcomes and the judge alone. False: credit them as soon as the invocation
             ends (feedback that comes later credits nothing).
         expire_after: How long an invocation waits for feedback.
+        shadow: Learn and log the block each model call would read, but show the model no
+            memory (`ReflexMiddleware` only); `reflexrl.agent.shadow.shadow_report` (or
+            `reflexrl memory shadow`) tells how often that advice matched what was rewarded.
     """
 
     outcomes: Outcomes = field(default_factory=Outcomes)
     judge: RewardSource | None = None
     wait_for_feedback: bool = True
     expire_after: timedelta = timedelta(days=7)
+    shadow: bool = False
 
     @property
     def sources(self) -> list[RewardSource]:

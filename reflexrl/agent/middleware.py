@@ -20,6 +20,7 @@ from ..envs.exploration import EpsilonSchedule, as_schedule
 from ..envs.trajectory import read_trajectory
 from ..errors import BadInputError
 from ..memory import MemoryStore
+from ..prompt.instructions import static_system
 from .injection import MemoryInjector, system_message
 from .learning import BLOCK_KEY, Learner, Learning, as_learning
 
@@ -148,7 +149,10 @@ class ReflexMiddleware(AgentMiddleware):
         prefix = request.system_prompt or ""
         tools = [tool_name(t) for t in request.tools] if self.untried else []
         head, block = self.injector.system_parts(request.messages, ctx, tools, prefix)
-        message = system_message(head, block, cache_control=marked)
+        if ctx is None and self.learner is not None and self.learner.settings.shadow:
+            message = system_message(static_system(prefix), None, cache_control=marked)
+        else:
+            message = system_message(head, block, cache_control=marked)
         return request.override(system_message=message), block
 
 

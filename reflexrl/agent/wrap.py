@@ -10,6 +10,7 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from ..envs.context import current_episode
 from ..envs.exploration import EpsilonSchedule, as_schedule
+from ..errors import BadInputError
 from ..memory import MemoryStore
 from ..prompt.block import split_memory
 from .injection import MemoryInjector
@@ -64,6 +65,9 @@ def wrap(
     settings = as_learning(learn)
     if settings is None:
         return chain
+    if settings.shadow:
+        msg = "shadow mode needs ReflexMiddleware (wrap injects its block before the agent runs)"
+        raise BadInputError(msg, setting="learn")
     learner = Learner(memory, suite, settings)
 
     def _log(output: Any, config: RunnableConfig) -> Any:

@@ -16,7 +16,7 @@ from .export import export_cmd
 from .feedback import feedback_cmd
 from .history import memory_diff, memory_log, memory_rollback
 from .judge import judge_app
-from .memory import memory_reset, memory_show
+from .memory import memory_reset, memory_shadow, memory_show
 from .page import ui_cmd
 from .report import report_cmd
 from .suites import suites_cmd
@@ -47,6 +47,7 @@ memory_app.command("diff")(memory_diff)
 memory_app.command("rollback")(memory_rollback)
 memory_app.command("show")(memory_show)
 memory_app.command("reset")(memory_reset)
+memory_app.command("shadow")(memory_shadow)
 app.command("report")(report_cmd)
 app.command("ui")(ui_cmd)
 app.command("export")(export_cmd)

@@ -1,4 +1,5 @@
-"""`reflexrl memory show` and `memory reset` (`log`, `diff`, `rollback`: history.py)."""
+"""`reflexrl memory show`, `memory reset` and `memory shadow` (`log`, `diff`, `rollback`:
+history.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
+from ..agent.shadow import shadow_report
 from ..envs.suite import Suite, bundled_suites
 from ..errors import BadInputError
 from ..loop.config import RunConfig
@@ -120,3 +122,33 @@ def memory_reset(
     with closing(open_memory(memory, create=False)) as store:
         removed = store.reset(suite)
     say(f"removed {removed} rows from {memory}")
+
+
+@cli_errors
+def memory_shadow(
+    memory: MemoryOpt = DEFAULT_MEMORY,
+    suite: Annotated[
+        str, typer.Option(help="The suite (memory namespace) the agent learns in.")
+    ] = "default",
+    json_out: JsonOpt = False,
+) -> None:
+    """How often the advice matched what was rewarded, over the invocations an agent with
+    learn=True logged (in shadow mode: the advice it was not shown). Read-only."""
+    with closing(open_memory(memory, create=False, read_only=True)) as store:
+        report = shadow_report(store, suite)
+    data = report.to_json()
+    if json_out:
+        print_json(data)
+        return
+    say(
+        f"{report.decisions} credited decisions, {report.advised} with advice, "
+        f"{report.followed} of them as advised"
+    )
+    say(
+        f"rewarded: {report.rewarded}, the advice named their action for "
+        f"{report.rewarded_as_advised} ({data['advice_matches_rewarded']})"
+    )
+    say(
+        f"penalized: {report.penalized}, the advice named another action for "
+        f"{report.penalized_against_advice} ({data['advice_avoids_penalized']})"
+    )

@@ -166,6 +166,12 @@ class PendingLog(Protocol):
         a run id never logged."""
         ...
 
+    def invocations(
+        self, suite: str | None = None, status: PendingStatus | None = None
+    ) -> Sequence[PendingEpisode]:
+        """The logged invocations (of one suite, with one status), oldest first."""
+        ...
+
     def due_pending(self, at: str, limit: int = 1000) -> Sequence[PendingEpisode]:
         """Pending invocations whose time ran out at `at` (an ISO time), oldest first."""
         ...

@@ -3,6 +3,7 @@ and feedback (late, from another process, repeated) credits it once."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
@@ -18,6 +19,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import ToolException
 
 from reflexrl import (
+    Learning,
     ReflexMiddleware,
     Suite,
     ask_user_for_clarification,
@@ -26,7 +28,7 @@ from reflexrl import (
     wrap,
 )
 from reflexrl.agent.learning import BLOCK_KEY
-from reflexrl.errors import FeedbackError
+from reflexrl.errors import BadInputError, FeedbackError
 from reflexrl.memory import MemoryStore
 from reflexrl.memory.pending import learn_run_id
 from reflexrl.models.fake import ScriptedChatModel
@@ -222,3 +224,36 @@ def test_a_wrapped_agent_learns_from_feedback_too(paper: Suite, memory: MemorySt
     assert pending.decisions[0].block in model.requests[0][0].text
     assert feedback(memory, run_id, 1.0).credited
     assert memory.rows("paper")[0].actions["calculator"].reward == 1.0
+
+
+def test_shadow_mode_learns_shows_nothing_and_reports_what_it_would_have_advised(
+    paper: Suite, tmp_path: Path
+) -> None:
+    path = tmp_path / "shadow.db"
+    with closing(open_memory(path)) as store:
+        for score in (-1.0, 1.0):  # the same request twice: the second has a record
+            model = ScriptedChatModel(
+                script=[_call("calculator", {"expression": "1"}), AIMessage("2")]
+            )
+            reflex = ReflexMiddleware(
+                store, suite="paper", render="advice", learn=Learning(shadow=True)
+            )
+            agent = create_agent(model, paper.tools, middleware=[reflex])
+            run_id = _invoke(agent, REQUEST)["reflexrl_run_id"]
+            assert "<reflexrl_memory>" not in model.requests[0][0].text  # nothing shown
+            assert feedback(store, run_id, score).credited
+        [first, second] = store.invocations("paper", "credited")
+        assert first.decisions[0].block is not None  # logged all the same
+        assert advised_actions(second.decisions[0].block or "") != {"calculator"}
+        with pytest.raises(BadInputError, match="shadow mode needs ReflexMiddleware"):
+            wrap(
+                create_agent(ScriptedChatModel(script=[]), paper.tools),
+                store,
+                learn=Learning(shadow=True),
+            )
+    proc = _cli("memory", "shadow", "--memory", str(path), "--suite", "paper", "--json")
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    report = json.loads(out)
+    assert (report["decisions"], report["rewarded"]) == (2, 1)
+    assert report["advised"] == 1 and report["rewarded_as_advised"] == 0  # it advised untried

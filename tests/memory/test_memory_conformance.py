@@ -92,6 +92,9 @@ def test_due_invocations_expire_and_are_counted(store: MemoryStore) -> None:
     store.settle_pending("old", None, "expiry")
     assert store.pending_counts() == {"pending": 1, "credited": 0, "expired": 1}
     assert store.pending_counts("other") == {"pending": 0, "credited": 0, "expired": 0}
+    assert [p.run_id for p in store.invocations("s")] == ["old", "new"]
+    assert [p.run_id for p in store.invocations(status="expired")] == ["old"]
+    assert store.invocations("other") == []
     assert store.lookup("s", PROMPT) is None
 
 

@@ -63,6 +63,17 @@ class SQLitePendingLog(SQLiteWriter):
             )
         return found
 
+    def invocations(
+        self, suite: str | None = None, status: PendingStatus | None = None
+    ) -> Sequence[PendingEpisode]:
+        """The logged invocations (of one suite, with one status), oldest first."""
+        where, params = suite_filter(suite)
+        if status is not None:
+            where = f"{where} AND status = ?" if where else "WHERE status = ?"
+            params = [*params, status]
+        sql = f"SELECT * FROM pending_episodes {where} ORDER BY number"
+        return [PENDING.from_row(r) for r in self.db.query(sql, params)]
+
     def due_pending(self, at: str, limit: int = 1000) -> Sequence[PendingEpisode]:
         """Invocations still pending whose time ran out at `at` (an ISO time), oldest first."""
         sql = """SELECT * FROM pending_episodes WHERE status = 'pending' AND expires_at <= ?
