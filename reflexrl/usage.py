@@ -41,6 +41,12 @@ class Usage:
         summed = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in _COUNTS}
         return Usage(**summed, cost=cost)
 
+    def __sub__(self, other: Usage) -> Usage:
+        """What was consumed since `other` (an earlier total of the same counter)."""
+        cost = None if self.cost is None or other.cost is None else self.cost - other.cost
+        left = {f.name: getattr(self, f.name) - getattr(other, f.name) for f in _COUNTS}
+        return Usage(**left, cost=cost)
+
     def to_json(self) -> dict[str, Any]:
         """Plain dict (cost rounded to 1e-6 USD)."""
         data = asdict(self)

@@ -9,7 +9,7 @@ from langchain_core.messages import BaseMessage, SystemMessage
 
 from ..envs.context import EpisodeContext
 from ..envs.exploration import EpsilonSchedule
-from ..envs.trajectory import answers_question, current_prompt
+from ..envs.trajectory import latest_user_turn
 from ..memory import MemoryStore
 from ..prompt.instructions import static_system
 from ..prompt.renderers import Renderer, check_rendering, get_renderer
@@ -61,8 +61,8 @@ class MemoryInjector:
         suite = ctx.suite if ctx is not None else self.suite
         explored = bool(ctx and ctx.explored)
         reader = ctx.view if ctx is not None and ctx.view is not None else self.memory
-        prompt = current_prompt(messages) or ""
-        answered = answers_question(messages)
+        turn = latest_user_turn(messages)  # a clarification answer arrives as a ToolMessage
+        prompt, answered = ("", False) if turn is None else (turn.text, turn.type == "tool")
         block = self.renderer(reader, suite, prompt, explored, tools=tools, answered=answered)
         if ctx is not None:
             ctx.memory_blocks.append(block)

@@ -18,9 +18,9 @@ from ..rewards.answer_key import RewardModel
 __all__ = [
     "MAX_INVALID_ARGS",
     "Trajectory",
-    "answers_question",
     "current_prompt",
     "is_user_turn",
+    "latest_user_turn",
     "read_trajectory",
 ]
 
@@ -32,20 +32,16 @@ def is_user_turn(message: BaseMessage) -> bool:
     return isinstance(message, ToolMessage) and message.name == CLARIFY
 
 
+def latest_user_turn(messages: Sequence[BaseMessage]) -> BaseMessage | None:
+    """The latest message that carries the user's words (None: there is none)."""
+    return next((m for m in reversed(messages) if is_user_turn(m)), None)
+
+
 def current_prompt(messages: Sequence[BaseMessage]) -> str | None:
     """The prompt being handled now: the latest user turn."""
-    for message in reversed(messages):
-        if is_user_turn(message):
-            return message.text
-    return None
+    turn = latest_user_turn(messages)
+    return None if turn is None else turn.text
 
-
-def answers_question(messages: Sequence[BaseMessage]) -> bool:
-    """Whether the latest user turn answers the agent's clarification question."""
-    for message in reversed(messages):
-        if is_user_turn(message):
-            return isinstance(message, ToolMessage)
-    return False
 
 
 @dataclass(frozen=True)

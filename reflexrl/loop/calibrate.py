@@ -109,15 +109,5 @@ def calibrate_judge(judge: Judge, suite: Suite, limit: int | None = None) -> Cal
         got = FAILED if judgment is None else judgment.label
         row = confusion.setdefault(expected, {})
         row[got] = row.get(got, 0) + 1
-    spent = _difference(judge.usage, used)
+    spent = judge.usage - used
     return Calibration(suite.name, judge.name, confusion, spent, time.perf_counter() - start)
-
-
-def _difference(after: Usage, before: Usage) -> Usage:
-    cost = None if after.cost is None or before.cost is None else after.cost - before.cost
-    return Usage(
-        calls=after.calls - before.calls,
-        input_tokens=after.input_tokens - before.input_tokens,
-        output_tokens=after.output_tokens - before.output_tokens,
-        cost=cost,
-    )
