@@ -43,7 +43,6 @@ def current_prompt(messages: Sequence[BaseMessage]) -> str | None:
     return None if turn is None else turn.text
 
 
-
 @dataclass(frozen=True)
 class Trajectory:
     """The steps of an episode and how it ended (None: it is still going)."""
