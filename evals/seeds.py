@@ -14,7 +14,10 @@ Variants (each trains and evaluates with the same flags):
 - `default`: the CLI's defaults (for local models the `advice` rendering, untried tools named
   and advised while no tool earned a reward);
 - `best`: `--no-untried`, the advice of the best record alone (asking counting 0);
-- `before`: `--render focused --no-untried`, the whole record and the best-record advice.
+- `before`: `--render focused --no-untried`, the whole record and the best-record advice;
+- `noisy`, `judge`: the defaults, trained with `--reward feedback-noise:0.3,0.1` (30% of the
+  rewards lost, 10% flipped) or `--reward judge:local:gemma3-270m` (a judge's labels instead
+  of the key's); the evaluation still scores with the key.
 `--jobs 2` runs two trainings at once with one llama.cpp thread each; the results do not
 depend on it. Runs already in the JSON report (same model and epochs) are kept, so an
 interrupted measurement goes on where it stopped.
@@ -49,6 +52,11 @@ VARIANTS: dict[str, list[str]] = {
     "best": ["--no-untried"],
     "before": ["--render", "focused", "--no-untried"],
 }
+REWARDS: dict[str, list[str]] = {
+    "noisy": ["--reward", "feedback-noise:0.3,0.1"],
+    "judge": ["--reward", "judge:local:gemma3-270m"],
+}
+"""Variants that train with another reward (`train` only; the evaluation scores with the key)."""
 GOAL_EVERY, GOAL_MEAN = 25.0, 35.0
 
 
@@ -85,10 +93,12 @@ def memory_on(
     with tempfile.TemporaryDirectory() as folder:
         db = str(Path(folder) / "memory.db")
         train, train_s = reflexrl(
-            "train", *common, *VARIANTS[variant], "--epochs", str(args.epochs),
+            "train", *common, *VARIANTS.get(variant, []), *REWARDS.get(variant, []),
+            "--epochs", str(args.epochs),
             "--memory", db, env=env,
         )  # fmt: skip
-        result, eval_s = reflexrl("eval", *common, *VARIANTS[variant], "--memory", db, env=env)
+        flags = VARIANTS.get(variant, [])
+        result, eval_s = reflexrl("eval", *common, *flags, "--memory", db, env=env)
     return {
         "suite": suite, "seed": seed, "lookup": lookup, "variant": variant,
         "seconds": {"train": round(train_s, 1), "eval": round(eval_s, 1)},
@@ -209,7 +219,7 @@ def main() -> None:
     parser.add_argument("--suites", nargs="+", default=["paper", "assistant"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--lookups", nargs="+", default=["exact", "knn"])
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["default"])
+    parser.add_argument("--variants", nargs="+", choices=[*VARIANTS, *REWARDS], default=["default"])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("evals/reports"))
     parser.add_argument("--jobs", type=int, default=1, help="trainings at once")

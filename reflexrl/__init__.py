@@ -14,6 +14,7 @@ from .envs.simulated_user import SimulatedUser
 from .envs.suite import Suite
 from .errors import BadInputError, ReflexRLError
 from .export import export_records, tool_reward
+from .loop.calibrate import calibrate_judge
 from .loop.config import RunConfig
 from .loop.evaluate import aevaluate, evaluate
 from .loop.train import atrain, train
@@ -31,6 +32,7 @@ from .rewards.feedback import Feedback
 from .rewards.judge import Judge
 from .rewards.online import Credited, feedback, give_feedback
 from .rewards.sources import AnswerKey, Outcomes, RewardSource
+from .rewards.training import JudgedRewards
 from .usage import price_for
 
 __version__ = "0.1.0"
@@ -44,6 +46,7 @@ __all__ = [
     "EpisodeContext",
     "Feedback",
     "Judge",
+    "JudgedRewards",
     "KnnLookup",
     "Learning",
     "MemoryReader",
@@ -67,6 +70,7 @@ __all__ = [
     "ask_user_for_clarification",
     "atrain",
     "build_agent",
+    "calibrate_judge",
     "evaluate",
     "export_records",
     "feedback",

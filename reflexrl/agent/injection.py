@@ -25,10 +25,13 @@ class MemoryInjector:
     schedule: EpsilonSchedule = field(default_factory=EpsilonSchedule)
     render: str = "focused"
     neighbour_text: bool = True
+    min_evidence: int = 0
     renderer: Renderer = field(init=False)
 
     def __post_init__(self) -> None:
-        self.renderer = get_renderer(self.render, neighbour_text=self.neighbour_text)
+        self.renderer = get_renderer(
+            self.render, neighbour_text=self.neighbour_text, min_evidence=self.min_evidence
+        )
         if self.memory is not None:
             check_rendering(self.render, self.memory.lookup_kind)
 

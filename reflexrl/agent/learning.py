@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
 from ..envs.trajectory import is_user_turn
+from ..errors import BadInputError
+from ..loop.calibrate import Calibration, check_agreement
 from ..memory import PendingLog
 from ..records import INVALID_CALL, Decision, PendingEpisode
 from ..rewards.online import credit_proposed
@@ -70,6 +72,17 @@ class Learning:
         shadow: Learn and log the block each model call would read, but show the model no
             memory (`ReflexMiddleware` only); `reflexrl.agent.shadow.shadow_report` (or
             `reflexrl memory shadow`) tells how often that advice matched what was rewarded.
+        min_evidence: Inject no advice that rests on fewer credited rewards than this (the
+            prompt's own, or its neighbours'): the block stays silent until the memory has
+            seen enough. 0: any.
+        min_kappa: Refuse a `judge` whose `calibration` (`reflexrl.calibrate_judge` on a
+            labelled suite) agrees with its answer key below this Cohen's kappa, or that has
+            none. None: no check.
+        calibration: The judge's calibration, for `min_kappa`.
+
+    Raises:
+        BadInputError: `min_kappa` without a judge, or a judge it refuses; a negative
+            `min_evidence`.
     """
 
     outcomes: Outcomes = field(default_factory=Outcomes)
@@ -77,6 +90,18 @@ class Learning:
     wait_for_feedback: bool = True
     expire_after: timedelta = timedelta(days=7)
     shadow: bool = False
+    min_evidence: int = 0
+    min_kappa: float | None = None
+    calibration: Calibration | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_evidence < 0:
+            raise BadInputError("must be at least 0", setting="min_evidence")
+        if self.min_kappa is None:
+            return
+        if self.judge is None:
+            raise BadInputError("there is no judge to check", setting="min_kappa")
+        check_agreement(self.judge.name, self.calibration, self.min_kappa)
 
     @property
     def sources(self) -> list[RewardSource]:

@@ -62,7 +62,8 @@ class ReflexMiddleware(AgentMiddleware):
             (`config={"run_id": ...}`, else a new one, returned as the state's
             `reflexrl_run_id`); `reflexrl.feedback` (or `reflexrl feedback`) credits it.
             True: the defaults (outcomes under the feedback, no judge, 7 days to wait), or
-            a `reflexrl.Learning` with other sources and timing.
+            a `reflexrl.Learning` with other sources, timing and guards (its
+            `min_evidence` holds back advice that rests on too few rewards).
     """
 
     state_schema = LearningState
@@ -82,12 +83,14 @@ class ReflexMiddleware(AgentMiddleware):
         super().__init__()
         schedule = as_schedule(epsilon)
         quote = not learn if neighbour_text is None else neighbour_text
-        self.injector = MemoryInjector(memory, suite, schedule, render, quote)
+        settings = as_learning(learn)
+        evidence = 0 if settings is None else settings.min_evidence
+        self.injector = MemoryInjector(memory, suite, schedule, render, quote, evidence)
         self.cache_prefix = cache_prefix
         self.untried = untried
         self.tools = [ask_user_for_clarification]
         self.learner = None
-        if (settings := as_learning(learn)) is not None:
+        if settings is not None:
             if memory is None:
                 raise BadInputError("learning needs a memory to log into", setting="memory")
             self.learner = Learner(memory, suite, settings)

@@ -52,7 +52,9 @@ def wrap(
             agent then runs inside one step, so `stream` yields its output at the end.
     """
     quote = not learn if neighbour_text is None else neighbour_text
-    injector = MemoryInjector(memory, suite, as_schedule(epsilon), render, quote)
+    settings = as_learning(learn)
+    evidence = 0 if settings is None else settings.min_evidence
+    injector = MemoryInjector(memory, suite, as_schedule(epsilon), render, quote, evidence)
 
     def _inject(value: Any, config: RunnableConfig) -> dict[str, Any]:
         messages: list[BaseMessage] = convert_to_messages(_messages_of(value))
@@ -62,7 +64,6 @@ def wrap(
         return {**_as_dict(value), "messages": [memory_message, *messages]}
 
     chain = RunnableLambda(_inject) | runnable
-    settings = as_learning(learn)
     if settings is None:
         return chain
     if settings.shadow:

@@ -9,14 +9,18 @@ from typing import Annotated, Literal
 import typer
 
 from ..agent.build import build_agent
+from ..envs.suite import Suite
 from ..errors import BadInputError, RunFailedError
+from ..loop.calibrate import calibrate_judge, check_agreement
 from ..loop.config import RunConfig
 from ..loop.plan import plan_size
 from ..loop.report import before_after, before_after_table, epoch_table, usage_summary
 from ..loop.resume import RESUME_FIXED, resumed_config
 from ..loop.train import TrainResult, train
 from ..memory import check_memory, open_memory
+from ..models.judging import load_judge, tool_descriptions
 from ..models.specs import choose_model
+from ..rewards.training import JudgedRewards, TrainingReward, training_reward
 from . import options as opt
 from . import running
 from .common import (
@@ -66,6 +70,25 @@ def train_cmd(
             "that started the episode (origin, the rule of Curuksu's paper)."
         ),
     ] = "origin",
+    reward: Annotated[
+        str,
+        typer.Option(
+            help="What the memory is credited with: the answer key's rewards (key), a judge "
+            "model's labels (judge:MODEL, e.g. judge:local:gemma3-270m), or the key's as "
+            "imperfect feedback (feedback-noise:MISSING,FLIPPED, e.g. feedback-noise:0.3,0.1: "
+            "30% of rewards lost, 10% flipped). The key still ends episodes and scores eval.",
+        ),
+    ] = "key",
+    min_kappa: Annotated[
+        float | None,
+        typer.Option(
+            min=-1.0,
+            max=1.0,
+            callback=opt.finite,
+            help="With --reward judge:MODEL: first label every (prompt, action) of the suite "
+            "and refuse the judge if its Cohen's kappa with the answer key is below this.",
+        ),
+    ] = None,
     resume: Annotated[
         str | None,
         typer.Option(
@@ -108,6 +131,7 @@ def train_cmd(
             render=render,
             untried=untried,
             holdout=holdout,
+            reward=reward,
         )
     else:
         _reject_with_resume(ctx)
@@ -118,6 +142,7 @@ def train_cmd(
     loaded.check_holdout(asked.holdout)
     check_memory(memory)
     running.check_calls(calls)
+    scorer = _training_reward(asked, loaded, min_kappa)
     chat_model = running.load_chat_model(choice, loaded, target.base_url, asked, calls)
     config = asked.with_(temperature=getattr(chat_model, "temperature", None))
     with closing(running.open_for_run(memory, config)) as store:
@@ -126,13 +151,45 @@ def train_cmd(
         total = plan_size(loaded, config.epochs, "train", config.holdout)
         with running.progress_bar(total, "training", policy) as tick:
             try:
-                result = train(agent, loaded, store, config, resume=resume, on_episode=tick)
+                result = train(
+                    agent,
+                    loaded,
+                    store,
+                    config,
+                    resume=resume,
+                    on_episode=tick,
+                    reward_source=scorer,
+                )
             except RunFailedError as exc:
                 if json_out:
                     print_json(exc.result.to_json())
                 hint = f"{exc}, resume it with --resume {exc.result.run_id}"
                 raise RunFailedError(hint, exc.result) from None
     _print_train(result, config, memory, json_out)
+
+
+def _training_reward(
+    config: RunConfig, suite: Suite, min_kappa: float | None
+) -> TrainingReward | None:
+    """The reward `--reward` names; a judge is loaded, and, with `--min-kappa`, calibrated
+    on the suite's answer key first and refused below it."""
+    kind, _, spec = config.reward.partition(":")
+    if kind != "judge":
+        if min_kappa is not None:
+            raise BadInputError(
+                "there is no judge to check (--reward judge:MODEL)", setting="min_kappa"
+            )
+        return training_reward(config.reward, config.seed)
+    judge = load_judge(spec, tool_descriptions(suite.tools))
+    if min_kappa is not None:
+        calibration = calibrate_judge(judge, suite)
+        say(
+            f"judge {judge.name}: Cohen's kappa {calibration.kappa:.2f} with the answer key "
+            f"over {calibration.total} decisions ({calibration.seconds:.0f} s)",
+            err,
+        )
+        check_agreement(judge.name, calibration, min_kappa)
+    return JudgedRewards(judge)
 
 
 def _resumed(memory: Path, run_id: str) -> tuple[RunConfig, float]:

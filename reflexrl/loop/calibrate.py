@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..envs.suite import Suite
+from ..errors import BadInputError
 from ..records import CLARIFY, Decision, PendingEpisode
-from ..rewards.judge import Judge, Label
+from ..rewards.judge import RUBRIC_VERSION, Judge, Label
 from ..usage import Usage
 
-__all__ = ["Calibration", "calibrate_judge", "expected_labels"]
+__all__ = ["Calibration", "calibrate_judge", "check_agreement", "expected_labels"]
 
 FAILED = "failed"
 
@@ -36,6 +37,8 @@ class Calibration:
     """Expected label -> judged label (or "failed") -> count."""
     usage: Usage
     seconds: float
+    rubric: str = RUBRIC_VERSION
+    """The rubric the judge labelled under."""
 
     @property
     def total(self) -> int:
@@ -79,6 +82,7 @@ class Calibration:
             "failures": sum(row.get(FAILED, 0) for row in self.confusion.values()),
             "usage": self.usage.to_json(),
             "seconds": round(self.seconds, 2),
+            "rubric": self.rubric,
         }
 
 
@@ -111,3 +115,31 @@ def calibrate_judge(judge: Judge, suite: Suite, limit: int | None = None) -> Cal
         row[got] = row.get(got, 0) + 1
     spent = judge.usage - used
     return Calibration(suite.name, judge.name, confusion, spent, time.perf_counter() - start)
+
+
+def check_agreement(judge: str, calibration: Calibration | None, min_kappa: float) -> None:
+    """Refuse a judge whose agreement with an answer key is below `min_kappa` (Cohen's), or
+    that was not calibrated (under this rubric).
+
+    Args:
+        judge: The judge's name (`Judge.name`): the calibration must be of it.
+        calibration: Its calibration (`calibrate_judge`), None if there is none.
+        min_kappa: The least agreement beyond chance it needs.
+
+    Raises:
+        BadInputError: no calibration of this judge under this rubric, or a kappa below
+            `min_kappa` (named as the `min_kappa` setting).
+    """
+    if calibration is None or calibration.judge != judge:
+        msg = f"{judge} has no calibration to check (reflexrl.calibrate_judge on a labelled suite)"
+        raise BadInputError(msg, setting="min_kappa")
+    if calibration.rubric != RUBRIC_VERSION:
+        msg = f"{judge} was calibrated under rubric {calibration.rubric}, not {RUBRIC_VERSION}"
+        raise BadInputError(msg, setting="min_kappa")
+    if calibration.kappa < min_kappa:
+        msg = (
+            f"{judge} agrees with the answer key of {calibration.suite} at Cohen's kappa "
+            f"{calibration.kappa:.2f} over {calibration.total} decisions, below {min_kappa}: "
+            "its rewards would teach the memory mostly noise"
+        )
+        raise BadInputError(msg, setting="min_kappa")

@@ -16,6 +16,7 @@ from ..errors import BadInputError
 from ..memory import LookupKind
 from ..prompt.renderers import check_rendering
 from ..records import Credit
+from ..rewards.training import check_reward_spec
 
 LOCAL_DEFAULTS: dict[str, Any] = {"epsilon": 0.3, "render": "advice"}
 """What a `local:` model runs with unless told otherwise. A 135M prior finds the right tool
@@ -84,6 +85,11 @@ class RunConfig:
     """Episodes run at once (each sees the memory as of its own start)."""
     max_failures: int = 5
     """Training stops ("failed") after this many failed episodes in a row."""
+    reward: str = "key"
+    """What training credits the memory with (`reflexrl.rewards.training`): the answer key's
+    rewards (`key`), a judge model's (`judge:MODEL`), or the key's as imperfect feedback
+    (`feedback-noise:MISSING,FLIPPED`, shares of the rewards lost and flipped). The key
+    still ends each episode and scores every evaluation."""
 
     def __post_init__(self) -> None:
         for name in ("epochs", "max_steps", "k", "concurrency", "max_failures"):
@@ -97,6 +103,7 @@ class RunConfig:
             msg = f"'{self.split}' needs a holdout of at least 1 prompt (the prompts held out)"
             raise BadInputError(msg, setting="split")
         check_rendering(self.render, self.lookup)
+        check_reward_spec(self.reward)
         self.schedule()  # checks epsilon
 
     @classmethod

@@ -25,6 +25,7 @@ RESUME_FIXED = (
     "holdout",
     "credit",
     "temperature",
+    "reward",
 )
 """The settings a resumed run keeps from its log (the rest, e.g. concurrency, may change)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -116,6 +116,9 @@ class Session:
     failed: Callable[[Failure], None]
     concurrency: int = 1
     max_failures: int = 5
+    rescore: Callable[[Episode], Awaitable[Episode]] | None = None
+    """Re-scores each finished episode before `finished` (a training reward other than the
+    key: `reflexrl.rewards.training`); what fails in it fails the episode."""
     stop: RunStatus | None = None
     in_a_row: int = 0
     last_error: str = ""
@@ -137,6 +140,8 @@ class Session:
         ctx = self.context(slot)
         try:
             episode = await arun_episode(self.agent, self.suite, slot, ctx, self.run_id)
+            if self.rescore is not None:
+                episode = await self.rescore(episode)
         except asyncio.CancelledError:
             self.failed(_failure(slot, self.run_id, "interrupted", ctx.usage))
             raise

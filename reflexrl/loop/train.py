@@ -16,6 +16,7 @@ from ..envs.suite import Suite
 from ..errors import RunFailedError
 from ..memory import MemoryStore
 from ..records import Episode, Failure, RunInfo
+from ..rewards.training import TrainingReward, training_reward
 from ..usage import Usage
 from .config import RunConfig
 from .metrics import Metrics, summarize, total_usage
@@ -82,6 +83,7 @@ async def atrain(
     *,
     resume: str | None = None,
     on_episode: EpisodeCallback | None = None,
+    reward_source: TrainingReward | None = None,
     **settings: Any,
 ) -> TrainResult:
     """Train `agent` on `suite`: run every episode, credit its rewards to `memory`.
@@ -104,11 +106,16 @@ async def atrain(
         resume: A logged run's id: run the episodes of that run that have not finished,
             with the same plan (its settings must match: see `check_resumable`).
         on_episode: Called with every finished episode and every failed attempt.
+        reward_source: What the memory is credited with, when `config.reward` is not the key: a
+            judge's rewards (`JudgedRewards(load_judge(...))`, for `judge:MODEL`; its
+            calls count in each episode's usage), or any `TrainingReward`. None: the one
+            `config.reward` names (`key`, or `feedback-noise:...`, built here).
         **settings: `RunConfig` fields overriding `config` (`train(..., epochs=3, seed=1)`).
     """
     config = (config or RunConfig()).with_(**{**settings, "lookup": memory.lookup_kind})
     event_loop.reserve_threads(config.concurrency + EXTRA_THREADS)
     suite.check_holdout(config.holdout)
+    rescorer = reward_source or training_reward(config.reward, config.seed)
     run = RunInfo(
         resume or new_run_id(),
         suite.name,
@@ -138,7 +145,15 @@ async def atrain(
         return episode_context(suite, slot, config, total, training=True)
 
     session = Session(
-        agent, suite, run.run_id, context, finished, failed, config.concurrency, config.max_failures
+        agent,
+        suite,
+        run.run_id,
+        context,
+        finished,
+        failed,
+        config.concurrency,
+        config.max_failures,
+        rescore=None if rescorer is None else rescorer.relabel,
     )
     try:
         await session.run(s for s in slots if s.index not in finished_before)

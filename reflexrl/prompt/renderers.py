@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..errors import BadInputError
 from ..memory import ActionEstimate, Advice, LookupKind, MemoryReader, Neighbour, advice_for
@@ -72,11 +72,16 @@ def recall(
     explored: bool = False,
     tools: Sequence[str] = (),
     answered: bool = False,
+    min_evidence: int = 0,
 ) -> Recall:
     """What `store` says about `prompt` for an agent that can call `tools` (an exploration
-    episode sees every value as zero: nothing is found; `answered`: see `advice_for`)."""
+    episode sees every value as zero: nothing is found; `answered`: see `advice_for`).
+    What rests on fewer than `min_evidence` credited rewards (the tries of every action
+    found) is not recalled: nothing is found."""
     found = () if explored else tuple(store.nearest(suite, prompt))
     estimates, advice = advice_for(found, prompt, tools, answered=answered)
+    if sum(e.n for e in estimates.values()) < min_evidence:
+        return Recall(prompt, (), {}, None)
     return Recall(prompt, found, estimates, advice)
 
 
@@ -108,6 +113,7 @@ def render_focused(
     tools: Sequence[str] = (),
     answered: bool = False,
     neighbour_text: bool = True,
+    min_evidence: int = 0,
 ) -> str:
     """The current prompt's row: the advice, each action's record, the aggregate.
 
@@ -123,8 +129,9 @@ def render_focused(
     Args:
         neighbour_text: With a kNN lookup, quote the neighbours' prompts (False: similarity
             and record only; in production they are other users' words).
+        min_evidence: Show nothing that rests on fewer credited rewards (see `recall`).
     """
-    seen = recall(store, suite, prompt, explored, tools, answered)
+    seen = recall(store, suite, prompt, explored, tools, answered, min_evidence)
     return focused_block(seen, store.lookup_kind, neighbour_text)
 
 
@@ -136,6 +143,7 @@ def render_advice(
     *,
     tools: Sequence[str] = (),
     answered: bool = False,
+    min_evidence: int = 0,
 ) -> str:
     """The advice alone: the current prompt, then the best action so far with its mean
     reward (estimated from the nearest prompts with a kNN lookup), or the tools not tried
@@ -147,9 +155,10 @@ def render_advice(
     advice on 30 of 30 paper prompts with this block, 29 with `render_focused`'s and 15
     when the per-action record was one line just before the advice (evals/reports/).
     Short and, once a prompt's record settles, the same text on every visit. Either lookup
-    (no neighbour is quoted).
+    (no neighbour is quoted). No advice rests on fewer than `min_evidence` credited rewards
+    (see `recall`).
     """
-    seen = recall(store, suite, prompt, explored, tools, answered)
+    seen = recall(store, suite, prompt, explored, tools, answered, min_evidence)
     lines = [request_line(prompt)]
     if seen.advice is not None:
         lines.append(advice_line(seen.advice, seen.estimates))
@@ -220,17 +229,21 @@ RENDERINGS: dict[str, Renderer] = {
 """Rendering styles by name; add your own here."""
 
 
-def get_renderer(name: str, *, neighbour_text: bool = True) -> Renderer:
-    """A rendering by name (`neighbour_text`: see `render_focused`)."""
+def get_renderer(name: str, *, neighbour_text: bool = True, min_evidence: int = 0) -> Renderer:
+    """A rendering by name (`neighbour_text`, `min_evidence`: see `render_focused`)."""
     try:
         renderer = RENDERINGS[name]
     except KeyError:
         options = ", ".join(sorted(RENDERINGS))
         msg = f"unknown rendering '{name}' (choose {options})"
         raise BadInputError(msg, setting="render") from None
+    settings: dict[str, Any] = {"min_evidence": min_evidence} if min_evidence else {}
+    if settings and renderer is render_paper:
+        msg = "rendering 'paper' advises nothing; a minimum of evidence needs 'focused' or 'advice'"
+        raise BadInputError(msg, setting="min_evidence")
     if renderer is render_focused and not neighbour_text:
-        return partial(render_focused, neighbour_text=False)
-    return renderer
+        settings["neighbour_text"] = False
+    return partial(renderer, **settings) if settings else renderer
 
 
 def check_rendering(render: str, lookup: LookupKind) -> None:

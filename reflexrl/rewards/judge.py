@@ -189,38 +189,50 @@ class Judge:
 
     def judge(self, episode: PendingEpisode, decision: Decision) -> Judgment | None:
         """The label of one decision (cached), or None when the judge failed (counted)."""
+        return self._judged(episode, decision)[0]
+
+    def _judged(self, episode: PendingEpisode, decision: Decision) -> tuple[Judgment | None, Usage]:
+        """The label of one decision (None: the judge failed) and what its call used
+        (nothing when the judgment was cached)."""
         prompt = judge_prompt(episode, self.tools, decision)
         key = hashlib.sha256(f"{RUBRIC_VERSION}\n{prompt}".encode()).hexdigest()
         with self._lock:
             if key in self.judgments:
-                return Judgment.model_validate(self.judgments[key])
+                return Judgment.model_validate(self.judgments[key]), Usage()
         allowed = QUESTION_LABELS if decision.action == CLARIFY else TOOL_LABELS
         try:
             judgment, used = self.labeler.label(RUBRIC, prompt, allowed)
         except JudgeError as exc:
-            self._count(exc.usage or Usage(calls=1))
+            spent = self._count(exc.usage or Usage(calls=1))
             with self._lock:
                 self.failures += 1
             log.warning(
                 "judge failure on decision %d of %s: %s", decision.index, episode.run_id, exc
             )
-            return None
-        self._count(used)
+            return None, spent
+        spent = self._count(used)
         with self._lock:
             self.judgments[key] = {**judgment.model_dump(), "rubric": RUBRIC_VERSION}
-        return judgment
+        return judgment, spent
 
-    def _count(self, used: Usage) -> None:
-        """Add one call's usage, priced (a failed call is paid for too)."""
+    def _count(self, used: Usage) -> Usage:
+        """Add one call's usage, priced (a failed call is paid for too); return it priced."""
         used = replace(used, cost=None if self.price is None else self.price.cost(used))
         with self._lock:
             self.usage = self.usage + used
+        return used
 
     def rewards(self, episode: PendingEpisode) -> Mapping[int, float]:
         """The reward of each decision the judge labelled."""
+        return self.assess(episode)[0]
+
+    def assess(self, episode: PendingEpisode) -> tuple[dict[int, float], Usage]:
+        """The reward of each decision the judge labelled, and what judging them used."""
         found: dict[int, float] = {}
+        spent = Usage()
         for decision in episode.decisions:
-            judgment = self.judge(episode, decision)
+            judgment, used = self._judged(episode, decision)
+            spent = spent + used
             if judgment is not None:
                 found[decision.index] = float(self.label_rewards[judgment.label])
-        return found
+        return found, spent
