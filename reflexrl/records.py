@@ -15,6 +15,23 @@ INVALID_CALL = "invalid_tool_call"
 """The action recorded for a tool call the agent could not make (its arguments were not valid
 JSON, as a provider reports in `AIMessage.invalid_tool_calls`): a step, and a wrong one."""
 
+DECLINE = "decline"
+"""The action of answering without calling a tool: declining a request no offered tool
+serves. A step only in suites whose requests expect a behaviour (`call`, `ask` or
+`decline`: item suites); elsewhere an answer without a tool just ends the episode."""
+
+Kind = Literal["call", "ask", "decline"]
+"""The kind of an action: calling a tool, asking (`CLARIFY`) or declining (`DECLINE`)."""
+KINDS: tuple[Kind, ...] = ("call", "ask", "decline")
+
+
+def kind_of(action: str) -> Kind:
+    """Whether `action` calls a tool, asks or declines."""
+    if action == CLARIFY:
+        return "ask"
+    return "decline" if action == DECLINE else "call"
+
+
 Outcome = Literal["valid", "answered", "invalid_call", "max_steps"]
 """How an episode ended: a valid tool; the agent answered without a tool; its last reply was
 a tool call it could not make; the step budget ran out."""
@@ -83,6 +100,16 @@ class MemoryRow:
                 earned -1 shows asking as its best action, not that tool.
         """
         return best_by_value({a: (s.mean, s.n) for a, s in self.actions.items()}, known)
+
+    def kinds(self) -> dict[Kind, ActionStats]:
+        """The record per kind of action (every tool call pooled as `call`): what transfers
+        to a request whose tools are not this prompt's."""
+        pooled: dict[Kind, ActionStats] = {}
+        for action, s in self.actions.items():
+            kind = kind_of(action)
+            before = pooled.get(kind, ActionStats(0, 0.0))
+            pooled[kind] = ActionStats(before.n + s.n, before.reward + s.reward)
+        return pooled
 
     def to_json(self) -> dict[str, Any]:
         """The `memory show --json` shape of this row."""

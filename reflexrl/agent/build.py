@@ -17,6 +17,13 @@ from .middleware import ReflexMiddleware
 SYSTEM_PROMPT = """\
 You are an assistant that fulfils each user request by calling exactly one of your tools. \
 Choose the tool whose description matches what the user asks for."""
+DECLINING_PROMPT = (
+    "You are an assistant that fulfils each user request by calling one of the tools offered "
+    "with it, whose description matches what the user asks for. If a required detail is "
+    "missing or wrong, ask the user. If no offered tool serves the request, say so without "
+    "calling a tool."
+)
+"""The system prompt of requests that come with their own tools (item suites)."""
 
 
 def build_agent(
@@ -46,4 +53,5 @@ def build_agent(
         untried=config.untried,
     )
     middleware = [reflex, calls or ModelCallMiddleware()]
-    return create_agent(model, suite.tools, system_prompt=SYSTEM_PROMPT, middleware=middleware)
+    system = DECLINING_PROMPT if suite.declines else SYSTEM_PROMPT
+    return create_agent(model, suite.tools, system_prompt=system, middleware=middleware)

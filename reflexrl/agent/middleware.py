@@ -21,6 +21,7 @@ from ..envs.trajectory import read_trajectory
 from ..errors import BadInputError
 from ..memory import MemoryStore
 from ..prompt.instructions import static_system
+from ..records import DECLINE
 from .injection import MemoryInjector, system_message
 from .learning import BLOCK_KEY, Learner, Learning, as_learning
 
@@ -108,6 +109,13 @@ class ReflexMiddleware(AgentMiddleware):
         done = read_trajectory(state["messages"], ctx.query, ctx.reward_model, ctx.max_steps)
         return {"jump_to": "end"} if done.outcome is not None else None
 
+    @hook_config(can_jump_to=["end"])
+    def after_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        """End an episode on a request with its own tools at its first decision: they are
+        only schemas, with nothing to run."""
+        ctx = current_episode()
+        return {"jump_to": "end"} if ctx is not None and ctx.offered is not None else None
+
     def after_agent(self, state: Any, runtime: Any) -> dict[str, Any] | None:
         """With `learn`, outside training: log the invocation, waiting for its reward."""
         if self.learner is None or current_episode() is not None:
@@ -148,9 +156,13 @@ class ReflexMiddleware(AgentMiddleware):
         episode also starts it (epsilon reset, memory snapshot): no `before_agent` node."""
         ctx = current_episode()
         self.injector.start_episode(ctx)
+        if ctx is not None and ctx.offered is not None:  # the request's own tools, and asking
+            request = request.override(tools=[*ctx.offered, *self.tools])
         marked = self.cache_prefix and is_anthropic(request.model)
         prefix = request.system_prompt or ""
         tools = [tool_name(t) for t in request.tools] if self.untried else []
+        if tools and ctx is not None and ctx.offered is not None:
+            tools.append(DECLINE)  # answering without a tool is a decision here
         head, block = self.injector.system_parts(request.messages, ctx, tools, prefix)
         if ctx is None and self.learner is not None and self.learner.settings.shadow:
             message = system_message(static_system(prefix), None, cache_control=marked)

@@ -10,11 +10,13 @@ from types import FrameType
 import typer
 
 from .. import event_loop
+from .bench import bench_cmd
 from .common import err, error, say
 from .evaluate import eval_cmd
 from .export import export_cmd
 from .feedback import feedback_cmd
 from .history import memory_diff, memory_log, memory_rollback
+from .items import items_app
 from .judge import judge_app
 from .memory import memory_reset, memory_shadow, memory_show
 from .page import ui_cmd
@@ -53,6 +55,8 @@ app.command("ui")(ui_cmd)
 app.command("export")(export_cmd)
 app.command("feedback")(feedback_cmd)
 app.add_typer(judge_app, name="judge")
+app.add_typer(items_app, name="items")
+app.command("bench")(bench_cmd)
 app.command("suites")(suites_cmd)
 
 

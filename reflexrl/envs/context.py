@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_config
@@ -42,6 +43,10 @@ class EpisodeContext:
     frozen: bool = False
     use_memory: bool = True
     credit: Credit = "origin"
+    offered: tuple[dict[str, Any], ...] | None = None
+    """The request's own tools (OpenAI function specs), offered instead of the agent's, when
+    the suite gives each request its own (item suites): they are only schemas, so the
+    episode ends at the model's first decision."""
     started: bool = False
     explored: bool = False
     memory_blocks: list[str] = field(default_factory=list)

@@ -13,16 +13,18 @@ from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import yaml
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import SuiteError
-from ..records import CLARIFY, INVALID_CALL
-from ..rewards.answer_key import RewardWeights, ToolMappingReward
+from ..records import CLARIFY, DECLINE, INVALID_CALL
+from ..rewards.answer_key import RewardModel, RewardWeights, ToolMappingReward
 
 __all__ = [
+    "ITEMS_PREFIX",
     "MAX_PROMPT_CHARS",
     "MAX_SUITE_BYTES",
     "QuerySpec",
@@ -33,6 +35,8 @@ __all__ = [
 ]
 
 
+ITEMS_PREFIX = "items:"
+"""How a suite argument names a JSON Lines file of items (`items:FILE.jsonl`)."""
 MAX_SUITE_BYTES = 10_000_000
 """The largest suite file read (10 MB): a suite is a few hundred prompts, not a data dump."""
 MAX_PROMPT_CHARS = 20_000
@@ -55,7 +59,7 @@ class ToolSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _not_reserved(cls, name: str) -> str:
-        if name in (CLARIFY, INVALID_CALL):
+        if name in (CLARIFY, INVALID_CALL, DECLINE):
             raise ValueError(f"'{name}' is reserved by reflexrl")
         return name
 
@@ -129,21 +133,39 @@ class Suite:
         self.spec = spec
         self.path = path
         self.name = spec.name
-        self.reward_model = ToolMappingReward.from_pairs(
+        self.reward_model: RewardModel = ToolMappingReward.from_pairs(
             ((q.id, q.valid_tools) for q in spec.queries), spec.reward
         )
         self._check_functions()
 
+    declines: bool = False
+    """Whether declining (answering without a tool) is a decision with its reward."""
+
     @classmethod
     def load(cls, name_or_path: str | Path) -> Suite:
-        """Load a bundled suite by name or a suite YAML file by path.
+        """Load a bundled suite by name, a suite YAML file by path, or a JSON Lines file of
+        items with their own tools as `items:PATH` (`reflexrl.envs.item_suite`).
 
         Raises:
             SuiteError: the suite is not found or does not validate (the message names the
                 file and the field).
         """
-        path = _resolve(str(name_or_path))
+        text = str(name_or_path)
+        if text.startswith(ITEMS_PREFIX):
+            from .item_suite import ItemSuite  # noqa: PLC0415  (it subclasses Suite)
+
+            return ItemSuite.from_file(text.removeprefix(ITEMS_PREFIX))
+        path = _resolve(text)
         return cls(_parse(path), path)
+
+    def valid_actions(self, query: str) -> frozenset[str]:
+        """The actions that serve `query` (its valid tools)."""
+        return next(frozenset(q.valid_tools) for q in self.spec.queries if q.id == query)
+
+    def offered_tools(self, query: str) -> tuple[dict[str, Any], ...] | None:
+        """The tools a query's requests come with (OpenAI function specs), or None: the
+        suite's own tools, which the agent is built with."""
+        return None
 
     def prompts(self, split: str = "all", holdout: int = 0) -> Iterator[tuple[str, str]]:
         """Every (query id, prompt) pair of a split, in file order.

@@ -12,8 +12,9 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
-from ..records import CLARIFY, INVALID_CALL, Credit, Outcome, Step
+from ..records import CLARIFY, DECLINE, INVALID_CALL, Credit, Outcome, Step
 from ..rewards.answer_key import RewardModel
+from ..rewards.behaviour import BehaviourReward
 
 __all__ = [
     "MAX_INVALID_ARGS",
@@ -62,18 +63,25 @@ def read_trajectory(
 
     A tool call whose arguments could not be parsed (`invalid_tool_calls`) is a step with the
     action `INVALID_CALL`; a reply made only of such calls ends the episode (`invalid_call`).
+    Where requests expect a behaviour (`BehaviourReward`), a reply to the user's words
+    without a tool call is a step too: `DECLINE`.
     """
     steps: list[Step] = []
     prompt = origin = ""
+    after_user = False
     for message in messages:
         if is_user_turn(message):
             prompt = message.text
             origin = origin or prompt
         if isinstance(message, AIMessage):
             prompts = (prompt, origin if credit == "origin" else prompt)
-            ended = _score_reply(message, prompts, steps, query, reward_model, max_steps)
+            reply = message
+            if after_user and _declines(message, reward_model) and len(steps) < max_steps:
+                reply = AIMessage("", tool_calls=[{"name": DECLINE, "args": {}, "id": "d"}])
+            ended = _score_reply(reply, prompts, steps, query, reward_model, max_steps)
             if ended is not None:
                 return Trajectory(tuple(steps), ended)
+        after_user = is_user_turn(message)
     return Trajectory(tuple(steps), "max_steps" if len(steps) >= max_steps else None)
 
 
@@ -98,6 +106,12 @@ def _score_reply(
     return None if message.tool_calls else "invalid_call"
 
 
+def _declines(message: AIMessage, reward_model: RewardModel) -> bool:
+    """A reply without a tool call, where declining is a decision with its reward."""
+    calls = message.tool_calls or message.invalid_tool_calls
+    return not calls and isinstance(reward_model, BehaviourReward)
+
+
 MAX_INVALID_ARGS = 500
 """Characters kept of an invalid call's raw arguments."""
 
@@ -120,5 +134,5 @@ def _step(
         action=action,
         args=dict(call.get("args") or {}),
         reward=reward_model.reward(query, action),
-        valid=action != CLARIFY and reward_model.is_valid(query, action),
+        valid=reward_model.is_valid(query, action),
     )

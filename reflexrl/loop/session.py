@@ -81,6 +81,7 @@ def episode_context(
         frozen=not training,
         use_memory=config.use_memory or training,
         credit=config.credit,
+        offered=suite.offered_tools(slot.query),
     )
 
 

@@ -20,6 +20,10 @@ positive reward is advised that tool, as the table advises it, whatever its neig
 (their pooled estimate could otherwise prefer a tool this prompt never tried, served by
 near-identical prompts of another query).
 
+Kinds travel where tools do not: when similar requests came with other tools (item suites,
+each request with its own), their votes still say which kind of action served them: a
+call, a question or declining (`vote`).
+
 Only successes travel to unseen prompts: when none of an unseen prompt's neighbours was
 served by a tool, there is no advice, and the model decides as it would without memory.
 Learning online from feedback, the failures of a near-identical request of another kind
@@ -31,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..records import CLARIFY, MemoryRow, best_by_value
+from ..records import CLARIFY, DECLINE, Kind, MemoryRow, best_by_value, kind_of
 from .lookup import ActionEstimate, best_estimated, estimate, own_row
 from .protocols import Neighbour
 
@@ -48,6 +52,9 @@ class Advice:
     contested: tuple[str, ...] = ()
     """When the advice is to ask because similar prompts disagree: their tools, most votes
     first."""
+    kind: Kind | None = None
+    """`call` (`best` None): similar prompts were served by calling a tool, none of which this
+    request offers: call one of its own."""
 
     @property
     def actions(self) -> frozenset[str]:
@@ -65,8 +72,8 @@ def advise(
     Args:
         estimates: Estimated reward per action tried (for the prompt or its neighbours).
         tools: Every tool the agent can call (may include asking, which is never "untried":
-            its reward is known). Empty: unknown, so nothing is untried and the advice is the
-            best record, asking counting 0.
+            its reward is known, unless declining is among them too). Empty: unknown, so
+            nothing is untried and the advice is the best record, asking counting 0.
         tried: The actions the prompt itself has tried, when it is stored (None: those with
             an estimate). A tool that only similar prompts tried is untried for this one:
             what failed for a neighbour of another query may be this prompt's valid tool.
@@ -76,7 +83,10 @@ def advise(
         return Advice(best_estimated(worked))
     if tried is None:
         tried = [a for a, e in estimates.items() if e.n > 0]
-    untried = tuple(t for t in tools if t != CLARIFY and t not in tried)
+    # Where declining is an action (requests that expect a behaviour), asking's reward is not
+    # known in advance either: it is +1 where asking is right.
+    triable = [t for t in tools if t != CLARIFY] if DECLINE not in tools else tools
+    untried = tuple(t for t in triable if t not in tried)
     if untried:
         return Advice(None, untried)
     return Advice(best_estimated(estimates))
@@ -106,21 +116,23 @@ def advice_for(
         return estimates, None
     own = own_row(neighbours, prompt)
     if own is None:
-        return estimates, vote(neighbours, answered=answered)
+        return estimates, vote(neighbours, answered=answered, offered=tools)
     if (earned := _earned(own)) is not None:
         return estimates, Advice(earned)
     return estimates, advise(estimates, tools, list(own.actions))
 
 
 def _earned(row: MemoryRow) -> str | None:
-    """The tool of highest positive mean reward on `row` (None: no tool earned a reward)."""
-    served = {a: (s.mean, s.n) for a, s in row.actions.items() if a != CLARIFY and s.mean > 0}
+    """The action of highest positive mean reward on `row` (None: none earned a reward).
+    Asking and declining earn a positive reward only where a request expects them (item
+    suites); in the paper's rewards asking earns 0, so this is a tool."""
+    served = {a: (s.mean, s.n) for a, s in row.actions.items() if s.mean > 0}
     return best_by_value(served, known={})
 
 
 def votes(neighbours: Sequence[Neighbour]) -> dict[str, float]:
-    """Per tool, the similarity of the neighbours it served: each neighbour votes for its
-    tool of highest positive mean reward (one that never earned a reward abstains)."""
+    """Per action, the similarity of the neighbours it served: each neighbour votes for its
+    action of highest positive mean reward (one that never earned a reward abstains)."""
     tally: dict[str, float] = {}
     for nb in neighbours:
         if (tool := _earned(nb.row)) is not None:
@@ -128,14 +140,36 @@ def votes(neighbours: Sequence[Neighbour]) -> dict[str, float]:
     return tally
 
 
-def vote(neighbours: Sequence[Neighbour], *, answered: bool = False) -> Advice | None:
-    """The neighbours' tool when it has `AGREEMENT` of their votes; asking, with the tools
-    in play (`contested`, most votes first), when none has, unless the user has `answered`
-    a question already: then the tool with most votes. None when no neighbour voted."""
+def vote(
+    neighbours: Sequence[Neighbour], *, answered: bool = False, offered: Sequence[str] = ()
+) -> Advice | None:
+    """What the neighbours' votes advise (None when no neighbour voted).
+
+    First the kind of action (call, ask, decline): the leading kind needs `AGREEMENT` of the
+    votes, else the advice is to ask, with the actions in play (`contested`, most votes
+    first), unless the user has `answered` a question already. Asking or declining is
+    advised as such. For a call, the tools: those of them this request offers (`offered`;
+    empty: unknown, all count), the leading one with `AGREEMENT` of their votes (or, after
+    an answer, most votes), else asking; and when it offers none of them, to call one of its
+    own (`kind` "call"): requests with other tools still say that a tool served them."""
     tally = votes(neighbours)
     if not tally:
         return None
     ranked = tuple(sorted(tally, key=lambda t: (-tally[t], t)))
-    if answered or tally[ranked[0]] >= AGREEMENT * sum(tally.values()):
-        return Advice(ranked[0])
-    return Advice(CLARIFY, contested=ranked)
+    kinds: dict[Kind, float] = {}
+    for action, weight in tally.items():
+        kinds[kind_of(action)] = kinds.get(kind_of(action), 0.0) + weight
+    lead = max(kinds, key=lambda k: kinds[k])
+    if not answered and kinds[lead] < AGREEMENT * sum(kinds.values()):
+        return Advice(CLARIFY, contested=ranked)
+    if lead != "call":
+        return Advice(CLARIFY if lead == "ask" else DECLINE)
+    calls = {
+        t: w for t, w in tally.items() if kind_of(t) == "call" and (not offered or t in offered)
+    }
+    if not calls:
+        return Advice(None, kind="call")
+    tools = tuple(t for t in ranked if t in calls)
+    if answered or calls[tools[0]] >= AGREEMENT * sum(calls.values()):
+        return Advice(tools[0])
+    return Advice(CLARIFY, contested=tools)

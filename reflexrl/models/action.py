@@ -1,7 +1,8 @@
 """`ActionChatModel`: a chat model whose every reply is one call to one of its bound tools.
 
 The base of the scripted `fake:` policies and of the embedded `local:` models. A subclass
-says which action to take (`choose_action`); this class binds tools, fills the arguments (every
+says which action to take (`choose_action`: a tool, or `DECLINE` to answer without one);
+this class binds tools, fills the arguments (every
 required string argument gets the user's request text), and ends the ReAct loop with a short
 final answer once a tool (other than a clarification) has returned.
 """
@@ -17,9 +18,12 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from ..envs.trajectory import current_prompt
-from ..records import CLARIFY
+from ..records import CLARIFY, DECLINE
 
-__all__ = ["ActionChatModel", "chat_result"]
+__all__ = ["DECLINED", "ActionChatModel", "chat_result"]
+
+DECLINED = "I cannot do that with the tools I have."
+"""The answer of a policy that declines (`reflexrl.records.DECLINE`)."""
 
 
 class ActionChatModel(BaseChatModel):
@@ -43,6 +47,8 @@ class ActionChatModel(BaseChatModel):
         if isinstance(last, ToolMessage) and last.name != CLARIFY:
             return chat_result(AIMessage(content=f"Done. The tool returned: {last.text[:300]}"))
         name = self.choose_action(messages)
+        if name == DECLINE:
+            return chat_result(AIMessage(content=DECLINED))
         args = self._args(name, current_prompt(messages) or "")
         call = {"name": name, "args": args, "id": f"call_{len(messages)}"}
         return chat_result(AIMessage(content="", tool_calls=[call]))

@@ -109,7 +109,8 @@ def load_model(
     if provider == "fake":
         return _fake(name, suite)
     if provider == "local":
-        return _local(name, **kwargs)
+        declines = suite is not None and suite.declines
+        return _local(name, **({"decline": True} if declines else {}), **kwargs)
     if provider == "litellm":
         _import_litellm(spec)
     kwargs = _client_kwargs(provider, kwargs, headers, timeout)
@@ -173,7 +174,7 @@ def _fake(name: str, suite: Suite | None) -> BaseChatModel:
         )
     answer_key = {}
     if suite is not None:
-        answer_key = {p: sorted(suite.reward_model.valid_tools[q]) for q, p in suite.prompts()}
+        answer_key = {p: sorted(suite.valid_actions(q)) for q, p in suite.prompts()}
     return PolicyChatModel(policy=cast(FakePolicy, name), answer_key=answer_key)
 
 

@@ -45,6 +45,11 @@ REQUEST_LINE = "Current user prompt: "
 
 BEST = "Best action so far: "
 UNTRIED = "none has earned a reward yet; try a tool not tried yet: "
+KIND_CALL = (
+    "Requests like this were served by calling a tool, though not one offered here: "
+    "call the offered tool that fits."
+)
+"""The advice of a kind: similar requests' tools are not this request's own (item suites)."""
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 _NAME = re.compile(r'"(?:[^"\\]|\\.)*"|[A-Za-z_][A-Za-z0-9_-]*')
@@ -78,6 +83,8 @@ def signed(value: float) -> str:
 def advice_line(advice: Advice, estimates: Mapping[str, ActionEstimate] | None = None) -> str:
     """The line that states the advice; with `estimates`, the advised action's mean reward
     follows it in brackets."""
+    if advice.best is None and advice.kind == "call":
+        return KIND_CALL
     if advice.best is None:
         return BEST + UNTRIED + ", ".join(map(action_name, advice.untried))
     line = BEST + action_name(advice.best)

@@ -22,7 +22,7 @@ from reflexrl.memory import (
     credits,
 )
 from reflexrl.memory.pending import learn_run_id
-from reflexrl.records import Decision, Episode, Failure, PendingEpisode, RunInfo, Step
+from reflexrl.records import Decision, Episode, Failure, PendingEpisode, RunInfo, Step, kind_of
 
 LOOKUPS = ["exact", "knn"]
 PROMPT = "Please generate an image depicting several dogs running on a beach"
@@ -51,9 +51,10 @@ def test_implements_the_protocols(store: MemoryStore) -> None:
 def test_an_episode_applies_exactly_its_credits(store: MemoryStore) -> None:
     first = _episode(0, (PROMPT, "bad", -1.0), (PROMPT, "ask_user_for_clarification", 0.0))
     second = _episode(1, (PROMPT, "good", 1.0), ("other", "good", 1.0))
-    for episode in (first, second):
+    third = _episode(2, (PROMPT, "decline", -1.0), (PROMPT, "ask_user_for_clarification", 1.0))
+    for episode in (first, second, third):
         store.record_episode(episode)
-    applied = [c for e in (first, second) for c in credits(e)]
+    applied = [c for e in (first, second, third) for c in credits(e)]
     for prompt in (PROMPT, "other"):
         row = store.lookup("s", prompt)
         mine = [c for c in applied if c.prompt == prompt]
@@ -61,7 +62,11 @@ def test_an_episode_applies_exactly_its_credits(store: MemoryStore) -> None:
         assert (row.reward, row.visits) == (sum(c.reward for c in mine), len(mine))
         assert row.clarifications == sum(c.clarification for c in mine)
         assert sum(s.n for s in row.actions.values()) == len(mine)
-    assert [len(e.steps) for e in store.episodes("run")] == [2, 2]
+        for kind, stats in row.kinds().items():  # the values per kind of action
+            of_kind = [c for c in mine if kind_of(c.action) == kind]
+            assert (stats.n, stats.reward) == (len(of_kind), sum(c.reward for c in of_kind))
+    assert store.lookup("s", PROMPT).kinds().keys() == {"call", "ask", "decline"}  # type: ignore[union-attr]
+    assert [len(e.steps) for e in store.episodes("run")] == [2, 2, 2]
 
 
 def _pending(run_id: str, expires_at: str = "2099-01-01T00:00:00") -> PendingEpisode:

@@ -28,7 +28,7 @@ from pydantic import PrivateAttr
 from ...envs.trajectory import current_prompt
 from ...errors import ModelSpecError
 from ...prompt.block import is_silent, split_memory, without_request
-from ...records import CLARIFY
+from ...records import CLARIFY, DECLINE
 from ..action import ActionChatModel
 from .registry import INSTALL_HINT, LocalModelInfo, local_threads, model_info, runtime_path
 from .scoring import PrefixScorer, parallel_context
@@ -91,6 +91,9 @@ class LocalChatModel(ActionChatModel):
     """0: always the best-scoring action (frozen evaluation); above 0, actions are sampled
     from a softmax of the calibrated scores, so a training run explores."""
     seed: int = 0
+    decline: bool = False
+    """Score declining (answering without a tool) as one more action: for requests that
+    expect a behaviour, where no offered tool may fit (item suites)."""
     _calibration: dict[tuple[str, ...], dict[str, float]] = PrivateAttr(default_factory=dict)
     _rng: random.Random = PrivateAttr(default_factory=random.Random)
 
@@ -123,7 +126,7 @@ class LocalChatModel(ActionChatModel):
         if not self.bound_tools:
             raise ModelSpecError(f"local:{self.model_name}: bind tools before calling the model")
         static, context = _system_parts(messages)
-        names = [t["name"] for t in self.bound_tools]
+        names = [t["name"] for t in self.bound_tools] + ([DECLINE] if self.decline else [])
         scorer = load_scorer(self.info)
         prompt = self.prompt(static, current_prompt(messages) or "", context)
         raw = _by_name(scorer.score(prompt, [f" {n}" for n in names]))
@@ -132,10 +135,12 @@ class LocalChatModel(ActionChatModel):
 
     def prompt(self, system: str, request: str, context: str | None = None) -> str:
         """The text the model reads: tools, static system prompt, request, then the memory."""
-        tools = "You can call one of these tools:\n" + "\n".join(
-            f"- {t['name']}: {t.get('description', '').strip().splitlines()[0]}"
-            for t in self.bound_tools
-        )
+        lines = [
+            f"- {t['name']}: {_first_line(t.get('description', ''))}" for t in self.bound_tools
+        ]
+        if self.decline:
+            lines.append(f"- {DECLINE}: {DECLINE_TEXT}")
+        tools = "You can call one of these tools:\n" + "\n".join(lines)
         kind = self.info.template
         if context and is_silent(context):
             context = None
@@ -156,17 +161,29 @@ class LocalChatModel(ActionChatModel):
         return self._calibration[key]
 
 
+DECLINE_TEXT = "no offered tool serves the request; answer without calling one"
+"""How the decline action is described in the tool list the model reads."""
+
+
 def pick_action(
     raw: dict[str, float], cal: dict[str, float], temperature: float = 0.0, rng: Any = None
 ) -> str:
-    """The decision rule of `LocalChatModel.decide`, on raw and calibration scores by name."""
-    tools = [n for n in raw if n != CLARIFY] or [CLARIFY]
+    """The decision rule of `LocalChatModel.decide`, on raw and calibration scores by name:
+    the tool that rises most over its calibration; then asking or declining instead, each
+    by how much more the model prefers it to that tool than it does for an empty request."""
+    others = [a for a in (CLARIFY, DECLINE) if a in raw]
+    tools = [n for n in raw if n not in others] or others[:1]
     tool = _pick({n: raw[n] - cal[n] for n in tools}, temperature, rng)
-    if CLARIFY not in raw or tool == CLARIFY:
+    if tool in others:
         return tool
-    prior = cal[CLARIFY] - max(cal[n] for n in tools)
-    ask = raw[CLARIFY] - raw[tool] - prior
-    return _pick({CLARIFY: ask, tool: 0.0}, temperature, rng)
+    best_prior = max(cal[n] for n in tools)
+    margins = {a: raw[a] - raw[tool] - (cal[a] - best_prior) for a in others}
+    return _pick({**margins, tool: 0.0}, temperature, rng)
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _pick(scores: dict[str, float], temperature: float, rng: Any) -> str:
