@@ -15,13 +15,13 @@ import json
 import stat
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import SuiteError
 from ..files.atomic import check_output, write_text_atomically
-from ..records import CLARIFY, INVALID_CALL
+from ..records import CLARIFY, DECLINE, INVALID_CALL, Kind
 from .suite import MAX_PROMPT_CHARS, _first_error
 
 __all__ = [
@@ -34,14 +34,14 @@ __all__ = [
     "write_items",
 ]
 
-Behaviour = Literal["call", "ask", "decline"]
+Behaviour = Kind
 """What an item expects: call one of its gold tools, ask for clarification, or decline."""
 
 MAX_ITEMS_BYTES = 50_000_000
 """The largest item file read (50 MB): a benchmark of thousands of items, each with its
 tools, is a few MB; more is a data dump, not a benchmark."""
 
-_RESERVED = (CLARIFY, INVALID_CALL, "decline")
+_RESERVED = (CLARIFY, INVALID_CALL, DECLINE)
 """Names of the agent's own actions: an offered tool by such a name would be mistaken for
 asking, a failed call, or declining."""
 

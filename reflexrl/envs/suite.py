@@ -129,6 +129,9 @@ class Suite:
     Use `Suite.load("paper")` for a bundled suite or `Suite.load("path/to/suite.yaml")`.
     """
 
+    declines: bool = False
+    """Whether declining (answering without a tool) is a decision with its reward."""
+
     def __init__(self, spec: SuiteSpec, path: Path) -> None:
         self.spec = spec
         self.path = path
@@ -137,9 +140,6 @@ class Suite:
             ((q.id, q.valid_tools) for q in spec.queries), spec.reward
         )
         self._check_functions()
-
-    declines: bool = False
-    """Whether declining (answering without a tool) is a decision with its reward."""
 
     @classmethod
     def load(cls, name_or_path: str | Path) -> Suite:
