@@ -1,0 +1,229 @@
+"""Controllable template users (after PolyAI's simulator): validated controls, answers only to
+what was asked, the stop token after their patience, style in the wording, seeded."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from pydantic import ValidationError
+
+from reflexrl.envs.simulated_user import SimulatedUser
+from reflexrl.envs.slot_filling import SLOTS
+from reflexrl.envs.users import (
+    ATTITUDES,
+    FRAMES,
+    PATIENCE,
+    TEMPLATES,
+    USER_STOP,
+    ConversationOutcome,
+    Profile,
+    Style,
+    TemplateUser,
+    UserControls,
+    UserGoal,
+    conversation_outcome,
+    first_message,
+    user_controls,
+)
+from reflexrl.errors import BadInputError
+from reflexrl.records import CLARIFY
+
+VALUES = {
+    "location": "Zq1loc",
+    "age": "Zq2age",
+    "gender": "Zq3gen",
+    "when": "Zq4when",
+    "how often": "Zq5often",
+    "pickup or delivery": "Zq6pick",
+}
+REQUEST = "I'm looking for piano lessons."
+PIANO = UserGoal(intent="/TUTOR/PIANO", request=REQUEST, details=VALUES)
+OFF_SLOT = ["Pizza or dessert?", "Could you say that again?", "What do you mean?", "Hmm."]
+QUESTIONS = [s.question for s in SLOTS] + OFF_SLOT + ["When and where?", "Your address?"]
+STYLES = [
+    Style(verbosity=v, formality=f, grammar=g)
+    for v in ("terse", "verbose")
+    for f in ("formal", "casual")
+    for g in ("grammatical", "colloquial")
+]
+
+
+def _controls(seed: int, **kwargs: Any) -> UserControls:
+    rng = random.Random(seed)
+    defaults = {"attitude": rng.choice(ATTITUDES), "style": rng.choice(STYLES), "patience": 100}
+    return UserControls(**{**defaults, **kwargs})
+
+
+def test_a_template_user_is_a_simulated_user() -> None:
+    user = TemplateUser(PIANO)
+    assert isinstance(user, SimulatedUser)
+    assert set(TEMPLATES["answer"]) == set(ATTITUDES) == set(PATIENCE)
+    assert all(set(kind) == set(ATTITUDES) for kind in TEMPLATES.values())
+    assert set(FRAMES) == {(s.verbosity, s.formality) for s in STYLES}
+
+
+def test_it_never_reveals_a_slot_it_was_not_asked_for() -> None:
+    for seed in range(60):
+        user = TemplateUser(PIANO, _controls(seed, reveal=0.0), seed=seed)
+        assert not any(v in user.first_message() for v in VALUES.values())
+        rng = random.Random(seed)
+        for question in rng.sample(QUESTIONS, len(QUESTIONS)):
+            reply = user.answer(question, "")
+            asked = set(user.slots_asked(question))
+            leaked = {slot for slot, value in VALUES.items() if value in reply} - asked
+            assert not leaked, (seed, question, reply)
+
+
+def test_it_answers_the_slot_asked() -> None:
+    for seed in range(10):
+        for slot in SLOTS:
+            user = TemplateUser(PIANO, _controls(seed), seed=seed)
+            reply = user.answer(slot.question, "")
+            assert VALUES[slot.name] in reply
+            assert [v for v in VALUES.values() if v in reply] == [VALUES[slot.name]]
+    user = TemplateUser(PIANO)
+    reply = user.answer("When and where?", "")
+    assert VALUES["when"] in reply and VALUES["location"] in reply
+
+
+def test_unmapped_questions_get_the_request_rephrased() -> None:
+    user = TemplateUser(PIANO, UserControls(attitude="confused"), seed=2)
+    reply = user.answer("Pizza or dessert?", REQUEST)
+    assert REQUEST in reply and reply != REQUEST
+    goal = UserGoal(intent="/FOOD/PIZZA", details={"when": "at 7"}, flexibility=0.0)
+    assert "know" in TemplateUser(goal).answer("Where are you located?", "")
+    assert "Any location" in TemplateUser(goal.model_copy(update={"flexibility": 1.0})).answer(
+        "Where are you located?", ""
+    )
+
+
+def test_a_slot_named_in_the_goal_matches_by_its_name() -> None:
+    goal = UserGoal(intent="/SHOP/SHOES", details={"shoe_size": "42"})
+    assert TemplateUser(goal).slots_asked("What shoe size do you wear?") == ["shoe_size"]
+    assert "42" in TemplateUser(goal).answer("What shoe size do you wear?", "")
+
+
+@pytest.mark.parametrize("attitude", ATTITUDES)
+def test_it_stops_at_its_token_after_its_patience(attitude: str) -> None:
+    user = TemplateUser(PIANO, UserControls(attitude=attitude, patience=6), seed=1)  # type: ignore[arg-type]
+    replies = [user.answer("Hmm?", "") for _ in range(10)]
+    stops = replies.index(USER_STOP)
+    assert USER_STOP not in replies[:stops] and set(replies[stops:]) == {USER_STOP}
+    assert stops == user.patience and user.gave_up
+    assert stops == 6 if attitude in ("cooperative", "polite", "confused") else stops < 6
+
+
+def test_style_controls_change_the_wording() -> None:
+    def said(seed: int, **style: str) -> list[str]:
+        controls = UserControls(style=Style(**style), patience=20)  # type: ignore[arg-type]
+        user = TemplateUser(PIANO, controls, seed=seed)
+        return [user.first_message(), *(user.answer(q, "") for q in QUESTIONS[:8])]
+
+    for seed in range(10):
+        terse, verbose = said(seed, verbosity="terse"), said(seed, verbosity="verbose")
+        assert all(len(v) > len(t) for t, v in zip(terse, verbose, strict=True))
+        formal, casual = said(seed, formality="formal"), said(seed, formality="casual")
+        assert all("Thank you" in m for m in formal) and not any("Thank you" in m for m in casual)
+        assert all("Cheers" in m for m in casual)
+        loose = said(seed, formality="formal", grammar="colloquial")
+        assert all("Thanks" in m and not m.endswith(".") for m in loose)
+
+
+def test_seeded_users_say_the_same() -> None:
+    def conversation(seed: int) -> list[str]:
+        controls = UserControls(
+            attitude="polite", style=Style(verbosity="verbose"), reveal=0.5, patience=20
+        )
+        user = TemplateUser(PIANO, controls, seed=seed)
+        return [user.first_message(), *(user.answer(q, "") for q in QUESTIONS)]
+
+    assert conversation(4) == conversation(4)
+    assert len({tuple(conversation(s)) for s in range(8)}) > 1
+    assert Profile.synthetic(3) == Profile.synthetic(3)
+    assert len({Profile.synthetic(s) for s in range(20)}) > 1
+
+
+def test_reveal_shares_the_first_details() -> None:
+    for reveal, shown in ((0.0, 0), (0.5, 3), (0.99, 5), (1.0, 6)):
+        message = first_message(PIANO, UserControls(reveal=reveal))
+        assert [v for v in VALUES.values() if v in message] == list(VALUES.values())[:shown]
+        assert REQUEST in message
+    assert "tutor piano" in first_message(UserGoal(intent="/TUTOR/PIANO"), UserControls())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"attitude": "angry"}, "attitude"),
+        ({"reveal": 1.5}, "reveal"),
+        ({"reveal": -0.1}, "reveal"),
+        ({"patience": 0}, "patience"),
+        ({"patience": True}, "patience"),
+        ({"patience": "3"}, "patience"),
+        ({"style": {"verbosity": "long"}}, "style.verbosity"),
+        ({"style": {"formality": "rude"}}, "style.formality"),
+        ({"style": {"grammar": "poetic"}}, "style.grammar"),
+        ({"mood": "happy"}, "mood"),
+    ],
+)
+def test_every_control_is_validated(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as invalid:
+        UserControls(**kwargs)
+    assert field in {".".join(map(str, e["loc"])) for e in invalid.value.errors()}
+    with pytest.raises(BadInputError) as bad:
+        user_controls(**kwargs)
+    assert bad.value.setting == field and str(bad.value).startswith(f"{field}: ")
+
+
+@pytest.mark.parametrize(
+    ("model", "kwargs", "field"),
+    [
+        (UserGoal, {"intent": ""}, "intent"),
+        (UserGoal, {"intent": "/X", "flexibility": 2}, "flexibility"),
+        (UserGoal, {"intent": "/X", "details": {"when": " "}}, "details"),
+        (UserGoal, {"intent": "/X", "reason": "?"}, "reason"),
+        (Profile, {"name": "A", "age": -1, "location": "B"}, "age"),
+        (Profile, {"name": "", "age": 30, "location": "B"}, "name"),
+    ],
+)
+def test_goals_and_profiles_are_validated(model: Any, kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as invalid:
+        model(**kwargs)
+    assert field in {str(e["loc"][0]) for e in invalid.value.errors()}
+
+
+def test_models_are_frozen() -> None:
+    with pytest.raises(ValidationError):
+        PIANO.intent = "/OTHER"
+    assert user_controls(attitude="impatient", reveal=0.5) == UserControls(
+        attitude="impatient", reveal=0.5
+    )
+
+
+def test_conversation_outcome() -> None:
+    messages: list[BaseMessage] = [
+        HumanMessage("I'm looking for piano lessons."),
+        AIMessage("", tool_calls=[{"name": CLARIFY, "args": {"question": "?"}, "id": "1"}]),
+        ToolMessage("Zq1loc.", name=CLARIFY, tool_call_id="1"),
+        AIMessage("", tool_calls=[{"name": CLARIFY, "args": {"question": "?"}, "id": "2"}]),
+        ToolMessage(USER_STOP, name=CLARIFY, tool_call_id="2"),
+    ]
+
+    def served(history: Any) -> bool:
+        return any(
+            getattr(m, "tool_calls", None) and m.tool_calls[0]["name"] == PIANO.intent
+            for m in history
+        )
+
+    outcome = conversation_outcome(messages, PIANO, served)
+    assert outcome == ConversationOutcome("/TUTOR/PIANO", goal_reached=False, turns=3, gave_up=True)
+    done = [
+        *messages[:3],
+        AIMessage("", tool_calls=[{"name": PIANO.intent, "args": {}, "id": "3"}]),
+    ]
+    assert conversation_outcome(done, PIANO, served) == ConversationOutcome(
+        "/TUTOR/PIANO", goal_reached=True, turns=2, gave_up=False
+    )
