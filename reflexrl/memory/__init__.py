@@ -4,12 +4,16 @@ finds it (lookups: exact, kNN), what it advises, its history, and its stores.
 Open a memory with `open_memory(path, lookup="exact" | "knn")`; every store implements
 `MemoryStore` and passes the same conformance tests. `sqlite/` is the SQLite store, split by
 role (store, reader, run log, pending invocations, aggregates, vectors, snapshots, codecs,
-schema, history, and the queries the page and `memory log` read beyond the protocols).
+schema, history, and the queries the page and `memory log` read beyond the protocols);
+`postgres/` the PostgreSQL store (`open_memory("postgresql://...")`), split the same way,
+imported on first use (it needs the `postgres` extra).
 
 Within reflexrl, this subpackage imports only `files`, `safety` and the leaves (`errors`,
 `records`, `usage`, `event_loop`): nothing from the layers above it (rewards, envs, prompt,
 models, loop and what builds on them; `tests/test_architecture.py` checks it).
 """
+
+from typing import TYPE_CHECKING, Any
 
 from .advice import Advice, advice_for, advise
 from .credit import RewardCredit, credits
@@ -30,6 +34,9 @@ from .protocols import (
 )
 from .sqlite.store import RewardTable, SQLiteMemory
 
+if TYPE_CHECKING:
+    from .postgres.store import PostgresMemory
+
 __all__ = [
     "ActionEstimate",
     "Advice",
@@ -44,6 +51,7 @@ __all__ = [
     "Neighbour",
     "PendingLog",
     "Point",
+    "PostgresMemory",
     "RewardCredit",
     "RewardTable",
     "RowChange",
@@ -62,3 +70,12 @@ __all__ = [
     "open_memory",
     "sort_rows",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`PostgresMemory`, imported when first asked for (psycopg is an optional extra)."""
+    if name == "PostgresMemory":
+        from .postgres.store import PostgresMemory  # noqa: PLC0415  (the postgres extra)
+
+        return PostgresMemory
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,6 @@
-"""`open_memory`: how every command and the Python API open a memory."""
+"""`open_memory`: how every command and the Python API open a memory: a path is a SQLite
+file, a `postgresql://` (or `postgres://`) URL a PostgreSQL database (the `postgres` extra,
+imported only then)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,13 @@ from .knn import DEFAULT_K, DEFAULT_THRESHOLD, KnnLookup
 from .lookup import ExactLookup, Lookup
 from .protocols import LookupKind, MemoryStore
 from .sqlite.store import SQLiteMemory
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(path: str | Path) -> bool:
+    """Whether `path` names a PostgreSQL memory (a URL) rather than a SQLite file."""
+    return isinstance(path, str) and path.lower().startswith(POSTGRES_SCHEMES)
 
 
 def make_lookup(
@@ -43,36 +52,52 @@ def open_memory(
     create: bool = True,
     read_only: bool = False,
 ) -> MemoryStore:
-    """Open a memory (today a SQLite file; ":memory:" for a throwaway one).
+    """Open a memory: a SQLite file (":memory:" for a throwaway one) or a PostgreSQL database.
 
     Args:
-        path: The memory file.
+        path: The memory file, or a `postgresql://user:password@host:port/database` URL
+            (see `PostgresMemory`; the password is never shown or stored).
         lookup: "exact" (the paper's lookup table), "knn" (nearest stored prompts by
             embedding), or a `Lookup` object.
         embeddings: For "knn": any LangChain `Embeddings` (default: all-MiniLM-L6-v2, local).
             The file records the embedding model and refuses another one.
         k: For "knn": neighbours per prompt (default 5).
         threshold: For "knn": least cosine similarity of a neighbour (default 0.5).
-        create: If False, a missing file raises `MemoryNotFoundError`.
-        read_only: Change nothing (see `SQLiteMemory`).
+        create: If False, a missing file (a database without a memory) raises
+            `MemoryNotFoundError`.
+        read_only: Change nothing (see `SQLiteMemory`, `PostgresMemory`).
 
     Raises:
-        MemoryStoreError: not a usable memory, or built with another embedding model.
+        MemoryStoreError: not a usable memory, or built with another embedding model; for
+            a URL also an unreachable server or refused credentials.
     """
     finder = (
         make_lookup(lookup, embeddings=embeddings, k=k, threshold=threshold)
         if isinstance(lookup, str)
         else lookup
     )
+    if is_postgres_url(path):
+        from .postgres.store import PostgresMemory  # noqa: PLC0415  (the postgres extra)
+
+        return PostgresMemory(str(path), create=create, read_only=read_only, lookup=finder)
     return SQLiteMemory(path, create=create, read_only=read_only, lookup=finder)
 
 
 def check_memory(path: str | Path, *, must_exist: bool = False) -> None:
     """Raise what opening `path` for writing would raise, and refuse a damaged file (every
-    page is read: a run would otherwise append to it), creating and changing nothing."""
+    page is read: a run would otherwise append to it), creating and changing nothing. For
+    a URL: connect, and check the database's schema without creating it."""
+    if is_postgres_url(path):
+        from .postgres.store import PostgresMemory  # noqa: PLC0415  (the postgres extra)
+
+        PostgresMemory.check(str(path), must_exist=must_exist)
+        return
     SQLiteMemory.check(path, must_exist=must_exist, thorough=True)
 
 
 def memory_files(path: str | Path) -> tuple[Path, ...]:
-    """The files a memory at `path` is made of (database, side files, index folder)."""
+    """The files a memory at `path` is made of (database, side files, index folder); none
+    for a database on a server."""
+    if is_postgres_url(path):
+        return ()
     return SQLiteMemory.files(path)

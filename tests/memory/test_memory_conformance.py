@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ from reflexrl.memory.pending import learn_run_id
 from reflexrl.records import Decision, Episode, Failure, PendingEpisode, RunInfo, Step, kind_of
 
 LOOKUPS = ["exact", "knn"]
+STORES = ["sqlite", "postgres"]
 PROMPT = "Please generate an image depicting several dogs running on a beach"
 
 
@@ -33,10 +35,21 @@ def _episode(index: int, *steps: tuple[str, str, float], suite: str = "s") -> Ep
     return Episode("run", index, 1, suite, "q", steps[0][0], False, "valid", recorded)
 
 
-@pytest.fixture(params=LOOKUPS)
+@pytest.fixture(
+    params=[*((kind, lookup) for kind in STORES for lookup in LOOKUPS), ("postgres", "pgvector")],
+    ids="-".join,
+)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MemoryStore]:
-    """Every store (SQLite today) with every lookup."""
-    opened = open_memory(tmp_path / "memory.db", lookup=request.param)
+    """Every store (a SQLite file; a fresh database on the session's PostgreSQL server,
+    `conftest.py`) with every lookup (and kNN searched by pgvector on Postgres)."""
+    kind, name = request.param
+    where = tmp_path / "memory.db" if kind == "sqlite" else request.getfixturevalue("postgres_url")
+    lookup: Any = name
+    if name == "pgvector":
+        from reflexrl.memory.postgres.pgvector import PgvectorLookup
+
+        lookup = PgvectorLookup(ann_threshold=1)  # through the HNSW index from the first row
+    opened = open_memory(where, lookup=lookup)
     opened.start_run(RunInfo("run", "s", "fake:first", 0, 1, 4))
     yield opened
     opened.close()

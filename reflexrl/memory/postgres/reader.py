@@ -1,0 +1,98 @@
+"""The reading half of the Postgres memory: its rows, as the store and its snapshots read them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from ...records import ActionStats, MemoryRow
+from ..lookup import Lookup
+from ..ordering import SQL_ORDER, SortKey
+from ..protocols import LookupKind, Neighbour
+from ..sqlite.codecs import MEMORY
+from .session import Session, suite_filter
+
+__all__ = ["PostgresReader", "read_rows"]
+
+
+class PostgresReader:
+    """Reads the aggregates (`memory`, `memory_actions`) in the sessions `_reading` gives:
+    a transaction of the store's pool, or the one a snapshot holds open."""
+
+    location: str
+    finder: Lookup
+    _reading: Callable[[], AbstractContextManager[Session]]
+
+    @property
+    def lookup_kind(self) -> LookupKind:
+        """How `nearest` finds rows ("exact" or "knn")."""
+        return self.finder.kind
+
+    def lookup(self, suite: str, prompt: str) -> MemoryRow | None:
+        """The memory of one prompt, or None if it was never credited."""
+        with self._reading() as db:
+            where = "WHERE suite = %s AND prompt = %s"
+            found = read_rows(db, where, [suite, prompt], "prompt", None, actions=True)
+        return found[0] if found else None
+
+    def nearest(self, suite: str, prompt: str) -> Sequence[Neighbour]:
+        """The rows that inform `prompt`, as the store's lookup finds them."""
+        return self.finder.nearest(self, suite, prompt)
+
+    def lookup_many(self, suite: str, prompts: Sequence[str]) -> dict[str, MemoryRow]:
+        """The rows of several prompts at once (those that have one), by prompt."""
+        if not prompts:
+            return {}
+        with self._reading() as db:
+            where = "WHERE suite = %s AND prompt = ANY(%s)"
+            found = read_rows(db, where, [suite, list(prompts)], "prompt", None, actions=True)
+        return {r.prompt: r for r in found}
+
+    def prompts_after(self, suite: str, after: int) -> list[tuple[int, str]]:
+        """(id, prompt) of the suite's rows whose id is above `after`, in id order: what a
+        kNN index has not seen yet (ids grow in commit order: `session.LOG_LOCK`)."""
+        sql = "SELECT id, prompt FROM memory WHERE suite = %s AND id > %s ORDER BY id"
+        with self._reading() as db:
+            return [(int(i), str(p)) for i, p in db.execute(sql, [suite, after])]
+
+    def rows(
+        self,
+        suite: str | None = None,
+        *,
+        sort: SortKey = "prompt",
+        limit: int | None = None,
+        actions: bool = True,
+    ) -> Sequence[MemoryRow]:
+        """All rows (of one suite), sorted by reward or visits (highest first) or prompt."""
+        where, params = suite_filter(suite)
+        with self._reading() as db:
+            return read_rows(db, where, params, sort, limit, actions=actions)
+
+
+def read_rows(
+    db: Session,
+    where: str,
+    params: list[Any],
+    sort: SortKey,
+    limit: int | None,
+    *,
+    actions: bool,
+) -> list[MemoryRow]:
+    """The memory rows `where` selects, sorted, with their actions if `actions`."""
+    sql = f"SELECT * FROM memory {where} ORDER BY {SQL_ORDER[sort]}"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    rows = db.query(sql, params)
+    detail = _actions(db, where, params) if actions else {}
+    return [MEMORY.from_row(r, actions=detail.get((r["suite"], r["prompt"]), {})) for r in rows]
+
+
+def _actions(
+    db: Session, where: str, params: list[Any]
+) -> dict[tuple[str, str], dict[str, ActionStats]]:
+    out: dict[tuple[str, str], dict[str, ActionStats]] = {}
+    for r in db.query(f"SELECT * FROM memory_actions {where} ORDER BY action", params):
+        stats = ActionStats(int(r["n"]), float(r["reward"]))
+        out.setdefault((r["suite"], r["prompt"]), {})[r["action"]] = stats
+    return out

@@ -1,0 +1,151 @@
+"""How the Postgres memory talks to its database: a `Session` over one connection, and the
+transactions the store's roles share (reads; writes under the log's lock).
+
+Every write that appends to the log or changes the aggregates holds one advisory lock until
+it commits (`LOG_LOCK`), so the log's ids (episodes, reward events, changes, memory rows) are
+assigned in commit order: a point of the history, a replay and a kNN index's "rows added
+since id N" see one total order, as with SQLite's single writer. The credits themselves are
+atomic increments (`aggregates.apply_credit`), never a read-modify-write of a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ...errors import MemoryStoreError
+from ...safety.text import for_storage
+from ..sqlite.writer import now  # the log's times, as both stores write them (compared as text)
+from .connect import describe
+
+__all__ = [
+    "LOG_LOCK",
+    "PostgresWriter",
+    "Session",
+    "now",
+    "storable",
+    "suite_filter",
+    "unavailable",
+]
+
+LOG_LOCK = 0x7265_666C_0002
+"""The advisory lock every write of the log holds until it commits."""
+
+
+def storable(params: Sequence[Any]) -> list[Any]:
+    """Query parameters (and the strings of list parameters) with every string as Postgres
+    text can hold it: UTF-8 (see `for_storage`) without NUL, which Postgres text refuses
+    (stored as U+FFFD: a prompt is found by the text it was stored with)."""
+    return [_storable(p) for p in params]
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return for_storage(value).replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
+
+
+def suite_filter(suite: str | None) -> tuple[str, list[Any]]:
+    """The `WHERE` clause and parameters that keep one suite's rows (None: every row)."""
+    return ("WHERE suite = %s", [suite]) if suite else ("", [])
+
+
+def unavailable(location: str, exc: BaseException) -> MemoryStoreError:
+    """The error of a store whose server failed it mid-work."""
+    return MemoryStoreError(f"{location}: PostgreSQL failed ({describe(exc)})")
+
+
+class Session:
+    """Queries over one connection, inside the caller's transaction."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        """Run `sql`; its rows are tuples."""
+        return self.conn.execute(sql, storable(params))
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """The rows of `sql`, as dicts by column."""
+        with self.conn.cursor(row_factory=dict_row) as cursor:
+            cursor.execute(sql, storable(params))
+            return cursor.fetchall()
+
+    def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first column of the first row of `sql` (None: no row)."""
+        row = self.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def add(self, table: str, record: dict[str, Any]) -> None:
+        """Insert one row."""
+        self.execute(_insert(table, record), list(record.values()))
+
+    def insert(self, table: str, record: dict[str, Any]) -> int:
+        """Insert one row, returning its id."""
+        return int(self.value(f"{_insert(table, record)} RETURNING id", list(record.values())))
+
+    def insert_new(self, table: str, record: dict[str, Any], *, key: str = "id") -> Any:
+        """Insert one row unless it breaks a uniqueness constraint (a retried write):
+        returns its `key` column, or None if it was already there."""
+        sql = f"{_insert(table, record)} ON CONFLICT DO NOTHING RETURNING {key}"
+        return self.value(sql, list(record.values()))
+
+
+def _insert(table: str, record: dict[str, Any]) -> str:
+    columns = ", ".join(record)
+    marks = ", ".join(["%s"] * len(record))
+    return f"INSERT INTO {table} ({columns}) VALUES ({marks})"
+
+
+class PostgresWriter:
+    """What the store's roles share: its pool, and its read and write transactions."""
+
+    pool: ConnectionPool
+    location: str
+    read_only: bool
+
+    def _reading(self) -> AbstractContextManager[Session]:
+        """A session for reads (in a read-only transaction where the store is read-only)."""
+        return self._transaction()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """One transaction on a pooled connection: committed, or rolled back if it raised.
+
+        Raises:
+            MemoryStoreError: the server went away or no connection came free (a broken
+                connection leaves the pool: the next call connects again; a write whose
+                commit went unanswered may be retried, see `writer`).
+        """
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                yield Session(conn)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise unavailable(self.location, exc) from exc
+
+    def transaction(self, *, write: bool = False) -> AbstractContextManager[Session]:
+        """A transaction for what works beside the store on its database (the pgvector
+        lookup): a read, or a write outside the log (no log lock)."""
+        return self._write(logged=False) if write else self._reading()
+
+    @contextmanager
+    def _write(self, *, logged: bool = True) -> Iterator[Session]:
+        """A write transaction; `logged` (a write of the log or the aggregates) takes the
+        log's lock first (see the module's docstring).
+
+        Raises:
+            MemoryStoreError: the store is read-only.
+        """
+        if self.read_only:
+            raise MemoryStoreError(f"{self.location}: opened read-only")
+        with self._transaction() as db:
+            if logged:
+                db.execute("SELECT pg_advisory_xact_lock(%s)", [LOG_LOCK])
+            yield db
