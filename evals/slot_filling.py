@@ -10,6 +10,11 @@ success rate per bin of dialogues.
 
     python evals/slot_filling.py                     # 3 trials x 30,000 dialogues
     python evals/slot_filling.py --dialogues 300 --trials 1 --out /tmp/slot-smoke
+    python evals/slot_filling.py --cooperative       # experiment 2: the user is PPO too
+
+With `--cooperative` the user is a second PPO policy choosing which prompt to say, trained
+alternately with the agent on the agent's reward (`reflexrl.envs.slot_cooperative`); the
+paper's experiment 2: 100% success, 1.3 steps. The report is then `slot-filling-cooperative`.
 
 Writes `slot-filling-ppo.json`, `.md` and `.png` into `--out` (default: evals/reports).
 Needs the `knn`, `rl` and `ui` extras (the encoder, PPO, matplotlib).
@@ -28,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from reflexrl.envs.slot_cooperative import train_cooperative
 from reflexrl.envs.slot_filling import INTENTS
 from reflexrl.envs.slot_ppo import PPOResult, WindowMetrics, table1, train_ppo
 
@@ -53,6 +59,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--window", type=int, help="default: a sixth of --dialogues")
     parser.add_argument("--bin", type=int, help="dialogues per plotted point (default: 1/60)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "reports")
+    parser.add_argument(
+        "--cooperative", action="store_true", help="experiment 2: a PPO user chooses prompts"
+    )
     return parser.parse_args()
 
 
@@ -104,8 +113,14 @@ def curve(result: PPOResult, size: int) -> dict[str, list[float]]:
 def markdown(report: dict[str, Any]) -> str:
     s, n = report["summary"], report["dialogues"]
     first, last = s["first"]["dialogues"], s["last"]["dialogues"]
+    stem = report["stem"]
+    title = (
+        "# PPO with a cooperative PPO user (Curuksu, experiment 2; paper: 100% success, 1.3 steps)"
+        if report.get("cooperative")
+        else "# PPO on the slot-filling environment (Curuksu, Table 1, single agent)"
+    )
     lines = [
-        "# PPO on the slot-filling environment (Curuksu, Table 1, single agent)",
+        title,
         "",
         f"Trials: {report['trials']} (seeds {report['seeds']}) of {n:,} dialogues each; "
         f"mean (standard error over trials). Paper: 3 x 30,000, windows 0-5K and 25-30K.",
@@ -122,7 +137,7 @@ def markdown(report: dict[str, Any]) -> str:
     seconds = ", ".join(f"{r['seconds']:.0f} s" for r in report["runs"])
     turns = ", ".join(f"{r['interactions']:,}" for r in report["runs"])
     lines += ["", f"Interactions per trial: {turns} (paper: 130,000 to 150,000).", ""]
-    lines += [f"Wall time per trial: {seconds}. Plot: `{STEM}.png`.", ""]
+    lines += [f"Wall time per trial: {seconds}. Plot: `{stem}.png`.", ""]
     return "\n".join(lines)
 
 
@@ -180,12 +195,18 @@ def main() -> None:
     size = args.bin or max(1, args.dialogues // 60)
     seeds = list(range(args.seed, args.seed + args.trials))
     started, results = time.perf_counter(), []
+    stem = "slot-filling-cooperative" if args.cooperative else STEM
     for seed in seeds:
-        results.append(train_ppo(args.dialogues, seed=seed))
+        if args.cooperative:
+            results.append(train_cooperative(args.dialogues, seed=seed).run)
+        else:
+            results.append(train_ppo(args.dialogues, seed=seed))
         print(f"seed {seed}: {results[-1].seconds:.0f} s", file=sys.stderr)
     curves = [curve(r, size) for r in results]
     report = {
         "command": " ".join(["python", *sys.argv]),
+        "stem": stem,
+        "cooperative": args.cooperative,
         "dialogues": args.dialogues,
         "trials": args.trials,
         "seeds": seeds,
@@ -196,10 +217,10 @@ def main() -> None:
         "runs": [_run(r, c, window) for r, c in zip(results, curves, strict=True)],
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{STEM}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / f"{STEM}.md").write_text(markdown(report))
-    plot(results, curves, args.out / f"{STEM}.png")
-    print(f"wrote {args.out / STEM}.{{json,md,png}} in {report['seconds']:.0f} s")
+    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / f"{stem}.md").write_text(markdown(report))
+    plot(results, curves, args.out / f"{stem}.png")
+    print(f"wrote {args.out / stem}.{{json,md,png}} in {report['seconds']:.0f} s")
 
 
 def _run(result: PPOResult, points: dict[str, list[float]], window: int) -> dict[str, Any]:
