@@ -19,6 +19,7 @@ from .history import memory_diff, memory_log, memory_rollback
 from .items import items_app
 from .judge import judge_app
 from .memory import memory_reset, memory_shadow, memory_show
+from .memory_copy import memory_copy
 from .page import ui_cmd
 from .report import report_cmd
 from .suites import suites_cmd
@@ -37,7 +38,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 memory_app = typer.Typer(
-    help="Inspect, compare, roll back or reset a memory database.",
+    help="Inspect, compare, roll back, reset or copy a memory.",
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
@@ -50,6 +51,7 @@ memory_app.command("rollback")(memory_rollback)
 memory_app.command("show")(memory_show)
 memory_app.command("reset")(memory_reset)
 memory_app.command("shadow")(memory_shadow)
+memory_app.command("copy")(memory_copy)
 app.command("report")(report_cmd)
 app.command("ui")(ui_cmd)
 app.command("export")(export_cmd)

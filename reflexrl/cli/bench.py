@@ -13,11 +13,11 @@ from ..agent.build import build_agent
 from ..envs.item_suite import ItemSuite
 from ..errors import BadInputError
 from ..loop.bench import BenchResult, bench
-from ..memory import check_memory
+from ..memory import check_memory, memory_exists
 from ..records import KINDS
 from . import options as opt
 from . import running
-from .common import JsonOpt, cli_errors, err, out, print_json, say
+from .common import JsonOpt, cli_errors, err, memory_arg, out, print_json, say, shown
 
 
 @cli_errors
@@ -31,8 +31,13 @@ def bench_cmd(
         ),
     ],
     memory: Annotated[
-        Path,
-        typer.Option(help="A new memory file to train into (kept, to inspect or reuse)."),
+        str,
+        typer.Option(
+            parser=memory_arg,
+            metavar="PATH|URL",
+            help="A new memory to train into (kept, to inspect or reuse): a SQLite file, or "
+            "a PostgreSQL database URL without a memory in it.",
+        ),
     ],
     model: opt.ModelOpt = None,
     base_url: opt.BaseUrlOpt = None,
@@ -65,8 +70,9 @@ def bench_cmd(
     reflexrl items import-acebench ACEBENCH_DIR --out ace.jsonl
     reflexrl bench ace.jsonl --model fake:oracle --memory /tmp/bench.db
     """
-    if memory.exists():
-        raise BadInputError(f"{memory} exists; bench trains into a new memory", setting="memory")
+    if memory_exists(memory):
+        msg = f"{shown(memory)} exists; bench trains into a new memory"
+        raise BadInputError(msg, setting="memory")
     suite = ItemSuite.from_file(items)
     target = opt.RunTarget(suite=suite.source, model=model, base_url=base_url)
     settings = {"epochs": epochs, "seed": seed, "max_steps": 1}
@@ -87,7 +93,7 @@ def bench_cmd(
         print_json(result.to_json())
         return
     out.print(bench_table(result))
-    say(f"run {result.train.run_id}: memory written to {memory}")
+    say(f"run {result.train.run_id}: memory written to {shown(memory)}")
 
 
 def bench_table(result: BenchResult) -> Table:

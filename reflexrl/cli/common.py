@@ -15,17 +15,32 @@ from rich.console import Console
 
 from ..errors import BadInputError, ReflexRLError
 from ..files.atomic import check_output
-from ..memory import memory_files
+from ..memory import memory_files, memory_location
+from ..memory.open import is_postgres_url
 from ..safety.redaction import redact_error
 from ..safety.text import for_terminal
 
-DEFAULT_MEMORY = Path("memory/reflexrl.db")
+DEFAULT_MEMORY = "memory/reflexrl.db"
 
 out = Console()
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
-MemoryOpt = Annotated[Path, typer.Option(help="SQLite memory database.")]
+
+def memory_arg(text: str) -> str:
+    """`--memory`: a PostgreSQL URL as given, a path as `Path` reads it (`""` is `.`)."""
+    return text if is_postgres_url(text) else str(Path(text))
+
+
+MemoryOpt = Annotated[
+    str,
+    typer.Option(
+        parser=memory_arg,
+        metavar="PATH|URL",
+        help="The memory: a SQLite file, or a PostgreSQL database "
+        "(postgresql://USER@HOST/DB; the password from the URL or PGPASSWORD).",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
@@ -65,7 +80,19 @@ def say(text: str, console: Console = out) -> None:
     console.print(for_terminal(text), soft_wrap=True)
 
 
-def check_out(path: Path, memory: Path) -> None:
+def shown(memory: str) -> str:
+    """The memory as messages show it: the path, or the URL without its password."""
+    return memory_location(memory)
+
+
+def refuse_url(memory: str, what: str) -> None:
+    """Refuse a PostgreSQL memory where `what` reads the SQLite file's own tables."""
+    if is_postgres_url(memory):
+        msg = f"{what} reads SQLite memories only; a PostgreSQL memory is not supported yet"
+        raise BadInputError(msg, setting="memory")
+
+
+def check_out(path: Path, memory: str) -> None:
     """Refuse an `--out` that is the memory (or one of its files), a directory, a device, a
     FIFO or a socket, or in a folder that is missing or not writable: before anything runs."""
     try:

@@ -123,7 +123,7 @@ def _runs_suite(store: MemoryStore, runs: Sequence[str]) -> str:
     return name
 
 
-def _check_export_output(path: Path, as_jsonl: bool, memory: Path) -> None:
+def _check_export_output(path: Path, as_jsonl: bool, memory: str) -> None:
     """Refuse an output that cannot be written before anything is read."""
     if as_jsonl:
         check_out(path, memory)

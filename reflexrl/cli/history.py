@@ -13,7 +13,17 @@ from ..memory import MemoryStore, RowChange, SQLiteMemory, diff, history, open_m
 from ..memory.sqlite import queries
 from ..records import MemoryRow, RunInfo
 from ..safety.text import for_terminal
-from .common import DEFAULT_MEMORY, JsonOpt, MemoryOpt, cli_errors, out, print_json, say
+from .common import (
+    DEFAULT_MEMORY,
+    JsonOpt,
+    MemoryOpt,
+    cli_errors,
+    out,
+    print_json,
+    refuse_url,
+    say,
+    shown,
+)
 
 POINTS = (
     "A point of the log: start, now, RUN (after its last episode), RUN:EPISODE (after that "
@@ -24,14 +34,17 @@ SuiteOpt = Annotated[str | None, typer.Option(help="Only this suite's rows.")]
 
 @cli_errors
 def memory_log(memory: MemoryOpt = DEFAULT_MEMORY, json_out: JsonOpt = False) -> None:
-    """List the points of the memory's log: its runs, and its resets and rollbacks."""
+    """List the points of the memory's log: its runs, and its resets and rollbacks.
+
+    SQLite memories only, for now (it reads the file's own tables)."""
+    refuse_url(memory, "memory log")
     with closing(open_memory(memory, create=False, read_only=True)) as store:
         runs = [_run_json(store, r) for r in store.runs()]
         changes = [_change_json(c) for c in queries.changes_of(_sqlite(store))]
     if json_out:
         print_json({"runs": runs, "changes": changes})
         return
-    table = Table(title=for_terminal(f"{memory}: runs (a point: RUN or RUN:EPISODE)"))
+    table = Table(title=for_terminal(f"{shown(memory)}: runs (a point: RUN or RUN:EPISODE)"))
     table.add_column("run", no_wrap=True)  # the text of a point: never cut
     for column in ("suite", "model", "episodes", "started", "status"):
         table.add_column(column, overflow="fold")
@@ -89,7 +102,9 @@ def memory_diff(
     if json_out:
         print_json([c.to_json() for c in changes])
         return
-    out.print(_diff_table(changes, f"{memory}: {len(changes)} rows changed from {start} to {end}"))
+    out.print(
+        _diff_table(changes, f"{shown(memory)}: {len(changes)} rows changed from {start} to {end}")
+    )
 
 
 def _diff_table(changes: list[RowChange], title: str) -> Table:
@@ -138,8 +153,9 @@ def memory_rollback(
         changes = _rollback_changes(store, to, suite)  # refused here, nothing is written
     with closing(open_memory(memory, create=False)) as store:
         change = store.rollback(store.point(to), suite)
-    say(f"rolled {memory} back to {to}: {len(changes)} rows changed (change:{change})")
-    say(f"undo: reflexrl memory rollback --memory {memory} --to before-change:{change} --yes")
+    where = shown(memory)
+    say(f"rolled {where} back to {to}: {len(changes)} rows changed (change:{change})")
+    say(f"undo: reflexrl memory rollback --memory {where} --to before-change:{change} --yes")
 
 
 def _rollback_changes(store: MemoryStore, to: str, suite: str | None) -> list[RowChange]:

@@ -16,7 +16,16 @@ from ..loop.config import RunConfig
 from ..memory import MemoryStore, open_memory, sort_rows
 from ..prompt import prompt_memory
 from ..safety.text import for_terminal
-from .common import DEFAULT_MEMORY, JsonOpt, MemoryOpt, cli_errors, out, print_json, say
+from .common import (
+    DEFAULT_MEMORY,
+    JsonOpt,
+    MemoryOpt,
+    cli_errors,
+    out,
+    print_json,
+    say,
+    shown,
+)
 from .history import POINTS
 from .options import LookupOptions, takes_groups
 from .running import open_for_run
@@ -49,7 +58,8 @@ def memory_show(
     """Show the memory table: reward, visits, clarifications and actions per prompt.
 
     With --prompt TEXT: the block the agent would be shown for TEXT (try --lookup knn on a
-    prompt the memory never saw). Read-only: the file is not changed (a read-only disk works).
+    prompt the memory never saw). Read-only: the memory is not changed (a read-only disk
+    works; a PostgreSQL memory is read in read-only transactions).
     """
     config = RunConfig(
         lookup=view.lookup, k=view.k, threshold=view.threshold, neighbour_text=view.neighbour_text
@@ -74,7 +84,7 @@ def memory_show(
     if json_out:
         print_json([r.to_json() for r in rows])
         return
-    table = Table(title=for_terminal(f"{memory}: {len(rows)} rows"))
+    table = Table(title=for_terminal(f"{shown(memory)}: {len(rows)} rows"))
     for column in ("suite", "query", "prompt", "reward", "visits", "clarify", "best action"):
         table.add_column(column, overflow="fold")
     for r in rows:
@@ -121,7 +131,7 @@ def memory_reset(
         raise BadInputError("memory reset: refusing without --yes")
     with closing(open_memory(memory, create=False)) as store:
         removed = store.reset(suite)
-    say(f"removed {removed} rows from {memory}")
+    say(f"removed {removed} rows from {shown(memory)}")
 
 
 @cli_errors

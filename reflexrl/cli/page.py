@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..errors import BadInputError
-from .common import DEFAULT_MEMORY, MemoryOpt, cli_errors, err, say
+from .common import DEFAULT_MEMORY, MemoryOpt, cli_errors, err, refuse_url, say
 
 
 def ui_module() -> ModuleType:
@@ -46,8 +46,10 @@ def ui_cmd(
     each run's learning curves, Fig. 4 and Table 2.
 
     Read-only (the file is not changed), no script, nothing loaded from the network. Open
-    the address it prints; Ctrl-C stops it. Example: reflexrl ui --memory memory/paper.db
+    the address it prints; Ctrl-C stops it. SQLite memories only, for now.
+    Example: reflexrl ui --memory memory/paper.db
     """
+    refuse_url(memory, "the page (reflexrl ui)")
     ui = ui_module()
     try:  # before the memory is opened: a refused host fails at once
         ui.check_host(host, allow_remote=allow_remote)

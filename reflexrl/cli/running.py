@@ -133,8 +133,8 @@ def load_chat_model(
     return model
 
 
-def open_for_run(path: Path, config: RunConfig, *, read_only: bool = False) -> MemoryStore:
-    """The memory at `path`, opened with the config's lookup."""
+def open_for_run(path: str | Path, config: RunConfig, *, read_only: bool = False) -> MemoryStore:
+    """The memory at `path` (a file or a URL), opened with the config's lookup."""
     return open_memory(
         path, lookup=config.lookup, k=config.k, threshold=config.threshold, read_only=read_only
     )

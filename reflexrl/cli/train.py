@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from contextlib import closing
-from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
@@ -33,6 +32,7 @@ from .common import (
     out,
     print_json,
     say,
+    shown,
 )
 
 
@@ -192,7 +192,7 @@ def _training_reward(
     return JudgedRewards(judge)
 
 
-def _resumed(memory: Path, run_id: str) -> tuple[RunConfig, float]:
+def _resumed(memory: str, run_id: str) -> tuple[RunConfig, float]:
     """The settings of the logged run to resume, and what it spent so far (read-only: an
     unknown or completed run changes nothing)."""
     with closing(open_memory(memory, read_only=True)) as store:
@@ -208,7 +208,7 @@ def _reject_with_resume(ctx: typer.Context) -> None:
             raise BadInputError(f"{flag}: a resumed run keeps its own; drop {flag} or --resume")
 
 
-def _print_train(result: TrainResult, config: RunConfig, memory: Path, json_out: bool) -> None:
+def _print_train(result: TrainResult, config: RunConfig, memory: str, json_out: bool) -> None:
     if json_out:
         print_json(result.to_json())
     else:
@@ -224,7 +224,7 @@ def _print_train(result: TrainResult, config: RunConfig, memory: Path, json_out:
     if result.status != "completed":
         say(
             f"{result.unfinished} episodes did not finish ({result.status}); continue with: "
-            f"reflexrl train --resume {result.run_id} --memory {memory}",
+            f"reflexrl train --resume {result.run_id} --memory {shown(memory)}",
             err,
         )
         raise typer.Exit(3 if result.status == "stopped" else 1)

@@ -2,7 +2,8 @@
 finds it (lookups: exact, kNN), what it advises, its history, and its stores.
 
 Open a memory with `open_memory(path, lookup="exact" | "knn")`; every store implements
-`MemoryStore` and passes the same conformance tests. `sqlite/` is the SQLite store, split by
+`MemoryStore` and passes the same conformance tests; `copy_memory` copies one store into
+another by replaying its log. `sqlite/` is the SQLite store, split by
 role (store, reader, run log, pending invocations, aggregates, vectors, snapshots, codecs,
 schema, history, and the queries the page and `memory log` read beyond the protocols);
 `postgres/` the PostgreSQL store (`open_memory("postgresql://...")`), split the same way,
@@ -16,11 +17,19 @@ models, loop and what builds on them; `tests/test_architecture.py` checks it).
 from typing import TYPE_CHECKING, Any
 
 from .advice import Advice, advice_for, advise
+from .copy import CopyError, CopyReport, copy_memory
 from .credit import RewardCredit, credits
 from .history import Point, RowChange, diff
 from .knn import KnnLookup
 from .lookup import ActionEstimate, ExactLookup, Lookup, best_estimated, estimate
-from .open import check_memory, make_lookup, memory_files, open_memory
+from .open import (
+    check_memory,
+    make_lookup,
+    memory_exists,
+    memory_files,
+    memory_location,
+    open_memory,
+)
 from .ordering import SortKey, sort_rows
 from .protocols import (
     EpisodeWriter,
@@ -40,6 +49,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ActionEstimate",
     "Advice",
+    "CopyError",
+    "CopyReport",
     "EpisodeWriter",
     "ExactLookup",
     "KnnLookup",
@@ -62,11 +73,14 @@ __all__ = [
     "advise",
     "best_estimated",
     "check_memory",
+    "copy_memory",
     "credits",
     "diff",
     "estimate",
     "make_lookup",
+    "memory_exists",
     "memory_files",
+    "memory_location",
     "open_memory",
     "sort_rows",
 ]

@@ -5,14 +5,28 @@ imported only then)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from langchain_core.embeddings import Embeddings
 
-from ..errors import BadInputError
+from ..errors import BadInputError, MemoryNotFoundError, MemoryStoreError
 from .knn import DEFAULT_K, DEFAULT_THRESHOLD, KnnLookup
 from .lookup import ExactLookup, Lookup
 from .protocols import LookupKind, MemoryStore
 from .sqlite.store import SQLiteMemory
+
+if TYPE_CHECKING:
+    from .postgres.store import PostgresMemory
+
+__all__ = [
+    "check_memory",
+    "is_postgres_url",
+    "make_lookup",
+    "memory_exists",
+    "memory_files",
+    "memory_location",
+    "open_memory",
+]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -77,9 +91,7 @@ def open_memory(
         else lookup
     )
     if is_postgres_url(path):
-        from .postgres.store import PostgresMemory  # noqa: PLC0415  (the postgres extra)
-
-        return PostgresMemory(str(path), create=create, read_only=read_only, lookup=finder)
+        return _postgres()(str(path), create=create, read_only=read_only, lookup=finder)
     return SQLiteMemory(path, create=create, read_only=read_only, lookup=finder)
 
 
@@ -88,9 +100,7 @@ def check_memory(path: str | Path, *, must_exist: bool = False) -> None:
     page is read: a run would otherwise append to it), creating and changing nothing. For
     a URL: connect, and check the database's schema without creating it."""
     if is_postgres_url(path):
-        from .postgres.store import PostgresMemory  # noqa: PLC0415  (the postgres extra)
-
-        PostgresMemory.check(str(path), must_exist=must_exist)
+        _postgres().check(str(path), must_exist=must_exist)
         return
     SQLiteMemory.check(path, must_exist=must_exist, thorough=True)
 
@@ -101,3 +111,43 @@ def memory_files(path: str | Path) -> tuple[Path, ...]:
     if is_postgres_url(path):
         return ()
     return SQLiteMemory.files(path)
+
+
+def memory_exists(path: str | Path) -> bool:
+    """Whether a memory is already there: a file (or anything else) at the path, or a
+    reflexrl schema in the URL's database. Creates nothing.
+
+    Raises:
+        MemoryStoreError: for a URL, what `check_memory` raises (unreachable, refused, ...).
+    """
+    if not is_postgres_url(path):
+        return Path(path).exists()
+    try:
+        check_memory(path, must_exist=True)
+    except MemoryNotFoundError:
+        return False
+    return True
+
+
+def memory_location(path: str | Path) -> str:
+    """How messages show the memory at `path`: the path, or the URL without its password
+    (which is then registered as a secret, so every error message redacts it too)."""
+    if not is_postgres_url(path):
+        return str(path)
+    _postgres()  # a clear error if the extra is missing
+    from .postgres.connect import location_of  # noqa: PLC0415  (the postgres extra)
+
+    return location_of(str(path))
+
+
+def _postgres() -> type[PostgresMemory]:
+    """The Postgres store's class, or a clean error when its extra is not installed."""
+    try:
+        from .postgres.store import PostgresMemory  # noqa: PLC0415  (the postgres extra)
+    except ImportError as exc:
+        msg = (
+            f"a PostgreSQL memory needs the postgres extra ({exc.name} is missing): "
+            "pip install 'reflexrl[postgres]'"
+        )
+        raise MemoryStoreError(msg, setting="memory") from None
+    return PostgresMemory
