@@ -11,6 +11,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from postgres_server import postgres_server, postgres_url  # noqa: F401  (fixtures, every folder)
 
 from reflexrl import RewardTable, Suite, build_agent, load_model, train
 from reflexrl.records import Episode, RunInfo, Step

@@ -1,14 +1,12 @@
 """`--memory postgresql://...` on the commands, against the real server of
-`tests/memory/conftest.py`, and `reflexrl memory copy` between SQLite and PostgreSQL.
+`tests/postgres_server.py`, and `reflexrl memory copy` between SQLite and PostgreSQL.
 
 Bad URLs are refused as bad paths are: one `error:` line (never the password), exit code 2,
 nothing created. What reads the SQLite file's own tables refuses a URL the same way."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -17,28 +15,12 @@ from typing import Any
 import psycopg
 import pytest
 from inprocess import run_main as cli
+from postgres_server import PASSWORD
 
 from reflexrl import open_memory
 from reflexrl.memory import MemoryStore
 from reflexrl.records import Decision, PendingEpisode
 
-
-def _server_fixtures() -> Any:
-    """The memory tests' conftest (its server fixtures), loaded by path: a conftest is not
-    importable by name from another folder."""
-    path = Path(__file__).parents[1] / "memory" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("postgres_server_fixtures", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-_fixtures = _server_fixtures()
-postgres_server = _fixtures.postgres_server
-postgres_url = _fixtures.postgres_url
-PASSWORD = _fixtures.PASSWORD
 TRAIN = ("train", "--model", "fake:first", "--epochs", "1")
 
 

@@ -41,7 +41,7 @@ def _episode(index: int, *steps: tuple[str, str, float], suite: str = "s") -> Ep
 )
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MemoryStore]:
     """Every store (a SQLite file; a fresh database on the session's PostgreSQL server,
-    `conftest.py`) with every lookup (and kNN searched by pgvector on Postgres)."""
+    `tests/postgres_server.py`) with every lookup (and kNN searched by pgvector on Postgres)."""
     kind, name = request.param
     where = tmp_path / "memory.db" if kind == "sqlite" else request.getfixturevalue("postgres_url")
     lookup: Any = name

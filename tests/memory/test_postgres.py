@@ -11,13 +11,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from postgres_server import PASSWORD
 
 from reflexrl import open_memory
 from reflexrl.errors import BadInputError, MemoryNotFoundError, MemoryStoreError
 from reflexrl.memory import PostgresMemory, check_memory, credits, memory_files
 from reflexrl.records import Episode, RunInfo, Step
-
-PASSWORD = "pg-test-Secret-4729"  # the test server's (conftest.py)
 
 
 def _episode(run: str, index: int, *steps: tuple[str, str, float], suite: str = "s") -> Episode:

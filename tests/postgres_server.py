@@ -1,4 +1,4 @@
-"""A PostgreSQL server for the memory tests: one per session, started from the `pgserver`
+"""A PostgreSQL server for the tests (its fixtures are registered by tests/conftest.py): one per session, started from the `pgserver`
 wheel's binaries (PostgreSQL 16 with pgvector) on 127.0.0.1 in a temporary folder, and a
 fresh database per test.
 
