@@ -13,11 +13,11 @@ from ..agent.build import build_agent
 from ..envs.item_suite import ItemSuite
 from ..errors import BadInputError
 from ..loop.bench import BenchResult, bench
-from ..memory import check_memory, memory_exists
+from ..memory import check_memory, memory_exists, memory_location
 from ..records import KINDS
 from . import options as opt
 from . import running
-from .common import JsonOpt, cli_errors, err, memory_arg, out, print_json, say, shown
+from .common import JsonOpt, cli_errors, err, memory_arg, out, print_json, say
 
 
 @cli_errors
@@ -71,7 +71,7 @@ def bench_cmd(
     reflexrl bench ace.jsonl --model fake:oracle --memory /tmp/bench.db
     """
     if memory_exists(memory):
-        msg = f"{shown(memory)} exists; bench trains into a new memory"
+        msg = f"{memory_location(memory)} exists; bench trains into a new memory"
         raise BadInputError(msg, setting="memory")
     suite = ItemSuite.from_file(items)
     target = opt.RunTarget(suite=suite.source, model=model, base_url=base_url)
@@ -93,7 +93,7 @@ def bench_cmd(
         print_json(result.to_json())
         return
     out.print(bench_table(result))
-    say(f"run {result.train.run_id}: memory written to {shown(memory)}")
+    say(f"run {result.train.run_id}: memory written to {memory_location(memory)}")
 
 
 def bench_table(result: BenchResult) -> Table:

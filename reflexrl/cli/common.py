@@ -15,7 +15,7 @@ from rich.console import Console
 
 from ..errors import BadInputError, ReflexRLError
 from ..files.atomic import check_output
-from ..memory import memory_files, memory_location
+from ..memory import memory_files
 from ..memory.open import is_postgres_url
 from ..safety.redaction import redact_error
 from ..safety.text import for_terminal
@@ -78,11 +78,6 @@ def print_json(data: Any) -> None:
 def say(text: str, console: Console = out) -> None:
     """A line of text, shown inert (no markup, control characters escaped)."""
     console.print(for_terminal(text), soft_wrap=True)
-
-
-def shown(memory: str) -> str:
-    """The memory as messages show it: the path, or the URL without its password."""
-    return memory_location(memory)
 
 
 def refuse_url(memory: str, what: str) -> None:

@@ -14,11 +14,11 @@ from ..loop.evaluate import EvalResult, evaluate
 from ..loop.metrics import Metrics
 from ..loop.plan import plan_size
 from ..loop.report import usage_summary
-from ..memory import check_memory, open_memory
+from ..memory import check_memory, memory_location, open_memory
 from ..safety.text import for_terminal
 from . import options as opt
 from . import running
-from .common import DEFAULT_MEMORY, JsonOpt, MemoryOpt, cli_errors, out, print_json, say, shown
+from .common import DEFAULT_MEMORY, JsonOpt, MemoryOpt, cli_errors, out, print_json, say
 
 
 @cli_errors
@@ -104,7 +104,7 @@ def eval_cmd(
             total = plan_size(loaded, repeats, split, holdout)
             with running.progress_bar(total, f"evaluating {label}", policy) as tick:
                 results[use_memory] = evaluate(
-                    agent, loaded, run, memory=shown(memory), on_episode=tick
+                    agent, loaded, run, memory=memory_location(memory), on_episode=tick
                 )
     _print_eval(results, json_out)
     if not json_out:

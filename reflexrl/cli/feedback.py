@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from ..memory import open_memory
+from ..memory import memory_location, open_memory
 from ..rewards.online import feedback
-from .common import DEFAULT_MEMORY, JsonOpt, MemoryOpt, cli_errors, print_json, say, shown
+from .common import DEFAULT_MEMORY, JsonOpt, MemoryOpt, cli_errors, print_json, say
 
 
 @cli_errors
@@ -53,6 +53,6 @@ def feedback_cmd(
             }
         )
     elif done.credited:
-        say(f"credited {len(done.rewards)} decision(s) of {run_id} in {shown(memory)}")
+        say(f"credited {len(done.rewards)} decision(s) of {run_id} in {memory_location(memory)}")
     else:
         say(f"{run_id} was already credited (by {done.settled_by}); nothing changed")

@@ -9,7 +9,15 @@ import typer
 from rich.table import Table
 
 from ..errors import BadInputError
-from ..memory import MemoryStore, RowChange, SQLiteMemory, diff, history, open_memory
+from ..memory import (
+    MemoryStore,
+    RowChange,
+    SQLiteMemory,
+    diff,
+    history,
+    memory_location,
+    open_memory,
+)
 from ..memory.sqlite import queries
 from ..records import MemoryRow, RunInfo
 from ..safety.text import for_terminal
@@ -22,7 +30,6 @@ from .common import (
     print_json,
     refuse_url,
     say,
-    shown,
 )
 
 POINTS = (
@@ -44,7 +51,9 @@ def memory_log(memory: MemoryOpt = DEFAULT_MEMORY, json_out: JsonOpt = False) ->
     if json_out:
         print_json({"runs": runs, "changes": changes})
         return
-    table = Table(title=for_terminal(f"{shown(memory)}: runs (a point: RUN or RUN:EPISODE)"))
+    table = Table(
+        title=for_terminal(f"{memory_location(memory)}: runs (a point: RUN or RUN:EPISODE)")
+    )
     table.add_column("run", no_wrap=True)  # the text of a point: never cut
     for column in ("suite", "model", "episodes", "started", "status"):
         table.add_column(column, overflow="fold")
@@ -103,7 +112,9 @@ def memory_diff(
         print_json([c.to_json() for c in changes])
         return
     out.print(
-        _diff_table(changes, f"{shown(memory)}: {len(changes)} rows changed from {start} to {end}")
+        _diff_table(
+            changes, f"{memory_location(memory)}: {len(changes)} rows changed from {start} to {end}"
+        )
     )
 
 
@@ -153,7 +164,7 @@ def memory_rollback(
         changes = _rollback_changes(store, to, suite)  # refused here, nothing is written
     with closing(open_memory(memory, create=False)) as store:
         change = store.rollback(store.point(to), suite)
-    where = shown(memory)
+    where = memory_location(memory)
     say(f"rolled {where} back to {to}: {len(changes)} rows changed (change:{change})")
     say(f"undo: reflexrl memory rollback --memory {where} --to before-change:{change} --yes")
 

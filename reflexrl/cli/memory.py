@@ -13,7 +13,7 @@ from ..agent.shadow import shadow_report
 from ..envs.suite import Suite, bundled_suites
 from ..errors import BadInputError
 from ..loop.config import RunConfig
-from ..memory import MemoryStore, open_memory, sort_rows
+from ..memory import MemoryStore, memory_location, open_memory, sort_rows
 from ..prompt import prompt_memory
 from ..safety.text import for_terminal
 from .common import (
@@ -24,7 +24,6 @@ from .common import (
     out,
     print_json,
     say,
-    shown,
 )
 from .history import POINTS
 from .options import LookupOptions, takes_groups
@@ -84,7 +83,7 @@ def memory_show(
     if json_out:
         print_json([r.to_json() for r in rows])
         return
-    table = Table(title=for_terminal(f"{shown(memory)}: {len(rows)} rows"))
+    table = Table(title=for_terminal(f"{memory_location(memory)}: {len(rows)} rows"))
     for column in ("suite", "query", "prompt", "reward", "visits", "clarify", "best action"):
         table.add_column(column, overflow="fold")
     for r in rows:
@@ -131,7 +130,7 @@ def memory_reset(
         raise BadInputError("memory reset: refusing without --yes")
     with closing(open_memory(memory, create=False)) as store:
         removed = store.reset(suite)
-    say(f"removed {removed} rows from {shown(memory)}")
+    say(f"removed {removed} rows from {memory_location(memory)}")
 
 
 @cli_errors

@@ -16,7 +16,7 @@ from ..loop.plan import plan_size
 from ..loop.report import before_after, before_after_table, epoch_table, usage_summary
 from ..loop.resume import RESUME_FIXED, resumed_config
 from ..loop.train import TrainResult, train
-from ..memory import check_memory, open_memory
+from ..memory import check_memory, memory_location, open_memory
 from ..models.judging import load_judge, tool_descriptions
 from ..models.specs import choose_model
 from ..rewards.training import JudgedRewards, TrainingReward, training_reward
@@ -32,7 +32,6 @@ from .common import (
     out,
     print_json,
     say,
-    shown,
 )
 
 
@@ -224,7 +223,7 @@ def _print_train(result: TrainResult, config: RunConfig, memory: str, json_out: 
     if result.status != "completed":
         say(
             f"{result.unfinished} episodes did not finish ({result.status}); continue with: "
-            f"reflexrl train --resume {result.run_id} --memory {shown(memory)}",
+            f"reflexrl train --resume {result.run_id} --memory {memory_location(memory)}",
             err,
         )
         raise typer.Exit(3 if result.status == "stopped" else 1)
