@@ -66,8 +66,9 @@ def bench_cmd(
     tool-hallucination rate (a tool called where declining was right), the ask rate, and
     the accuracy per source.
 
-    Example (no key needed; scripted, so it shows the machinery, not learning):
-    reflexrl items import-acebench ACEBENCH_DIR --out ace.jsonl
+    Example (no key needed; scripted, so it shows the machinery, not learning), after
+    `reflexrl items import-acebench ACEBENCH_DIR --out ace.jsonl`:
+
     reflexrl bench ace.jsonl --model fake:oracle --memory /tmp/bench.db
     """
     if memory_exists(memory):
