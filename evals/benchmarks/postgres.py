@@ -1,0 +1,425 @@
+"""Benchmark: the PostgreSQL memory against the SQLite one: concurrent writers, and kNN lookup
+latency and recall (the Python kNN on either store, and pgvector in PostgreSQL).
+
+Run on demand (not part of the tests): `python evals/benchmarks/postgres.py [--workers 4 16]
+[--episodes 200] [--sizes 10000 100000] [--queries 200] [--out FILE]`. Needs the `postgres`
+and `knn` extras. It starts its own throwaway PostgreSQL 16 + pgvector from the `pgserver`
+wheel, as the tests do (`tests/postgres_server.py`: loopback TCP, a password, `nobody` when
+run as root; fsync and synchronous_commit off, so writes cost no disk flush), raises
+`maintenance_work_mem` to 1 GB so an HNSW build fits in memory, and removes it at the end.
+Prints a table and writes the numbers as JSON to `--out`; nothing is asserted but the totals.
+
+Writers: N processes each open the one memory (one PostgreSQL database, or one SQLite file),
+wait until all are ready, then record M fake episodes of 1 or 2 steps over a small shared set
+of prompts (so writers credit the same rows at once). Episodes per second is all episodes over
+the time from the first writer's start to the last one's end. Then every logged episode's
+credits are summed per prompt and compared with the store's rows (visits equal, reward within
+1e-9).
+
+kNN: n stored prompts (one suite), then `--queries` single lookups, each a new prompt, timed
+end to end through `store.nearest` (embedding the query, caching its vector, searching, and
+reading the neighbours' rows). The embeddings are fake: each text gets a deterministic random
+unit vector (384 dimensions, seeded by a hash of the text), and a query text `near:J:Q` gets
+stored prompt J's vector plus noise of norm 0.6 (cosine about 0.86, like a paraphrase). So
+the vectors are random, with no cluster structure (the worst case for a graph index), and
+recall@5 measures the index, not the encoder: it is the lookup's 5 neighbours against the
+exact top 5 by brute-force cosine over the same vectors. The similarity threshold is set to
+-1 so each lookup returns its k = 5 best. Backends: the SQLite store with the Python kNN
+(exact search, usearch HNSW past 50,000 prompts), PostgreSQL with the same Python kNN
+(vectors cached in the database, the index in the process), and PostgreSQL with
+`PgvectorLookup` (exact scan, a per-suite HNSW index from 10,000 prompts, ef_search 100),
+timed twice: right after its first lookup filled the vector table and built the index, when
+the table has no statistics yet (autovacuum has not analyzed it), and again after
+`ANALYZE memory_vectors`; the plan PostgreSQL picks for the search is printed after each (with
+no statistics it picks the btree on (model, suite, memory_id) and an exact sort, not HNSW).
+"first" is the first lookup after opening, which embeds, caches and indexes every stored
+prompt. A million prompts was not run: filling and indexing it takes far longer than this
+benchmark's budget on a small machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+from langchain_core.embeddings import Embeddings
+
+from reflexrl import open_memory
+from reflexrl.memory import KnnLookup, MemoryStore, credits
+from reflexrl.memory.embeddings import embedding_model_id
+from reflexrl.memory.postgres.pgvector import PgvectorLookup
+from reflexrl.records import Episode, RunInfo, Step
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+import postgres_server  # the tests' server: started here as there
+
+DIMENSIONS = 384
+QUERY_NOISE = 0.6
+K = 5
+SUITE = "bench"
+FILL_CHUNK = 10_000
+"""Steps per episode when filling the kNN memories (one distinct prompt each)."""
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from reflexrl import open_memory
+    from reflexrl.records import Episode, RunInfo, Step
+
+    location = sys.argv[1]
+    worker, count, prompts = (int(a) for a in sys.argv[2:5])
+    store = open_memory(location)
+    run = f"run-{worker}"
+    store.start_run(RunInfo(run, "s", "fake:first", worker, 1, 4))
+    print("ready", flush=True)
+    sys.stdin.readline()
+    start = time.time()
+    for index in range(count):
+        steps = tuple(
+            Step(i, f"prompt {(index + 3 * i + worker) % prompts}", f"tool{(index + i) % 3}", {},
+                 0.1 * ((worker + index + i) % 7) - 0.2, True)
+            for i in range(1 + (index + worker) % 2)
+        )
+        episode = Episode(run, index, 1, "s", "q", steps[0].prompt, False, "valid", steps)
+        store.record_episode(episode)
+    end = time.time()
+    store.finish_run(run, "completed")
+    store.close()
+    print(f"{start} {end}", flush=True)
+    """
+)
+
+
+class RandomUnitEmbeddings(Embeddings):
+    """A deterministic random unit vector per text (seeded by its sha256); `near:J:Q` is stored
+    prompt J's vector plus noise. Says nothing about meaning: a benchmark of the index only."""
+
+    model = "random-unit"
+    dimensions = DIMENSIONS
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.array(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.array([text])[0].tolist()
+
+    def array(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        for row, text in enumerate(texts):
+            if text.startswith("near:"):
+                source = stored_prompt(int(text.split(":")[1]))
+                vector = _random_unit(source) + QUERY_NOISE * _random_unit(text)
+                out[row] = vector / np.linalg.norm(vector)
+            else:
+                out[row] = _random_unit(text)
+        return out
+
+
+def _random_unit(text: str) -> np.ndarray:
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    vector = np.random.default_rng(seed).standard_normal(DIMENSIONS)
+    return vector / np.linalg.norm(vector)
+
+
+def stored_prompt(i: int) -> str:
+    return f"stored prompt number {i}"
+
+
+def percentiles(seconds: Sequence[float]) -> tuple[float, float]:
+    """p50 and p99 in milliseconds."""
+    p50, p99 = np.percentile(np.asarray(seconds) * 1e3, [50, 99])
+    return float(p50), float(p99)
+
+
+# --- the server ---------------------------------------------------------------------------
+
+
+@contextmanager
+def throwaway_server() -> Iterator[postgres_server.PostgresServer]:
+    """A PostgreSQL server started as the tests start theirs, stopped and removed at the end."""
+    bin_dir = postgres_server._binaries()
+    if bin_dir is None:
+        raise SystemExit("the postgres extra (pgserver) is not installed")
+    folder = Path(tempfile.mkdtemp(prefix="reflexrl-pg-bench-"))
+    try:
+        server = postgres_server._start(bin_dir, folder)
+        try:
+            with psycopg.connect(server.url(), autocommit=True) as conn:
+                conn.execute("ALTER SYSTEM SET maintenance_work_mem = '1GB'")
+                conn.execute("SELECT pg_reload_conf()")
+            yield server
+        finally:
+            data = str(folder / "data")
+            postgres_server._run([str(server.bin_dir / "pg_ctl"), "-D", data, "-m", "fast", "stop"])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def server_version(server: postgres_server.PostgresServer) -> str:
+    with psycopg.connect(server.url()) as conn:
+        version = conn.execute("SHOW server_version").fetchone()
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        found = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        vector = found.fetchone()
+        return (
+            f"PostgreSQL {version[0] if version else '?'}, pgvector {vector[0] if vector else '?'}"
+        )
+
+
+# --- writers ------------------------------------------------------------------------------
+
+
+def run_writers(location: str, workers: int, episodes: int, prompts: int) -> dict[str, Any]:
+    """`workers` processes recording `episodes` each into the memory at `location`."""
+    open_memory(location).close()  # created once, before the writers race
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, location, str(w), str(episodes), str(prompts)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(workers)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError(
+                f"a writer failed to start: {proc.stderr.read() if proc.stderr else ''}"
+            )
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    spans = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=1800)
+        if proc.returncode != 0:
+            raise RuntimeError(f"a writer failed:\n{err}")
+        start, end = (float(x) for x in out.split()[-2:])
+        spans.append((start, end))
+    seconds = max(e for _, e in spans) - min(s for s, _ in spans)
+    total = workers * episodes
+    return {
+        "workers": workers,
+        "episodes_per_worker": episodes,
+        "episodes": total,
+        "seconds": seconds,
+        "episodes_per_second": total / seconds,
+        **check_totals(location, total),
+    }
+
+
+def check_totals(location: str, expected_episodes: int) -> dict[str, Any]:
+    """The store's rows against the credits of every logged episode."""
+    with closing(open_memory(location)) as store:
+        episodes = [e for run in store.runs() for e in store.episodes(run.run_id)]
+        expected: dict[str, list[float]] = {}
+        for credit in (c for e in episodes for c in credits(e)):
+            expected.setdefault(credit.prompt, []).append(credit.reward)
+        rows = {r.prompt: r for r in store.rows()}
+    visits_equal = {p: r.visits for p, r in rows.items()} == {
+        p: len(v) for p, v in expected.items()
+    }
+    worst = max(
+        (abs(row.reward - sum(expected.get(p, []))) for p, row in rows.items()), default=0.0
+    )
+    exact = len(episodes) == expected_episodes and visits_equal and worst <= 1e-9
+    return {
+        "logged": len(episodes),
+        "rows": len(rows),
+        "visits_equal": visits_equal,
+        "max_reward_error": worst,
+        "totals_exact": exact,
+    }
+
+
+# --- kNN ----------------------------------------------------------------------------------
+
+
+def fill(store: MemoryStore, n: int) -> float:
+    """n distinct prompts, one credited step each, in episodes of FILL_CHUNK steps."""
+    start = time.perf_counter()
+    store.start_run(RunInfo("fill", SUITE, "fake:first", 0, 1, 4))
+    for index, first in enumerate(range(0, n, FILL_CHUNK)):
+        steps = tuple(
+            Step(i - first, stored_prompt(i), ("a", "b", "c")[i % 3], {}, 1.0, False)
+            for i in range(first, min(first + FILL_CHUNK, n))
+        )
+        store.record_episode(
+            Episode("fill", index, 1, SUITE, "q", steps[0].prompt, False, "valid", steps)
+        )
+    store.finish_run("fill", "completed")
+    return time.perf_counter() - start
+
+
+def queries(n: int, count: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [f"near:{j}:{q}" for q, j in enumerate(rng.integers(0, n, count))]
+
+
+def truth(n: int, texts: list[str], embeddings: RandomUnitEmbeddings) -> list[set[str]]:
+    """The exact top k stored prompts of each query, by brute-force cosine."""
+    stored = embeddings.array([stored_prompt(i) for i in range(n)])
+    found = []
+    for query in embeddings.array(texts):
+        scores = stored @ query
+        top = np.argpartition(-scores, K)[:K]
+        found.append({stored_prompt(int(i)) for i in top})
+    return found
+
+
+def time_lookups(
+    opener: Callable[[], MemoryStore], texts: list[str], exact: list[set[str]]
+) -> dict[str, Any]:
+    """Open the store, time its first lookup, then each query's."""
+    with closing(opener()) as store:
+        start = time.perf_counter()
+        store.nearest(SUITE, "near:0:warm-up")
+        first = time.perf_counter() - start
+        times, hits = [], 0
+        for text, best in zip(texts, exact, strict=True):
+            start = time.perf_counter()
+            found = store.nearest(SUITE, text)
+            times.append(time.perf_counter() - start)
+            hits += len({nb.row.prompt for nb in found} & best)
+    p50, p99 = percentiles(times)
+    return {"first_s": first, "p50_ms": p50, "p99_ms": p99, "recall_at_5": hits / (K * len(texts))}
+
+
+def bench_knn(
+    server: postgres_server.PostgresServer, n: int, count: int, folder: Path
+) -> list[dict[str, Any]]:
+    embeddings = RandomUnitEmbeddings()
+    texts = queries(n, count, seed=n)
+    exact = truth(n, texts, embeddings)
+    results = []
+    path = folder / f"knn-{n}.db"
+    with closing(open_memory(path)) as store:
+        sqlite_fill = fill(store, n)
+    url = server.url(server.create_database())
+    with closing(open_memory(url)) as store:
+        pg_fill = fill(store, n)
+
+    def python_knn(location: str | Path) -> Callable[[], MemoryStore]:
+        return lambda: open_memory(location, lookup=KnnLookup(embeddings, k=K, threshold=-1.0))
+
+    def pgvector() -> MemoryStore:
+        return open_memory(url, lookup=PgvectorLookup(embeddings, k=K, threshold=-1.0))
+
+    cases: list[tuple[str, float, Callable[[], MemoryStore]]] = [
+        ("sqlite knn", sqlite_fill, python_knn(path)),
+        ("postgres knn", pg_fill, python_knn(url)),
+        ("postgres pgvector", pg_fill, pgvector),
+        ("pgvector analyzed", pg_fill, pgvector),
+    ]
+    for name, filled, opener in cases:
+        if name == "pgvector analyzed":
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("ANALYZE memory_vectors")
+        row: dict[str, Any] = {
+            "prompts": n,
+            "backend": name,
+            "fill_s": filled,
+            **time_lookups(opener, texts, exact),
+        }
+        print(
+            f"{n:>8,} {name:>18} {filled:>8.1f} {row['first_s']:>8.1f} {row['p50_ms']:>8.2f} "
+            f"{row['p99_ms']:>8.2f} {row['recall_at_5']:>9.3f}",
+            flush=True,
+        )
+        if "pgvector" in name:
+            row["plan"] = pgvector_plan(url, embedding_model_id(embeddings))
+            print(f"{'':>8} {'':>18} pgvector search plan: {row['plan']}", flush=True)
+        results.append(row)
+    return results
+
+
+def pgvector_plan(url: str, model: str) -> str:
+    """How PostgreSQL runs PgvectorLookup's search (its statement, planned as it is sent)."""
+    vector = "[" + ",".join(["0.05"] * DIMENSIONS) + "]"
+    with psycopg.connect(url) as conn:
+        plan = conn.execute(
+            "EXPLAIN SELECT prompt FROM memory_vectors WHERE model = "
+            f"'{model}' AND suite = '{SUITE}' ORDER BY embedding::vector({DIMENSIONS}) "
+            f"<=> %s::vector({DIMENSIONS}) LIMIT %s",
+            [vector, 2 * K],
+            prepare=False,
+        ).fetchall()
+    text = " ".join(str(line[0]) for line in plan)
+    if "Index Scan using memory_vectors_hnsw_" in text:
+        return "HNSW index scan"
+    nodes = [str(line[0]).split("->")[-1].split("(")[0].strip() for line in plan]
+    return "exact scan (" + " > ".join(n for n in nodes if n and ":" not in n) + ")"
+
+
+# --- main ---------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workers", type=int, nargs="+", default=[4, 16])
+    parser.add_argument("--episodes", type=int, default=200, help="episodes per writer")
+    parser.add_argument(
+        "--prompts", type=int, default=50, help="distinct prompts the writers share"
+    )
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=Path("evals/reports/postgres-benchmark.json"))
+    args = parser.parse_args()
+    report: dict[str, Any] = {"cores": os.cpu_count(), "writers": [], "knn": []}
+    with throwaway_server() as server, tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        report["server"] = server_version(server)
+        print(f"{os.cpu_count()} cores, {report['server']} (fsync off), SQLite in {folder}")
+        print(
+            f"{'store':>8} {'workers':>7} {'episodes':>8} {'seconds':>8} {'ep/s':>8} {'totals':>7}"
+        )
+        for workers in args.workers:
+            for store in ("postgres", "sqlite"):
+                if store == "postgres":
+                    location = server.url(server.create_database())
+                else:
+                    location = str(folder / f"writers-{workers}.db")
+                row = {
+                    "store": store,
+                    **run_writers(location, workers, args.episodes, args.prompts),
+                }
+                report["writers"].append(row)
+                totals = "exact" if row["totals_exact"] else "WRONG"
+                print(
+                    f"{store:>8} {workers:>7} {row['episodes']:>8} {row['seconds']:>8.2f} "
+                    f"{row['episodes_per_second']:>8.1f} {totals:>7}",
+                    flush=True,
+                )
+        print(
+            f"{'prompts':>8} {'backend':>18} {'fill s':>8} {'first s':>8} {'p50 ms':>8} "
+            f"{'p99 ms':>8} {'recall@5':>9}"
+        )
+        for n in args.sizes:
+            report["knn"] += bench_knn(server, n, args.queries, folder)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
