@@ -31,9 +31,9 @@ from typing import Any
 
 from reflexrl.envs.acebench import import_acebench
 from reflexrl.envs.items import write_items
+from reflexrl.records import KINDS
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "acebench"
-KINDS = ("call", "ask", "decline")
 
 
 def run_seed(args: argparse.Namespace, items: Path, seed: int) -> dict[str, Any]:

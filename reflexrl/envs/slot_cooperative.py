@@ -46,7 +46,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 from ..errors import BadInputError
 from .slot_filling import INTENTS, SlotFillingEnv
-from .slot_ppo import EpsilonCallback, EpsilonGreedyPolicy, PPOResult, PPOSettings
+from .slot_ppo import EpsilonCallback, PPOResult, PPOSettings, agent_model
 
 __all__ = [
     "AgentPolicy",
@@ -317,19 +317,7 @@ def _models(config: CooperativeSettings, seed: int) -> tuple[PPO, PPO, PromptCho
     holder: dict[str, PPO] = {}
     agent_env = PromptChoosingEnv(chooser=lambda obs: _act(holder["user"], obs), **kwargs)
     user_env = UserEnv(agent=lambda obs: np.asarray(_act(holder["agent"], obs)), **kwargs)
-    holder["agent"] = PPO(
-        EpsilonGreedyPolicy,
-        agent_env,
-        n_steps=ppo.n_steps,
-        batch_size=ppo.batch_size,
-        n_epochs=ppo.n_epochs,
-        learning_rate=ppo.learning_rate,
-        gamma=ppo.gamma,
-        ent_coef=ppo.ent_coef,
-        policy_kwargs={"net_arch": list(ppo.net_arch)},
-        seed=seed,
-        device="cpu",
-    )
+    holder["agent"] = agent_model(ppo, agent_env, seed)
     # Another seed: the user's dialogues draw other intents than the agent's.
     holder["user"] = PPO(
         "MlpPolicy",

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, fields
 from statistics import mean
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3 import PPO
@@ -38,6 +39,7 @@ __all__ = [
     "PPOResult",
     "PPOSettings",
     "WindowMetrics",
+    "agent_model",
     "table1",
     "train_ppo",
 ]
@@ -268,7 +270,11 @@ def _settings(settings: dict[str, Any]) -> PPOSettings:
 
 def _model(config: PPOSettings, seed: int) -> PPO:
     intents = [i for i in INTENTS if i.name in config.intents]
-    env = SlotFillingEnv(intents=intents, max_steps=config.max_steps)
+    return agent_model(config, SlotFillingEnv(intents=intents, max_steps=config.max_steps), seed)
+
+
+def agent_model(config: PPOSettings, env: gym.Env[Any, Any], seed: int) -> PPO:
+    """The agent's PPO (the epsilon-greedy policy) on `env`, with `config`'s settings."""
     return PPO(
         EpsilonGreedyPolicy,
         env,
