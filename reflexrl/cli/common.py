@@ -80,13 +80,6 @@ def say(text: str, console: Console = out) -> None:
     console.print(for_terminal(text), soft_wrap=True)
 
 
-def refuse_url(memory: str, what: str) -> None:
-    """Refuse a PostgreSQL memory where `what` reads the SQLite file's own tables."""
-    if is_postgres_url(memory):
-        msg = f"{what} reads SQLite memories only; a PostgreSQL memory is not supported yet"
-        raise BadInputError(msg, setting="memory")
-
-
 def check_out(path: Path, memory: str) -> None:
     """Refuse an `--out` that is the memory (or one of its files), a directory, a device, a
     FIFO or a socket, or in a folder that is missing or not writable: before anything runs."""

@@ -9,16 +9,8 @@ import typer
 from rich.table import Table
 
 from ..errors import BadInputError
-from ..memory import (
-    MemoryStore,
-    RowChange,
-    SQLiteMemory,
-    diff,
-    history,
-    memory_location,
-    open_memory,
-)
-from ..memory.sqlite import queries
+from ..memory import MemoryStore, RowChange, diff, history, memory_location, open_memory, queries
+from ..memory.queries import InspectableMemory, inspectable
 from ..records import MemoryRow, RunInfo
 from ..safety.text import for_terminal
 from .common import (
@@ -28,7 +20,6 @@ from .common import (
     cli_errors,
     out,
     print_json,
-    refuse_url,
     say,
 )
 
@@ -41,13 +32,11 @@ SuiteOpt = Annotated[str | None, typer.Option(help="Only this suite's rows.")]
 
 @cli_errors
 def memory_log(memory: MemoryOpt = DEFAULT_MEMORY, json_out: JsonOpt = False) -> None:
-    """List the points of the memory's log: its runs, and its resets and rollbacks.
-
-    SQLite memories only, for now (it reads the file's own tables)."""
-    refuse_url(memory, "memory log")
-    with closing(open_memory(memory, create=False, read_only=True)) as store:
+    """List the points of the memory's log: its runs, and its resets and rollbacks."""
+    with closing(open_memory(memory, create=False, read_only=True)) as opened:
+        store = inspectable(opened)
         runs = [_run_json(store, r) for r in store.runs()]
-        changes = [_change_json(c) for c in queries.changes_of(_sqlite(store))]
+        changes = [_change_json(c) for c in queries.changes_of(store)]
     if json_out:
         print_json({"runs": runs, "changes": changes})
         return
@@ -67,8 +56,8 @@ def memory_log(memory: MemoryOpt = DEFAULT_MEMORY, json_out: JsonOpt = False) ->
         say(f"change:{c['id']}  {c['created_at']}  {c['kind']}{target} ({c['suite'] or 'all'})")
 
 
-def _run_json(store: MemoryStore, run: RunInfo) -> dict[str, Any]:
-    last = queries.last_episode_index(_sqlite(store), run.run_id)
+def _run_json(store: InspectableMemory, run: RunInfo) -> dict[str, Any]:
+    last = queries.last_episode_index(store, run.run_id)
     return {
         "run_id": run.run_id,
         "suite": run.suite,
@@ -87,12 +76,6 @@ def _change_json(change: history.Change) -> dict[str, Any]:
         "to_point": None if change.to is None else change.to.label,
         "created_at": change.created_at,
     }
-
-
-def _sqlite(store: MemoryStore) -> SQLiteMemory:
-    if not isinstance(store, SQLiteMemory):  # the log's queries are the SQLite file's
-        raise BadInputError(f"{store.location}: not a SQLite memory")
-    return store
 
 
 @cli_errors

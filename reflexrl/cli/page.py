@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..errors import BadInputError
-from .common import DEFAULT_MEMORY, MemoryOpt, cli_errors, err, refuse_url, say
+from .common import DEFAULT_MEMORY, MemoryOpt, cli_errors, err, say
 
 
 def ui_module() -> ModuleType:
@@ -45,11 +45,10 @@ def ui_cmd(
     """Browse a memory in a web page: the memory table, each prompt's history and episodes,
     each run's learning curves, Fig. 4 and Table 2.
 
-    Read-only (the file is not changed), no script, nothing loaded from the network. Open
-    the address it prints; Ctrl-C stops it. SQLite memories only, for now.
+    Read-only (the memory is not changed), no script, nothing loaded from the network. Open
+    the address it prints; Ctrl-C stops it.
     Example: reflexrl ui --memory memory/paper.db
     """
-    refuse_url(memory, "the page (reflexrl ui)")
     ui = ui_module()
     try:  # before the memory is opened: a refused host fails at once
         ui.check_host(host, allow_remote=allow_remote)
@@ -58,6 +57,7 @@ def ui_cmd(
     except BadInputError as exc:
         raise BadInputError(f"--host: {exc}") from None
     store = ui.open_for_ui(memory)
+    where = store.location  # a URL without its password
     with closing(store):
         sock = ui.bind(host, port, allow_remote=allow_remote)
         address = sock.getsockname()
@@ -65,13 +65,13 @@ def ui_cmd(
         url = f"http://{shown}:{address[1]}/"
         if not ui.is_loopback(address[0]):
             say(
-                f"WARNING: not the loopback: anyone who can reach {url} can read {memory} "
+                f"WARNING: not the loopback: anyone who can reach {url} can read {where} "
                 "(every prompt, episode and model message; no password, no encryption)",
                 err,
             )
 
         def ready() -> None:
-            say(f"serving {memory} at {url} (read-only; Ctrl-C stops)")
+            say(f"serving {where} at {url} (read-only; Ctrl-C stops)")
 
         try:
             ui.serve(store, sock, host, on_ready=ready)

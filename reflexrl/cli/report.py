@@ -14,7 +14,7 @@ from rich.console import Console
 from ..files.atomic import write_text_atomically
 from ..loop.report import build_report, print_report
 from ..memory import open_memory
-from .common import DEFAULT_MEMORY, MemoryOpt, check_out, cli_errors, err, refuse_url, say
+from .common import DEFAULT_MEMORY, MemoryOpt, check_out, cli_errors, err, say
 from .options import OutOpt
 from .page import ui_module
 
@@ -31,11 +31,8 @@ def report_cmd(
     """Report a run: per-epoch metrics and the Table 2 of Curuksu's paper (first vs last epoch).
 
     --format html writes one self-contained page (learning curves, Fig. 4 heat maps, Table 2,
-    usage) that opens offline (SQLite memories only, for now). Read-only: the memory is not
-    changed.
+    usage) that opens offline. Read-only: the memory is not changed.
     """
-    if format == "html":
-        refuse_url(memory, "report --format html")
     if out_path is not None:
         check_out(out_path, memory)
     ui = ui_module() if format == "html" else None

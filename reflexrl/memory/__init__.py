@@ -3,11 +3,11 @@ finds it (lookups: exact, kNN), what it advises, its history, and its stores.
 
 Open a memory with `open_memory(path, lookup="exact" | "knn")`; every store implements
 `MemoryStore` and passes the same conformance tests; `copy_memory` copies one store into
-another by replaying its log. `sqlite/` is the SQLite store, split by
-role (store, reader, run log, pending invocations, aggregates, vectors, snapshots, codecs,
-schema, history, and the queries the page and `memory log` read beyond the protocols);
-`postgres/` the PostgreSQL store (`open_memory("postgresql://...")`), split the same way,
-imported on first use (it needs the `postgres` extra).
+another by replaying its log; `queries` is what the page and `memory log` read beyond the
+protocols, in SQL both stores run. `sqlite/` is the SQLite store, split by role (store,
+reader, run log, pending invocations, aggregates, vectors, snapshots, codecs, schema,
+history); `postgres/` the PostgreSQL store (`open_memory("postgresql://...")`), split the
+same way, imported on first use (it needs the `postgres` extra).
 
 Within reflexrl, this subpackage imports only `files`, `safety` and the leaves (`errors`,
 `records`, `usage`, `event_loop`): nothing from the layers above it (rewards, envs, prompt,

@@ -1,4 +1,5 @@
-"""`reflexrl ui`: a small Starlette app over one memory file, read-only, on the loopback.
+"""`reflexrl ui`: a small Starlette app over one memory (a SQLite file or a PostgreSQL
+database), read-only, on the loopback.
 
 Every route is a GET that renders a page server-side (`pages.py`): sorting, search and
 paging are links and a form, so the pages need no script, and the content security policy
@@ -25,7 +26,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import BadInputError, ReflexRLError
-from ..memory import SQLiteMemory, open_memory
+from ..memory import open_memory
+from ..memory.queries import InspectableMemory, inspectable
 from . import data, pages
 
 HEADERS = {
@@ -55,23 +57,21 @@ _WILDCARDS = ("", "*")
 _EVERYWHERE = "{host!r} listens on every interface: name one address (127.0.0.1, ::1, localhost)"
 
 
-def open_for_ui(path: str | Path) -> SQLiteMemory:
-    """The memory at `path`, read-only; with the kNN lookup when the file has one.
+def open_for_ui(path: str | Path) -> InspectableMemory:
+    """The memory at `path` (a SQLite file or a PostgreSQL URL), read-only; with the kNN
+    lookup when the memory has one.
 
     Raises:
-        MemoryNotFoundError: no file there. MemoryStoreError: not a usable memory.
+        MemoryNotFoundError: no memory there. MemoryStoreError: not a usable memory.
     """
-    probe = open_memory(path, create=False, read_only=True)
-    assert isinstance(probe, SQLiteMemory)
+    probe = inspectable(open_memory(path, create=False, read_only=True))
     if probe.embedding_model() is None:
         return probe
     probe.close()
-    store = open_memory(path, create=False, read_only=True, lookup="knn")
-    assert isinstance(store, SQLiteMemory)
-    return store
+    return inspectable(open_memory(path, create=False, read_only=True, lookup="knn"))
 
 
-def create_app(store: SQLiteMemory, *names: str) -> ASGIApp:
+def create_app(store: InspectableMemory, *names: str) -> ASGIApp:
     """The web app over `store` (which the caller closes), answering requests whose Host is
     the loopback or one of `names` (the host it was asked to listen on, the address bound)."""
     routes = [
@@ -87,7 +87,7 @@ def create_app(store: SQLiteMemory, *names: str) -> ASGIApp:
 
 
 def _page(
-    store: SQLiteMemory,
+    store: InspectableMemory,
     parse: Callable[[Request], dict[str, Any]],
     render: Callable[..., str],
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -107,7 +107,7 @@ def _page(
     return endpoint
 
 
-def _error_page(store: SQLiteMemory, exc: ReflexRLError, status: int) -> Response:
+def _error_page(store: InspectableMemory, exc: ReflexRLError, status: int) -> Response:
     heading = "Bad request" if status == 400 else "Not found"
     html = pages.render("error.html", store, heading=heading, message=str(exc))
     return HTMLResponse(html, status_code=status)
@@ -318,7 +318,7 @@ def bind(host: str, port: int, *, allow_remote: bool = False) -> socket.socket:
 
 
 def serve(
-    store: SQLiteMemory, sock: socket.socket, host: str, *, on_ready: Callable[[], None]
+    store: InspectableMemory, sock: socket.socket, host: str, *, on_ready: Callable[[], None]
 ) -> None:
     """Serve the app on `sock` until interrupted; it answers requests addressed to `host` or
     to the address bound (and the loopback)."""

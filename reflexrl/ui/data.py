@@ -1,6 +1,6 @@
-"""What each page shows, read from a memory file: paged queries for what grows (rows,
-episodes; `reflexrl.memory.sqlite.queries`), the library's own readers (`build_report`, `rows_at`,
-`nearest`) for the rest."""
+"""What each page shows, read from a memory (a SQLite file or a PostgreSQL database): paged
+queries for what grows (rows, episodes; `reflexrl.memory.queries`), the library's own readers
+(`build_report`, `rows_at`, `nearest`) for the rest."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from ..errors import BadInputError
 from ..loop.metrics import Metrics, from_counts
 from ..loop.report import QueryBeforeAfter, before_after_of
 from ..loop.train import EpochMetrics
-from ..memory import Neighbour, SQLiteMemory
+from ..memory import Neighbour, queries
 from ..memory.history import Event
-from ..memory.sqlite import queries
+from ..memory.queries import InspectableMemory
 from ..records import Episode, MemoryRow, RunInfo
 from ..usage import Usage
 
@@ -62,7 +62,7 @@ def paging(page: int, total: int) -> Paging:
 
 
 def memory_page(
-    store: SQLiteMemory,
+    store: InspectableMemory,
     *,
     search: str = "",
     sort: str = "visits",
@@ -84,12 +84,12 @@ def memory_page(
     return MemoryPage(rows, slice_, search, sort, descending)
 
 
-def counts(store: SQLiteMemory) -> dict[str, int]:
-    """Rows, runs and episodes in the file."""
+def counts(store: InspectableMemory) -> dict[str, int]:
+    """Rows, runs and episodes in the memory."""
     return queries.counts(store)
 
 
-def runs(store: SQLiteMemory) -> list[dict[str, Any]]:
+def runs(store: InspectableMemory) -> list[dict[str, Any]]:
     """Every run, newest first, with its episode count."""
     return queries.runs_with_episodes(store)
 
@@ -117,7 +117,7 @@ class PromptPage:
     """None: the memory has no kNN lookup."""
 
 
-def prompt_page(store: SQLiteMemory, suite: str, prompt: str, *, page: int = 1) -> PromptPage:
+def prompt_page(store: InspectableMemory, suite: str, prompt: str, *, page: int = 1) -> PromptPage:
     """A prompt's row, its credits in log order, the episodes that credited it (one page),
     and its neighbours when the memory has a kNN lookup."""
     row = store.lookup(suite, prompt)
@@ -135,7 +135,7 @@ def prompt_page(store: SQLiteMemory, suite: str, prompt: str, *, page: int = 1) 
 
 
 def _crediting(
-    store: SQLiteMemory, suite: str, prompt: str, page: int
+    store: InspectableMemory, suite: str, prompt: str, page: int
 ) -> tuple[tuple[dict[str, Any], ...], Paging]:
     slice_ = paging(page, queries.crediting_count(store, suite, prompt))
     found = queries.crediting_episodes(
@@ -164,7 +164,7 @@ class EpisodePage:
     turns: tuple[Turn, ...]
 
 
-def episode_page(store: SQLiteMemory, episode_id: int) -> EpisodePage:
+def episode_page(store: InspectableMemory, episode_id: int) -> EpisodePage:
     """The episode with this id (`episodes.id`)."""
     episode = store.episode(episode_id)
     if episode is None:
@@ -241,7 +241,7 @@ def _mean(group: list[dict[str, Any]] | None, field: str) -> float | None:
     return None if not group else round(sum(r[field] for r in group) / len(group), 3)
 
 
-def evaluations(store: SQLiteMemory, run_id: str) -> list[dict[str, Any]]:
+def evaluations(store: InspectableMemory, run_id: str) -> list[dict[str, Any]]:
     """The evaluations recorded right after this run (the last episode before them is one of
     its episodes), with their metrics memory off (`before`) and on (`after`)."""
     return queries.evaluations_after(store, run_id)
@@ -260,7 +260,7 @@ class RunView:
     failed_attempts: int
 
 
-def run_view(store: SQLiteMemory, run_id: str) -> RunView:
+def run_view(store: InspectableMemory, run_id: str) -> RunView:
     """A run's page: per-epoch metrics, Table 2, what it spent."""
     run = next((r for r in store.runs() if r.run_id == run_id), None)
     if run is None:

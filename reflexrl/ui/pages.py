@@ -18,8 +18,8 @@ from markupsafe import Markup
 from ..errors import BadInputError
 from ..loop.report import usage_summary
 from ..loop.train import EpochMetrics
-from ..memory import SQLiteMemory
-from ..memory.sqlite import queries
+from ..memory import queries
+from ..memory.queries import InspectableMemory
 from ..safety.text import visible
 from . import data, plots
 
@@ -86,12 +86,14 @@ def _env() -> Environment:
     return env
 
 
-def render(template: str, store: SQLiteMemory, *, links: bool = True, **values: Any) -> str:
+def render(template: str, store: InspectableMemory, *, links: bool = True, **values: Any) -> str:
     """A page of `store`."""
     return _env().get_template(template).render(location=store.location, links=links, **values)
 
 
-def index_page(store: SQLiteMemory, *, search: str, sort: str, descending: bool, page: int) -> str:
+def index_page(
+    store: InspectableMemory, *, search: str, sort: str, descending: bool, page: int
+) -> str:
     """The memory table (one page of it), the runs, the resets and rollbacks."""
     view = data.memory_page(store, search=search, sort=sort, descending=descending, page=page)
 
@@ -117,7 +119,7 @@ def index_page(store: SQLiteMemory, *, search: str, sort: str, descending: bool,
     )
 
 
-def prompt_page(store: SQLiteMemory, suite: str, prompt: str, page: int) -> str:
+def prompt_page(store: InspectableMemory, suite: str, prompt: str, page: int) -> str:
     """A prompt: its row, its credits (plotted), the episodes that credited it."""
     view = data.prompt_page(store, suite, prompt, page=page)
     history = (
@@ -140,12 +142,12 @@ def prompt_page(store: SQLiteMemory, suite: str, prompt: str, page: int) -> str:
     )
 
 
-def episode_page(store: SQLiteMemory, episode_id: int) -> str:
+def episode_page(store: InspectableMemory, episode_id: int) -> str:
     """An episode: its steps and its trajectory, with the memory block of each model call."""
     return render("episode.html", store, view=data.episode_page(store, episode_id))
 
 
-def run_values(store: SQLiteMemory, run_id: str | None) -> dict[str, Any]:
+def run_values(store: InspectableMemory, run_id: str | None) -> dict[str, Any]:
     """What the run page and the HTML report show (default: the latest run)."""
     if run_id is None:
         runs = store.runs()
@@ -165,12 +167,12 @@ def run_values(store: SQLiteMemory, run_id: str | None) -> dict[str, Any]:
     }
 
 
-def run_page(store: SQLiteMemory, run_id: str) -> str:
+def run_page(store: InspectableMemory, run_id: str) -> str:
     """A run: learning curves, Fig. 4, Table 2, usage and cost, recorded evaluations."""
     return render("run.html", store, **run_values(store, run_id))
 
 
-def report_html(store: SQLiteMemory, run_id: str | None = None) -> str:
+def report_html(store: InspectableMemory, run_id: str | None = None) -> str:
     """The run page as one self-contained file (`report --format html`): it opens offline."""
     return render("run.html", store, links=False, **run_values(store, run_id))
 

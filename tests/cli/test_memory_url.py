@@ -2,11 +2,12 @@
 `tests/postgres_server.py`, and `reflexrl memory copy` between SQLite and PostgreSQL.
 
 Bad URLs are refused as bad paths are: one `error:` line (never the password), exit code 2,
-nothing created. What reads the SQLite file's own tables refuses a URL the same way."""
+nothing created. `memory log` and `report --format html` read a URL as they read a file."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -112,15 +113,37 @@ def test_a_newer_schema_and_another_application_are_refused(
         assert [t for (t,) in tables] == ["customers"]
 
 
-def test_what_reads_sqlite_tables_refuses_a_url(
-    postgres_url: str, capfd: pytest.CaptureFixture[str]
+def _table(text: str, location: str) -> str:
+    """`memory log`'s output from its table on (the title above it is wrapped to the
+    location's length), its times as TIME."""
+    body = text[text.index("\u250f") :]  # the table's top left corner
+    return re.sub(r"\d{4}-\d\d-\d\dT[0-9:.]+\+00:00", "TIME", body.replace(location, "LOC"))
+
+
+def test_memory_log_and_the_html_report_read_a_url(
+    postgres_url: str, capfd: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    _ok(capfd, *TRAIN, "--memory", postgres_url)
-    for command in (("memory", "log"), ("ui",), ("report", "--format", "html")):
-        message = _refused(capfd, *command, "--memory", postgres_url)
-        assert message.startswith("error: --memory: ") and "not supported yet" in message
-    report = json.loads(_ok(capfd, "report", "--format", "json", "--memory", postgres_url))
-    assert report["run_id"]
+    first = tmp_path / "first.db"
+    _ok(capfd, "train", "--model", "fake:oracle", "--epochs", "2", "--memory", str(first))
+    _ok(capfd, *TRAIN, "--memory", str(first))
+    _ok(capfd, "memory", "copy", str(first), postgres_url)
+    memories = (str(first), postgres_url)
+    with closing(open_memory(first, read_only=True)) as store:
+        run_id = store.runs()[0].run_id
+    for memory in memories:  # a change in the log of both
+        _ok(capfd, "memory", "rollback", "--to", run_id, "--yes", "--memory", memory)
+    logs = [json.loads(_ok(capfd, "memory", "log", "--memory", m, "--json")) for m in memories]
+    for log in logs:
+        assert [c.pop("created_at") for c in log["changes"]]  # the rollback's own time
+    assert logs[0] == logs[1]
+    assert logs[1]["changes"] == [{"id": 1, "kind": "rollback", "suite": None, "to_point": run_id}]
+    assert [r["last_episode"] for r in logs[1]["runs"]] == [59, 29]
+    location = postgres_url.replace(f":{PASSWORD}@", "@")
+    texts = [_ok(capfd, "memory", "log", "--memory", m) for m in memories]
+    assert location in texts[1]
+    assert _table(texts[0], str(first)) == _table(texts[1], location)
+    page = _ok(capfd, "report", "--format", "html", "--memory", postgres_url)
+    assert location in page and "<table" in page and "<script" not in page
 
 
 def test_history_export_feedback_and_bench_take_a_url(

@@ -9,7 +9,7 @@ marks, so both stores name the same points with the same messages.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import psycopg
 
@@ -18,14 +18,12 @@ from ..history import Point
 from ..sqlite import history as portable
 from .session import Session
 
-if TYPE_CHECKING:
-    import sqlite_utils
-
 __all__ = ["Qmark", "resolve_point", "rows_at"]
 
 
 class Qmark:
-    """A `Session` that takes SQL with `?` marks (what `sqlite/history.py` writes)."""
+    """A `Session` that takes SQL with `?` marks (a `portable.Sql`: what `sqlite/history.py`
+    and `memory/queries.py` write)."""
 
     def __init__(self, db: Session) -> None:
         self.db = db
@@ -34,9 +32,9 @@ class Qmark:
         """Run `sql` (no literal `?` or `%` in it) with `params`."""
         return self.db.execute(sql.replace("?", "%s"), params)
 
-    def as_sqlite(self) -> sqlite_utils.Database:
-        """Typed as what `sqlite/history.py` takes: it calls `execute` only."""
-        return cast("sqlite_utils.Database", self)
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """The rows of `sql` (no literal `?` or `%` in it), as dicts by column."""
+        return self.db.query(sql.replace("?", "%s"), params)
 
 
 def resolve_point(db: Session, text: str) -> Point:
@@ -45,9 +43,9 @@ def resolve_point(db: Session, text: str) -> Point:
     Raises:
         BadInputError: no such run, episode or change, or a time before the log starts.
     """
-    return portable.resolve_point(Qmark(db).as_sqlite(), text)
+    return portable.resolve_point(Qmark(db), text)
 
 
 def rows_at(db: Session, point: Point, *, suite: str | None = None) -> list[MemoryRow]:
     """The memory rows (of one suite) at `point`, rebuilt from the log up to it."""
-    return portable.rows_at(Qmark(db).as_sqlite(), point, suite=suite)
+    return portable.rows_at(Qmark(db), point, suite=suite)

@@ -8,7 +8,8 @@ beside this module, as the SQLite store's do beside `sqlite/store.py`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -20,7 +21,7 @@ from ..protocols import MemoryReader
 from ..sqlite.run_log import check_rewards
 from .aggregates import change_record, clear, restore
 from .connect import CONNECT_TIMEOUT, connect, location_of
-from .history import resolve_point, rows_at
+from .history import Qmark, resolve_point, rows_at
 from .pending import PostgresPendingLog
 from .reader import PostgresReader, read_rows
 from .run_log import PostgresRunLog, read_runs
@@ -126,6 +127,13 @@ class PostgresMemory(PostgresReader, PostgresRunLog, PostgresPendingLog, Postgre
     def snapshot(self) -> MemoryReader:
         """A read-only view of the memory as it is now, unaffected by later writes."""
         return PostgresSnapshot(self.pool, self.location, self.finder)
+
+    @contextmanager
+    def read_sql(self) -> Iterator[Qmark]:
+        """One read transaction (read-only where the store is), taking the SQL with `?` marks
+        both stores run (`memory.queries`: the page and `memory log`)."""
+        with self.transaction() as db:
+            yield Qmark(db)
 
     def record_episode(self, episode: Episode, *, update: bool = True) -> None:
         """Append the episode and its steps; if `update`, apply its credits. One

@@ -8,20 +8,49 @@ Points, as text (`resolve_point`):
     2026-11-27T10:00   after everything logged at or before that time (UTC unless it says)
     change:N           right after change N (a reset or a rollback)
     before-change:N    right before change N (how a rollback is undone)
+
+The SQL here is what both databases run, with `?` marks, through any `Sql` connection: the
+SQLite file's own, or the Postgres store's (`postgres/history.py`'s `Qmark`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
-
-import sqlite_utils
+from typing import Any, Protocol
 
 from ...errors import BadInputError
 from ...records import MemoryRow
 from ..history import Change, Event, OnEvent, Point, replay
+
+__all__ = ["MAX_POINT_CHARS", "Cursor", "Sql", "changes", "resolve_point", "rows_at"]
+
+
+class Cursor(Protocol):
+    """The rows of a statement, as tuples."""
+
+    def fetchone(self) -> Any:
+        """The next row (None: no more)."""
+        ...
+
+    def fetchall(self) -> list[Any]:
+        """The rows left."""
+        ...
+
+
+class Sql(Protocol):
+    """A connection that runs SQL with `?` marks: `sqlite_utils.Database`, or `Qmark` over a
+    Postgres session. (No literal `?` or `%` in the SQL: `Qmark` rewrites the marks.)"""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Cursor:
+        """Run `sql` with `params`; its rows are tuples."""
+        ...
+
+    def query(self, sql: str, params: Sequence[Any] = ..., /) -> Iterable[dict[str, Any]]:
+        """The rows of `sql`, as dicts by column."""
+        ...
+
 
 # -- points ------------------------------------------------------------------------------------
 
@@ -32,7 +61,7 @@ _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ].*)?")
 MAX_POINT_CHARS = 1000
 
 
-def resolve_point(db: sqlite_utils.Database, text: str) -> Point:
+def resolve_point(db: Sql, text: str) -> Point:
     """The moment of the log that `text` names (see the module's docstring).
 
     Raises:
@@ -56,12 +85,12 @@ def _bounded(digits: str) -> int:
     return min(int(digits), _LARGEST)
 
 
-def _max(db: sqlite_utils.Database, table: str, where: str = "", params: Sequence[Any] = ()) -> int:
+def _max(db: Sql, table: str, where: str = "", params: Sequence[Any] = ()) -> int:
     sql = f"SELECT coalesce(max(id), 0) FROM {table} {where}"
     return int(db.execute(sql, list(params)).fetchone()[0])
 
 
-def _change_point(db: sqlite_utils.Database, change: int, *, before: bool, label: str) -> Point:
+def _change_point(db: Sql, change: int, *, before: bool, label: str) -> Point:
     found = db.execute("SELECT after_episode FROM resets WHERE id = ?", [change]).fetchone()
     if found is None:
         number = label.rpartition(":")[2]
@@ -70,7 +99,7 @@ def _change_point(db: sqlite_utils.Database, change: int, *, before: bool, label
     return Point(int(found[0]), last, label)
 
 
-def _time_point(db: sqlite_utils.Database, text: str) -> Point:
+def _time_point(db: Sql, text: str) -> Point:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -84,7 +113,7 @@ def _time_point(db: sqlite_utils.Database, text: str) -> Point:
     return Point(_max(db, "episodes", where, [stamp]), _max(db, "resets", where, [stamp]), text)
 
 
-def _run_point(db: sqlite_utils.Database, text: str) -> Point:
+def _run_point(db: Sql, text: str) -> Point:
     run, sep, index = text.rpartition(":")
     if not sep:
         run, index = text, ""
@@ -110,7 +139,7 @@ def _run_point(db: sqlite_utils.Database, text: str) -> Point:
 
 
 def rows_at(
-    db: sqlite_utils.Database,
+    db: Sql,
     point: Point,
     *,
     suite: str | None = None,
@@ -125,9 +154,7 @@ def rows_at(
     return [row.frozen(key) for key, row in sorted(state.items())]
 
 
-def _events(
-    db: sqlite_utils.Database, last_episode: int, suite: str | None, prompt: str | None
-) -> list[Event]:
+def _events(db: Sql, last_episode: int, suite: str | None, prompt: str | None) -> list[Event]:
     where: list[str] = ["s.episode_id <= ?"]
     params: list[Any] = [last_episode]
     if suite is not None:
@@ -142,7 +169,7 @@ def _events(
     return [Event(*r) for r in db.execute(sql, params).fetchall()]
 
 
-def changes(db: sqlite_utils.Database, last_change: int | None = None) -> list[Change]:
+def changes(db: Sql, last_change: int | None = None) -> list[Change]:
     """The resets and rollbacks (up to change `last_change`), oldest first."""
     sql = """SELECT id, kind, suite, after_episode, created_at, to_point, to_episode, to_change
         FROM resets WHERE id <= coalesce(?, id) ORDER BY id"""

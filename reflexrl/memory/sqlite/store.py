@@ -11,7 +11,8 @@ embedding cache (`vectors`), snapshots (`snapshots`) and the rows' codecs (`code
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from ..history import Point, check_rollback
 from ..lookup import ExactLookup, Lookup
 from ..protocols import MemoryReader
 from .aggregates import change_record, clear, restore
-from .history import resolve_point, rows_at
+from .history import Sql, resolve_point, rows_at
 from .pending import SQLitePendingLog
 from .reader import SQLiteReader
 from .run_log import SQLiteRunLog, append_episode, check_rewards
@@ -164,6 +165,12 @@ class SQLiteMemory(SQLiteReader, SQLiteRunLog, SQLitePendingLog, SQLiteVectorCac
         if self.location == ":memory:" or (self.read_only and self._file is None):
             return LiveView(self)
         return MemorySnapshot(self._readers, self.location, self.finder)
+
+    @contextmanager
+    def read_sql(self) -> Iterator[Sql]:
+        """The file's connection, for one read in the SQL both stores run (`memory.queries`:
+        the page and `memory log`)."""
+        yield self.db
 
     def record_episode(self, episode: Episode, *, update: bool = True) -> None:
         """Append the episode and its steps; if `update`, apply its credits. One transaction.
