@@ -103,7 +103,9 @@ def _reachable(bin_dir: Path, folder: Path) -> Path:
     return bin_dir
 
 
-def _start(bin_dir: Path, folder: Path) -> PostgresServer:
+def _start(bin_dir: Path, folder: Path, options: str = "") -> PostgresServer:
+    """Initialize and start a server in `folder` (`options`: more server settings, which
+    override the defaults below)."""
     owner = pwd.getpwnam(RUN_AS) if os.geteuid() == 0 else None
     if owner is not None:
         os.chown(folder, owner.pw_uid, owner.pw_gid)
@@ -124,7 +126,7 @@ def _start(bin_dir: Path, folder: Path) -> PostgresServer:
     port = _free_port()
     options = (
         f"-h 127.0.0.1 -p {port} -k {folder} -c fsync=off -c synchronous_commit=off "
-        "-c full_page_writes=off -c max_connections=200"
+        f"-c full_page_writes=off -c max_connections=200 {options}"
     )
     log = folder / "server.log"
     _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start"])

@@ -114,32 +114,44 @@ def time_calls(middleware: ReflexMiddleware, prompt: str, repeats: int) -> list[
     return times
 
 
-def overhead(rows: int, repeats: int) -> None:
+def overhead(rows: int, repeats: int, postgres: bool = False) -> None:
+    """Per-model-call overhead on a SQLite memory, and on a Postgres one if `postgres`."""
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "bench.db"
-        with closing(open_memory(path)) as memory:
+        overhead_on(str(Path(folder) / "bench.db"), rows, repeats)
+    if postgres:
+        from postgres import throwaway_server  # noqa: PLC0415 (needs the postgres extra)
+
+        with throwaway_server() as server:
+            overhead_on(server.url(server.create_database()), rows, repeats)
+
+
+def overhead_on(path: str, rows: int, repeats: int) -> None:
+    """The overhead per model call on the memory at `path` (a file or a URL), filled with
+    `rows` prompts: exact and kNN lookups, focused rendering and the paper's whole table."""
+    store = "postgres" if path.startswith("postgresql://") else "sqlite"
+    with closing(open_memory(path)) as memory:
+        start = time.perf_counter()
+        fill(memory, rows)
+        took = time.perf_counter() - start
+        print(f"{store}: filled {rows} rows ({rows * 3} actions) in {took:.2f} s")
+    prompt = prompt_text(rows // 2)
+    cases = (("exact", "focused", repeats), ("exact", "paper", max(repeats // 20, 5)))
+    for lookup, render, n in (*cases, ("knn", "focused", repeats)):
+        with closing(open_memory(path, lookup=lookup)) as memory:
+            middleware = ReflexMiddleware(memory, suite="bench", render=render)
             start = time.perf_counter()
-            fill(memory, rows)
-            took = time.perf_counter() - start
-            print(f"filled {rows} rows ({rows * 3} actions) in {took:.2f} s")
-        prompt = prompt_text(rows // 2)
-        cases = (("exact", "focused", repeats), ("exact", "paper", max(repeats // 20, 5)))
-        for lookup, render, n in (*cases, ("knn", "focused", repeats)):
-            with closing(open_memory(path, lookup=lookup)) as memory:
-                middleware = ReflexMiddleware(memory, suite="bench", render=render)
-                start = time.perf_counter()
-                time_calls(middleware, prompt, 1)  # kNN: embeds the stored prompts once
-                first = time.perf_counter() - start
-                times = time_calls(middleware, prompt, n)
-                message = middleware.injector.system_message([HumanMessage(prompt)], None)
-            size = len(message.text)
-            median = statistics.median(times) * 1e3
-            p95 = sorted(times)[int(0.95 * len(times)) - 1] * 1e3
-            print(
-                f"lookup={lookup} render={render:8s} per model call: median {median:.3f} ms, "
-                f"p95 {p95:.3f} ms over {n} calls (first call {first:.2f} s); "
-                f"system text {size:,} chars"
-            )
+            time_calls(middleware, prompt, 1)  # kNN: embeds the stored prompts once
+            first = time.perf_counter() - start
+            times = time_calls(middleware, prompt, n)
+            message = middleware.injector.system_message([HumanMessage(prompt)], None)
+        size = len(message.text)
+        median = statistics.median(times) * 1e3
+        p95 = sorted(times)[int(0.95 * len(times)) - 1] * 1e3
+        print(
+            f"{store} lookup={lookup} render={render:8s} per model call: median {median:.3f} ms, "
+            f"p95 {p95:.3f} ms over {n} calls (first call {first:.2f} s); "
+            f"system text {size:,} chars"
+        )
 
 
 def block_size(sizes: list[int]) -> None:
@@ -211,8 +223,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--big-rows", type=int, nargs="*", default=[10, 1_000_000])
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also on a throwaway PostgreSQL server (the postgres extra), as postgres.py starts",
+    )
     args = parser.parse_args()
-    overhead(args.rows, args.repeats)
+    overhead(args.rows, args.repeats, args.postgres)
     block_size(args.big_rows)
     fake_run(args.epochs)
 

@@ -67,6 +67,10 @@ from reflexrl.records import Episode, RunInfo, Step
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 import postgres_server  # the tests' server: started here as there
 
+PostgresServer = postgres_server.PostgresServer
+run_server = postgres_server._run
+"""Run a server binary (as the server's user when root)."""
+
 DIMENSIONS = 384
 QUERY_NOISE = 0.6
 K = 5
@@ -149,14 +153,15 @@ def percentiles(seconds: Sequence[float]) -> tuple[float, float]:
 
 
 @contextmanager
-def throwaway_server() -> Iterator[postgres_server.PostgresServer]:
-    """A PostgreSQL server started as the tests start theirs, stopped and removed at the end."""
+def throwaway_server(options: str = "") -> Iterator[postgres_server.PostgresServer]:
+    """A PostgreSQL server started as the tests start theirs (with extra server `options`),
+    stopped and removed at the end."""
     bin_dir = postgres_server._binaries()
     if bin_dir is None:
         raise SystemExit("the postgres extra (pgserver) is not installed")
     folder = Path(tempfile.mkdtemp(prefix="reflexrl-pg-bench-"))
     try:
-        server = postgres_server._start(bin_dir, folder)
+        server = postgres_server._start(bin_dir, folder, options)
         try:
             with psycopg.connect(server.url(), autocommit=True) as conn:
                 conn.execute("ALTER SYSTEM SET maintenance_work_mem = '1GB'")

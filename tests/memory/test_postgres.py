@@ -175,22 +175,50 @@ def test_a_password_in_the_query_string_is_hidden_too() -> None:
     )
 
 
-def test_lost_connections_are_replaced_and_a_broken_snapshot_is_a_store_error(
+def test_lost_connections_are_replaced_and_a_lost_snapshot_is_taken_again(
     postgres_url: str,
 ) -> None:
     with closing(open_memory(postgres_url)) as store:
+        store.start_run(RunInfo("run", "s", "fake:first", 0, 1, 4))
         held = store.snapshot()
-        assert store.rows() == []
+        store.record_episode(_episode("run", 0, ("later", "tool", 1.0)))
+        assert held.rows() == []  # the snapshot does not see what came after it
         with psycopg.connect(postgres_url, autocommit=True) as admin:
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
-        assert store.rows() == []  # the pool found its connections dead and connected again
-        with pytest.raises(MemoryStoreError) as raised:
-            held.rows()
-        assert PASSWORD not in str(raised.value)
+        assert [r.prompt for r in store.rows()] == ["later"]  # connected again
+        assert [r.prompt for r in held.rows()] == ["later"]  # a new snapshot: as it is now
         held.close()
+
+
+def test_work_lost_with_the_server_is_retried_and_refused_work_is_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reflexrl.memory.postgres import session
+
+    monkeypatch.setattr(session.time, "sleep", lambda _: None)
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            lost = psycopg.errors.AdminShutdown("terminating connection")
+            raise session.unavailable("db", lost) from lost
+        return "done"
+
+    assert session.retrying(flaky) == "done" and len(calls) == 3
+
+    def refused() -> str:
+        calls.append(1)
+        duplicate = psycopg.errors.UniqueViolation("duplicate key")
+        raise session.unavailable("db", duplicate) from duplicate
+
+    calls.clear()
+    with pytest.raises(MemoryStoreError):
+        session.retrying(refused)
+    assert len(calls) == 1
 
 
 SIMILAR = [

@@ -79,20 +79,20 @@ def read_rows(
     *,
     actions: bool,
 ) -> list[MemoryRow]:
-    """The memory rows `where` selects, sorted, with their actions if `actions`."""
-    sql = f"SELECT * FROM memory {where} ORDER BY {SQL_ORDER[sort]}"
+    """The memory rows `where` selects, sorted, with their actions if `actions`: one
+    statement, so rows and actions are read from one snapshot in one round trip."""
+    detail = _ACTIONS if actions else "NULL"
+    sql = f"SELECT m.*, {detail} AS actions FROM memory m {where} ORDER BY {SQL_ORDER[sort]}"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    rows = db.query(sql, params)
-    detail = _actions(db, where, params) if actions else {}
-    return [MEMORY.from_row(r, actions=detail.get((r["suite"], r["prompt"]), {})) for r in rows]
+    return [_row(r) for r in db.query(sql, params)]
 
 
-def _actions(
-    db: Session, where: str, params: list[Any]
-) -> dict[tuple[str, str], dict[str, ActionStats]]:
-    out: dict[tuple[str, str], dict[str, ActionStats]] = {}
-    for r in db.query(f"SELECT * FROM memory_actions {where} ORDER BY action", params):
-        stats = ActionStats(int(r["n"]), float(r["reward"]))
-        out.setdefault((r["suite"], r["prompt"]), {})[r["action"]] = stats
-    return out
+_ACTIONS = """(SELECT json_agg(json_build_array(a.action, a.n, a.reward) ORDER BY a.action)
+    FROM memory_actions a WHERE a.suite = m.suite AND a.prompt = m.prompt)"""
+"""A row's actions, as a JSON list of [action, n, reward] (float8 goes to JSON exactly)."""
+
+
+def _row(record: dict[str, Any]) -> MemoryRow:
+    detail = {a: ActionStats(int(n), float(r)) for a, n, r in record.pop("actions") or ()}
+    return MEMORY.from_row(record, actions=detail)

@@ -26,15 +26,16 @@ class PostgresRunLog(PostgresWriter):
             return read_runs(db)
 
     def episodes(self, run_id: str) -> Sequence[Episode]:
-        """The episodes of a run, in order, with their steps (two queries, however many)."""
+        """The episodes of a run, in order, with their steps (two queries, however many;
+        the steps of an episode logged between them are left out with it)."""
         steps_sql = """SELECT s.* FROM steps s JOIN episodes e ON e.id = s.episode_id
             WHERE e.run_id = %s ORDER BY s.episode_id, s.step_index"""
         sql = "SELECT * FROM episodes WHERE run_id = %s ORDER BY episode_index"
-        with self._reading() as db:
+        with self._reading() as db:  # episodes first: a later one's steps are not read
+            found = db.query(sql, [run_id])
             steps: dict[int, list[Step]] = {}
             for s in db.query(steps_sql, [run_id]):
                 steps.setdefault(s["episode_id"], []).append(STEPS.from_row(s))
-            found = db.query(sql, [run_id])
         return [EPISODES.from_row(r, steps=tuple(steps.get(r["id"], []))) for r in found]
 
     def episode(self, episode_id: int) -> Episode | None:

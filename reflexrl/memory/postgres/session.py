@@ -10,9 +10,12 @@ atomic increments (`aggregates.apply_credit`), never a read-modify-write of a ro
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+import select
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
@@ -27,11 +30,16 @@ __all__ = [
     "LOG_LOCK",
     "PostgresWriter",
     "Session",
+    "check_pooled",
     "now",
+    "retrying",
     "storable",
     "suite_filter",
     "unavailable",
 ]
+
+LOG = logging.getLogger(__name__)
+T = TypeVar("T")
 
 LOG_LOCK = 0x7265_666C_0002
 """The advisory lock every write of the log holds until it commits."""
@@ -57,26 +65,93 @@ def suite_filter(suite: str | None) -> tuple[str, list[Any]]:
     return ("WHERE suite = %s", [suite]) if suite else ("", [])
 
 
+def check_pooled(conn: psycopg.Connection) -> None:
+    """Check a connection the pool hands out, without a round trip unless it has unread
+    input: a server that restarted or ended the session sends an error and closes, which
+    makes its socket readable; only then is it pinged (and, broken, replaced).
+
+    Raises:
+        psycopg.OperationalError: the connection is closed or broken.
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    if select.select([conn.fileno()], [], [], 0)[0]:
+        ConnectionPool.check_connection(conn)
+
+
 def unavailable(location: str, exc: BaseException) -> MemoryStoreError:
     """The error of a store whose server failed it mid-work."""
     return MemoryStoreError(f"{location}: PostgreSQL failed ({describe(exc)})")
 
 
-class Session:
-    """Queries over one connection, inside the caller's transaction."""
+RETRY_SECONDS = 60.0
+"""How long a read, or an episode's write, is retried while the server is unreachable (a
+restart, a failover): longer than a restart takes, short enough to surface an outage."""
 
-    def __init__(self, conn: psycopg.Connection) -> None:
+
+def retrying(work: Callable[[], T]) -> T:
+    """`work()`, run again while it fails because the server went away, for up to
+    `RETRY_SECONDS` (only for work that is safe to repeat: a read, or a write that is
+    idempotent, such as an episode's)."""
+    deadline = time.monotonic() + RETRY_SECONDS
+    delay = 0.1
+    while True:
+        try:
+            return work()
+        except MemoryStoreError as exc:
+            if not _lost(exc.__cause__) or time.monotonic() > deadline:
+                raise
+            LOG.warning("%s; trying again in %.1f s", exc, delay)
+            time.sleep(delay)
+            delay = min(2 * delay, 5.0)
+
+
+def _lost(exc: BaseException | None) -> bool:
+    """Whether `exc` says the connection to the server was lost (not a refused statement)."""
+    return isinstance(exc, psycopg.OperationalError) and not isinstance(
+        exc, psycopg.errors.QueryCanceled
+    )
+
+
+class Session:
+    """Queries over one connection, inside the caller's transaction. A session of reads
+    outside a transaction (`reconnect` given) runs a statement again on a new connection
+    when its connection was lost: each statement is its own transaction there."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        reconnect: Callable[[psycopg.Connection], psycopg.Connection] | None = None,
+    ) -> None:
         self.conn = conn
+        self.reconnect = reconnect
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
         """Run `sql`; its rows are tuples."""
-        return self.conn.execute(sql, storable(params))
+        return self._again(lambda conn: conn.execute(sql, storable(params)))
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """The rows of `sql`, as dicts by column."""
-        with self.conn.cursor(row_factory=dict_row) as cursor:
-            cursor.execute(sql, storable(params))
-            return cursor.fetchall()
+
+        def rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
+            with conn.cursor(row_factory=dict_row) as cursor:
+                cursor.execute(sql, storable(params))
+                return cursor.fetchall()
+
+        return self._again(rows)
+
+    def _again(self, statement: Callable[[psycopg.Connection], T]) -> T:
+        deadline = time.monotonic() + RETRY_SECONDS
+        while True:
+            try:
+                return statement(self.conn)
+            except psycopg.OperationalError:
+                if self.reconnect is None or not self.conn.broken:
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                LOG.warning("lost the connection to PostgreSQL; reading again")
+                self.conn = self.reconnect(self.conn)
 
     def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """The first column of the first row of `sql` (None: no row)."""
@@ -112,8 +187,31 @@ class PostgresWriter:
     read_only: bool
 
     def _reading(self) -> AbstractContextManager[Session]:
-        """A session for reads (in a read-only transaction where the store is read-only)."""
-        return self._transaction()
+        """A session for reads, on a pooled connection in autocommit: each statement is its
+        own transaction (read-only where the store is), which saves the BEGIN and COMMIT
+        round trips a transaction costs and sees what a READ COMMITTED one would. A read
+        that needs one snapshot is one statement, or `transaction()`.
+
+        Raises:
+            MemoryStoreError: as `_transaction`.
+        """
+        return self._statements()
+
+    @contextmanager
+    def _statements(self) -> Iterator[Session]:
+        try:
+            session = Session(self.pool.getconn(), reconnect=self._replace)
+            try:
+                yield session
+            finally:
+                self.pool.putconn(session.conn)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise unavailable(self.location, exc) from exc
+
+    def _replace(self, lost: psycopg.Connection) -> psycopg.Connection:
+        """Another pooled connection for one that was lost (the pool discards that one)."""
+        self.pool.putconn(lost)
+        return self.pool.getconn()
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
@@ -133,7 +231,7 @@ class PostgresWriter:
     def transaction(self, *, write: bool = False) -> AbstractContextManager[Session]:
         """A transaction for what works beside the store on its database (the pgvector
         lookup): a read, or a write outside the log (no log lock)."""
-        return self._write(logged=False) if write else self._reading()
+        return self._write(logged=False) if write else self._transaction()
 
     @contextmanager
     def _write(self, *, logged: bool = True) -> Iterator[Session]:

@@ -10,7 +10,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..lookup import Lookup
 from .reader import PostgresReader
-from .session import Session, unavailable
+from .session import Session, retrying, unavailable
 
 __all__ = ["PostgresSnapshot"]
 
@@ -22,20 +22,30 @@ class PostgresSnapshot(PostgresReader):
     def __init__(self, pool: ConnectionPool, location: str, finder: Lookup) -> None:
         self.location, self.finder = location, finder
         self._pool = pool
-        try:
-            self._conn = pool.getconn()
-        except PoolTimeout as exc:
-            raise unavailable(location, exc) from exc
-        try:
-            self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            self._conn.execute("SELECT 1 FROM memory LIMIT 1")  # takes the snapshot
-        except BaseException as exc:
-            self._pool.putconn(self._conn)
-            if isinstance(exc, psycopg.OperationalError):
-                raise unavailable(location, exc) from exc
-            raise
-        self._session = Session(self._conn)
+        self._session = Session(self._begin(), reconnect=self._again)
         self._closed = False
+
+    def _begin(self) -> psycopg.Connection:
+        """A pooled connection holding the snapshot's transaction."""
+        try:
+            conn = self._pool.getconn()
+        except PoolTimeout as exc:
+            raise unavailable(self.location, exc) from exc
+        try:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            conn.execute("SELECT 1 FROM memory LIMIT 1")  # takes the snapshot
+        except BaseException as exc:
+            self._pool.putconn(conn)
+            if isinstance(exc, psycopg.OperationalError):
+                raise unavailable(self.location, exc) from exc
+            raise
+        return conn
+
+    def _again(self, lost: psycopg.Connection) -> psycopg.Connection:
+        """A new snapshot, for one whose connection was lost (a restarted server): the
+        memory as it is now, the closest the server can still give."""
+        self._pool.putconn(lost)
+        return retrying(self._begin)
 
     @contextmanager
     def _reading(self) -> Iterator[Session]:
@@ -49,6 +59,7 @@ class PostgresSnapshot(PostgresReader):
         if self._closed:
             return
         self._closed = True
+        conn = self._session.conn
         with suppress(psycopg.OperationalError):  # a lost connection: the pool discards it
-            self._conn.rollback()
-        self._pool.putconn(self._conn)
+            conn.execute("ROLLBACK")  # the pool's connections autocommit: began above
+        self._pool.putconn(conn)

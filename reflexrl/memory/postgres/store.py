@@ -26,7 +26,7 @@ from .pending import PostgresPendingLog
 from .reader import PostgresReader, read_rows
 from .run_log import PostgresRunLog, read_runs
 from .schema import check_schema, migrate, require_current
-from .session import suite_filter, unavailable
+from .session import check_pooled, retrying, suite_filter, unavailable
 from .snapshots import PostgresSnapshot
 from .vectors import PostgresVectorCache
 from .writer import append_episode
@@ -82,9 +82,9 @@ class PostgresMemory(PostgresReader, PostgresRunLog, PostgresPendingLog, Postgre
             url,
             min_size=1,
             max_size=pool_size,
-            kwargs={"connect_timeout": CONNECT_TIMEOUT},
+            kwargs={"connect_timeout": CONNECT_TIMEOUT, "autocommit": True},
             configure=self._configure,
-            check=ConnectionPool.check_connection,  # a server restart costs no call an error
+            check=check_pooled,  # a server restart costs no call an error
             name=self.location,
             open=True,
         )
@@ -95,8 +95,11 @@ class PostgresMemory(PostgresReader, PostgresRunLog, PostgresPendingLog, Postgre
             raise
 
     def _configure(self, conn: psycopg.Connection) -> None:
-        """Every pooled connection of a read-only store runs read-only transactions."""
+        """Every pooled connection of a read-only store runs read-only transactions, its
+        explicit ones and its autocommitted statements alike."""
         conn.read_only = self.read_only
+        if self.read_only:
+            conn.execute("SET default_transaction_read_only = on")
 
     @staticmethod
     def check(url: str, *, must_exist: bool = False) -> None:
@@ -143,6 +146,9 @@ class PostgresMemory(PostgresReader, PostgresRunLog, PostgresPendingLog, Postgre
             BadInputError: a step's reward is not finite (it would poison every sum).
         """
         check_rewards(episode)
+        retrying(lambda: self._append(episode, update))  # lost connection: safe to repeat
+
+    def _append(self, episode: Episode, update: bool) -> None:
         with self._write() as db:
             append_episode(db, episode, update=update)
 
