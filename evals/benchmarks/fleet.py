@@ -15,8 +15,9 @@ on, so a crash of the server loses nothing a writer was told was committed.
    with SIGKILL a third of the way in, and the server is restarted in immediate mode (a
    crash: no shutdown checkpoint) two thirds of the way in. Every run that did not complete is
    then resumed (`reflexrl train --resume RUN`) until it completes.
-3. Local model: `--local` processes of `reflexrl train --model local:smollm2` (one epoch, one
-   thread each) on a fresh Postgres database; one is killed with SIGKILL midway and resumed.
+3. Local model: `--local` processes of `reflexrl train --model local:smollm2` (two epochs,
+   one thread each) on a fresh Postgres database; one is killed with SIGKILL after its tenth
+   episode and resumed.
    These read the memory the others write, so their runs are not compared with a reference.
 
 Checked after each: every run completed, every episode index logged exactly once, every
@@ -35,7 +36,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from contextlib import closing
@@ -190,14 +190,28 @@ def restart(server: PostgresServer) -> float:
     return time.perf_counter() - start
 
 
+def kill_when_logged(
+    location: str, *, seed: int, episodes: int, proc: subprocess.Popen[str]
+) -> None:
+    """SIGKILL `proc` once its run (by seed) has logged `episodes` episodes."""
+    with closing(open_memory(location, create=False)) as store:
+        while proc.poll() is None:
+            runs = [r for r in store.runs() if r.seed == seed]
+            if runs and len(store.episodes(runs[0].run_id)) >= episodes:
+                proc.send_signal(signal.SIGKILL)
+                return
+            time.sleep(0.2)
+
+
 def local_model(location: str, workers: int) -> dict[str, Any]:
-    """`workers` local-model trainings on one memory, one killed midway and resumed."""
+    """`workers` local-model trainings (2 epochs) on one memory, one killed with SIGKILL
+    after its tenth episode and resumed."""
     env = {**os.environ, "REFLEXRL_LOCAL_THREADS": "1"}
     open_memory(location).close()
     start = time.perf_counter()
     procs = [
         subprocess.Popen(
-            train_cmd(location, "local:smollm2", 100 + w, 1),
+            train_cmd(location, "local:smollm2", 100 + w, 2),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -205,10 +219,8 @@ def local_model(location: str, workers: int) -> dict[str, Any]:
         )
         for w in range(workers)
     ]
-    killer = threading.Timer(60.0, lambda: procs[0].send_signal(signal.SIGKILL))
-    killer.start()
+    kill_when_logged(location, seed=100, episodes=10, proc=procs[0])
     codes = wait_all(procs)
-    killer.cancel()
     resumes = resume_all(location)
     seconds = time.perf_counter() - start
     state = runs_state(location)
@@ -231,26 +243,18 @@ def main() -> None:
     parser.add_argument("--kill", type=int, default=4)
     parser.add_argument("--local", type=int, default=4, help="local-model workers (0: none)")
     parser.add_argument("--out", type=Path, default=Path("evals/reports/fleet-benchmark.json"))
+    parser.add_argument(
+        "--local-only", action="store_true", help="only part 3 (the report's other parts kept)"
+    )
     args = parser.parse_args()
     report: dict[str, Any] = {"cores": os.cpu_count()}
+    if args.local_only and args.out.exists():
+        report = json.loads(args.out.read_text())
     with throwaway_server(DURABLE) as server, tempfile.TemporaryDirectory() as tmp:
         report["server"] = server_version(server) + " (fsync, synchronous_commit on)"
         print(report["server"], flush=True)
-        sqlite = str(Path(tmp) / "fleet.db")
-        report["sqlite_clean"] = clean(sqlite, args.workers, args.epochs)
-        print("sqlite, clean:", report["sqlite_clean"], flush=True)
-        reference = signatures(sqlite)
-        pg = server.url(server.create_database())
-        report["postgres_clean"] = clean(pg, args.workers, args.epochs)
-        report["postgres_clean"]["same_as_reference"] = signatures(pg) == reference
-        print("postgres, clean:", report["postgres_clean"], flush=True)
-        chaos = server.url(server.create_database())
-        expected = report["postgres_clean"]["seconds"]
-        report["postgres_failures"] = with_failures(
-            server, chaos, args.workers, args.epochs, args.kill, expected
-        )
-        report["postgres_failures"]["same_as_reference"] = signatures(chaos) == reference
-        print("postgres, kill -9 and a crash restart:", report["postgres_failures"], flush=True)
+        if not args.local_only:
+            fake_models(report, server, Path(tmp), args)
         if args.local:
             local = server.url(server.create_database())
             report["local_model"] = local_model(local, args.local)
@@ -258,6 +262,27 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
+
+
+def fake_models(
+    report: dict[str, Any], server: PostgresServer, tmp: Path, args: argparse.Namespace
+) -> None:
+    """Parts 1 and 2, into `report`."""
+    sqlite = str(tmp / "fleet.db")
+    report["sqlite_clean"] = clean(sqlite, args.workers, args.epochs)
+    print("sqlite, clean:", report["sqlite_clean"], flush=True)
+    reference = signatures(sqlite)
+    pg = server.url(server.create_database())
+    report["postgres_clean"] = clean(pg, args.workers, args.epochs)
+    report["postgres_clean"]["same_as_reference"] = signatures(pg) == reference
+    print("postgres, clean:", report["postgres_clean"], flush=True)
+    chaos = server.url(server.create_database())
+    expected = report["postgres_clean"]["seconds"]
+    report["postgres_failures"] = with_failures(
+        server, chaos, args.workers, args.epochs, args.kill, expected
+    )
+    report["postgres_failures"]["same_as_reference"] = signatures(chaos) == reference
+    print("postgres, kill -9 and a crash restart:", report["postgres_failures"], flush=True)
 
 
 if __name__ == "__main__":
