@@ -8,10 +8,10 @@ checked by them (every row's reward, visits, clarifications, per-action n and re
 to the last bit: the same additions in the same order) and by history (the episodes in the
 same order; the rows at the end of every run, rebuilt from each log, equal).
 
-What the protocols do not expose is not copied: a log with resets or rollbacks is refused
-(the protocols name their points but not what they did), evaluations recorded with
-`eval --record` are left out, a run's `finished_at` becomes the time of the copy, and the
-kNN lookup's embedding cache is rebuilt on first use.
+Resets and rollbacks are replayed at their place in the log (a rollback to the point of the
+copy that matches its source point), and checked by the rows right after each. Evaluations
+recorded with `eval --record` are left out, a run's `finished_at` and a change's time become
+the time of the copy, and the kNN lookup's embedding cache is rebuilt on first use.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from typing import Any
 
 from ..errors import BadInputError, ReflexRLError
 from ..records import Episode, MemoryRow, RunInfo
+from .history import Change, Point
 from .protocols import MemoryStore
+from .queries import changes_of, inspectable
 
 __all__ = ["CopyError", "CopyReport", "check_copy", "check_source", "copy_memory"]
 
@@ -45,6 +47,8 @@ class CopyReport:
     steps: int
     failures: int
     invocations: int
+    changes: int
+    """Resets and rollbacks, replayed."""
     rows: int
     points_checked: int
     """Points of the log whose rows were rebuilt in both stores and found equal."""
@@ -58,17 +62,18 @@ def copy_memory(src: MemoryStore, dst: MemoryStore) -> CopyReport:
     """Copy the memory `src` into the empty memory `dst` and check the copy.
 
     Raises:
-        BadInputError: `dst` is not empty, or `src`'s log holds resets or rollbacks.
+        BadInputError: `dst` is not empty, or `src`'s invocations cannot be numbered anew.
         CopyError: the copy's totals or history differ from the source's.
     """
     check_source(src)
     _check_empty(dst)
     runs = list(src.runs())
-    episodes = [e for _, e in sorted(_episodes_by_id(src, runs), key=_place)]
+    placed = sorted(_episodes_by_id(src, runs), key=_place)
     for run in runs:
         dst.start_run(run)
-    for episode in episodes:
-        dst.record_episode(episode, update=True)
+    changes = changes_of(inspectable(src))
+    _replay(dst, placed, changes)
+    episodes = [e for _, e in placed]
     failures = [f for run in runs for f in src.failures(run.run_id)]
     for failure in failures:
         dst.record_failure(failure)
@@ -86,15 +91,46 @@ def copy_memory(src: MemoryStore, dst: MemoryStore) -> CopyReport:
         steps=sum(len(e.steps) for e in episodes),
         failures=len(failures),
         invocations=len(invocations),
+        changes=len(changes),
         rows=rows,
         points_checked=points,
     )
 
 
+def _replay(
+    dst: MemoryStore, placed: Sequence[tuple[int, Episode]], changes: Sequence[Change]
+) -> None:
+    """The episodes (with their ids in the source's log) and the changes into `dst`, in the
+    source's log order: a change comes right after the episode it followed. A rollback goes
+    to the point of `dst` after the same episodes and changes as its source point."""
+    targets = {c.to.episode for c in changes if c.to is not None}
+    episode_ids, change_ids = {0: 0}, {0: 0}  # source id -> the copy's
+    waiting = list(changes)
+    for src_id, episode in placed:
+        while waiting and waiting[0].after_episode < src_id:
+            _apply(dst, waiting.pop(0), episode_ids, change_ids)
+        dst.record_episode(episode, update=True)
+        if src_id in targets:
+            episode_ids[src_id] = dst.point("now").episode
+    for change in waiting:
+        _apply(dst, change, episode_ids, change_ids)
+
+
+def _apply(
+    dst: MemoryStore, change: Change, episode_ids: dict[int, int], change_ids: dict[int, int]
+) -> None:
+    if change.to is None:
+        dst.reset(change.suite)
+    else:
+        to = change.to
+        dst.rollback(Point(episode_ids[to.episode], change_ids[to.change], to.label), change.suite)
+    change_ids[change.id] = dst.point("now").change
+
+
 def check_copy(src: MemoryStore, dst: MemoryStore) -> tuple[int, int]:
     """Compare a copy with its source: runs, episodes in log order, failures, invocations,
-    totals, and the rows at the start, at the end of every run and now. Returns the rows
-    and the points compared.
+    totals, resets and rollbacks, and the rows at the start, at the end of every run, right
+    after every reset and rollback, and now. Returns the rows and the points compared.
 
     Raises:
         CopyError: the first difference found.
@@ -107,28 +143,27 @@ def check_copy(src: MemoryStore, dst: MemoryStore) -> tuple[int, int]:
     _same("invocations", _invocations(src), _invocations(dst))
     rows = _totals(src.rows())
     _same("totals", rows, _totals(dst.rows()))
-    labels = ["start", *(_run_end(src, r) for r in runs), "now"]
-    for label in (text for text in labels if text is not None):
-        at_src = _totals(src.rows_at(src.point(label)))
-        _same(f"the rows at point '{label}'", at_src, _totals(dst.rows_at(dst.point(label))))
-    return len(rows), sum(label is not None for label in labels)
+    changes = [changes_of(inspectable(store)) for store in (src, dst)]
+    kinds = [[(c.kind, c.suite) for c in found] for found in changes]
+    _same("resets and rollbacks", kinds[0], kinds[1])
+    names = [n for n in ("start", *(_run_end(src, r) for r in runs), "now") if n is not None]
+    compared = [(n, n) for n in names]
+    compared += [(f"change:{a.id}", f"change:{b.id}") for a, b in zip(*changes, strict=True)]
+    for here, there in compared:
+        at_src = _totals(src.rows_at(src.point(here)))
+        _same(f"the rows at point '{here}'", at_src, _totals(dst.rows_at(dst.point(there))))
+    return len(rows), len(compared)
 
 
 def check_source(src: MemoryStore) -> None:
-    """Refuse, before anything is written, a source whose log has resets or rollbacks, or
-    whose invocations are not numbered 1, 2, 3, ... (a retried log on PostgreSQL skips a
-    number): the destination numbers them anew, and a credited invocation's number is its
-    episode's index, which a renumbered one could collide with.
+    """Refuse, before anything is written, a source whose invocations are not numbered 1,
+    2, 3, ... (a retried log on PostgreSQL skips a number): the destination numbers them
+    anew, and a credited invocation's number is its episode's index, which a renumbered one
+    could collide with.
 
     Raises:
         BadInputError: what cannot be copied yet.
     """
-    if src.point("now").change:
-        msg = (
-            f"{src.location}: its log holds resets or rollbacks, which copying does not "
-            "carry yet (the protocols name their points, not what they did)"
-        )
-        raise BadInputError(msg)
     numbers = [p.number for p in src.invocations()]
     if numbers != list(range(1, len(numbers) + 1)):
         msg = f"{src.location}: its invocations' numbers have gaps, which copying cannot keep yet"

@@ -232,15 +232,25 @@ def test_copy_refuses_a_destination_that_is_not_empty(
     assert "not empty" in _refused(capfd, "memory", "copy", str(source), str(source))
 
 
-def test_copy_refuses_a_log_with_a_reset_and_creates_nothing(
-    capfd: pytest.CaptureFixture[str], tmp_path: Path
+def test_copy_carries_a_reset_and_a_rollback(
+    capfd: pytest.CaptureFixture[str], tmp_path: Path, postgres_url: str
 ) -> None:
     source = tmp_path / "a.db"
     _ok(capfd, *TRAIN, "--memory", str(source))
     _ok(capfd, "memory", "reset", "--yes", "--memory", str(source))
-    message = _refused(capfd, "memory", "copy", str(source), str(tmp_path / "b.db"))
-    assert "resets or rollbacks" in message
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.db"]
+    _ok(capfd, *TRAIN, "--memory", str(source))
+    with closing(open_memory(source, read_only=True)) as store:
+        first = store.runs()[0].run_id
+    _ok(capfd, "memory", "rollback", "--to", f"{first}:1", "--yes", "--memory", str(source))
+    text = _ok(capfd, "memory", "copy", str(source), postgres_url)
+    assert "2 resets and rollbacks" in text
+    log = ["memory", "log", "--json", "--memory"]
+    assert _changes(_ok(capfd, *log, postgres_url)) == _changes(_ok(capfd, *log, str(source)))
+    assert _totals_of(postgres_url) == _totals_of(str(source))
+
+
+def _changes(log_json: str) -> list[tuple[Any, ...]]:
+    return [(c["kind"], c["suite"]) for c in json.loads(log_json)["changes"]]
 
 
 def _totals_of(url: str) -> list[tuple[Any, ...]]:

@@ -3,6 +3,7 @@ sums of rewards that are not integers depend on it), checked by totals and histo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pytest
 from reflexrl import open_memory
 from reflexrl.errors import BadInputError
 from reflexrl.memory import MemoryStore, copy_memory
-from reflexrl.records import Decision, Episode, PendingEpisode, RunInfo, Step
+from reflexrl.memory.queries import changes_of, inspectable
+from reflexrl.records import Decision, Episode, MemoryRow, PendingEpisode, RunInfo, Step
 
 
 def _episode(run: str, index: int, prompt: str, reward: float) -> Episode:
@@ -60,3 +62,30 @@ def test_invocations_numbered_with_gaps_are_refused(postgres_url: str, tmp_path:
             copy_memory(src, dst)
         with closing(open_memory(tmp_path / "b.db", read_only=True)) as dst:
             assert not dst.runs() and not dst.invocations()
+
+
+def test_resets_and_rollbacks_are_replayed_where_ids_differ(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    with closing(open_memory(postgres_url)) as src, closing(open_memory(tmp_path / "b.db")) as dst:
+        _interleaved(src)
+        src.record_episode(_episode("a", 0, "p0", 0.5))  # a retried write: a gap in the ids
+        src.reset("s")
+        src.record_episode(_episode("b", 3, "p1", 0.25))
+        src.record_episode(_episode("b", 4, "p2", -0.5))
+        src.rollback(src.point("b:3"), "s")  # to an episode whose id differs in the copy
+        src.record_episode(_episode("b", 5, "p0", 0.75))
+        assert src.point("now").episode == 10
+        report = copy_memory(src, dst)
+        assert dst.point("now").episode == 9
+        assert report.changes == 2 and report.points_checked == 6  # start, a, b, now, changes
+        found = [changes_of(inspectable(store)) for store in (src, dst)]
+        assert [(c.kind, c.suite) for c in found[1]] == [("reset", "s"), ("rollback", "s")]
+        after = [dst.rows_at(dst.point(f"change:{found[1][1].id}"))]
+        assert [r.prompt for r in after[0]] == ["p1"]
+        assert _totals(after[0]) == _totals(src.rows_at(src.point(f"change:{found[0][1].id}")))
+        assert _totals(dst.rows()) == _totals(src.rows())
+
+
+def _totals(rows: Sequence[MemoryRow]) -> list[tuple[str, float, int]]:
+    return [(r.prompt, r.reward, r.visits) for r in rows]
