@@ -43,8 +43,8 @@ def memory_copy(
     destination's own episode write, so its totals are rebuilt, not copied. The copy is
     then checked: every row's totals equal, the episodes in the same order, and the rows at
     the end of every run equal when rebuilt from each log. A destination that holds anything
-    is refused. Resets and rollbacks are replayed in place. Evaluations (`eval --record`)
-    are not copied.
+    is refused. Resets, rollbacks and recorded evaluations (`eval --record`) are replayed
+    in place.
 
     Example: reflexrl memory copy memory/reflexrl.db postgresql://reflexrl@db.internal/memory
     """
@@ -60,7 +60,8 @@ def memory_copy(
     say(
         f"copied {report.source} to {report.destination}: {report.runs} runs, "
         f"{report.episodes} episodes ({report.steps} steps), {report.failures} failed "
-        f"attempts, {report.invocations} invocations, {report.changes} resets and rollbacks"
+        f"attempts, {report.invocations} invocations, {report.changes} resets and rollbacks, "
+        f"{report.evaluations} evaluations"
     )
     say(
         f"checked: {report.rows} rows' totals equal, the history equal at "

@@ -8,15 +8,16 @@ checked by them (every row's reward, visits, clarifications, per-action n and re
 to the last bit: the same additions in the same order) and by history (the episodes in the
 same order; the rows at the end of every run, rebuilt from each log, equal).
 
-Resets and rollbacks are replayed at their place in the log (a rollback to the point of the
-copy that matches its source point), and checked by the rows right after each. Evaluations
-recorded with `eval --record` are left out, a run's `finished_at` and a change's time become
-the time of the copy, and the kNN lookup's embedding cache is rebuilt on first use.
+Resets, rollbacks and evaluations recorded with `eval --record` are replayed at their place
+in the log (a rollback to the point of the copy that matches its source point), and checked
+(the rows right after each change; each evaluation's results and place). A run's
+`finished_at` and the time of a change or an evaluation become the time of the copy, and the
+kNN lookup's embedding cache is rebuilt on first use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ from ..errors import BadInputError, ReflexRLError
 from ..records import Episode, MemoryRow, RunInfo
 from .history import Change, Point
 from .protocols import MemoryStore
-from .queries import changes_of, inspectable
+from .queries import changes_of, inspectable, recorded_evaluations
 
 __all__ = ["CopyError", "CopyReport", "check_copy", "check_source", "copy_memory"]
 
@@ -49,6 +50,8 @@ class CopyReport:
     invocations: int
     changes: int
     """Resets and rollbacks, replayed."""
+    evaluations: int
+    """Recorded evaluations (`eval --record`)."""
     rows: int
     points_checked: int
     """Points of the log whose rows were rebuilt in both stores and found equal."""
@@ -72,7 +75,8 @@ def copy_memory(src: MemoryStore, dst: MemoryStore) -> CopyReport:
     for run in runs:
         dst.start_run(run)
     changes = changes_of(inspectable(src))
-    _replay(dst, placed, changes)
+    evaluations = recorded_evaluations(inspectable(src))
+    _replay(dst, placed, changes, evaluations)
     episodes = [e for _, e in placed]
     failures = [f for run in runs for f in src.failures(run.run_id)]
     for failure in failures:
@@ -92,28 +96,49 @@ def copy_memory(src: MemoryStore, dst: MemoryStore) -> CopyReport:
         failures=len(failures),
         invocations=len(invocations),
         changes=len(changes),
+        evaluations=len(evaluations),
         rows=rows,
         points_checked=points,
     )
 
 
 def _replay(
-    dst: MemoryStore, placed: Sequence[tuple[int, Episode]], changes: Sequence[Change]
+    dst: MemoryStore,
+    placed: Sequence[tuple[int, Episode]],
+    changes: Sequence[Change],
+    evaluations: Sequence[dict[str, Any]],
 ) -> None:
-    """The episodes (with their ids in the source's log) and the changes into `dst`, in the
-    source's log order: a change comes right after the episode it followed. A rollback goes
-    to the point of `dst` after the same episodes and changes as its source point."""
+    """The episodes (with their ids in the source's log), the changes and the recorded
+    evaluations into `dst`, in the source's log order: a change or an evaluation comes right
+    after the episode it followed. A rollback goes to the point of `dst` after the same
+    episodes and changes as its source point."""
     targets = {c.to.episode for c in changes if c.to is not None}
     episode_ids, change_ids = {0: 0}, {0: 0}  # source id -> the copy's
-    waiting = list(changes)
+
+    def change(c: Change) -> Callable[[], None]:
+        return lambda: _apply(dst, c, episode_ids, change_ids)
+
+    def evaluation(ev: dict[str, Any]) -> Callable[[], None]:
+        return lambda: dst.record_evaluation(ev["suite"], ev["model"], ev["split"], ev["results"])
+
+    # (after which episode, in which order there): a change and an evaluation at one place
+    # may go in either order, since an evaluation changes no aggregate
+    waiting = sorted(
+        [(c.after_episode, c.id, change(c)) for c in changes]
+        + [
+            (int(ev["after_episode"]), len(changes) + i, evaluation(ev))
+            for i, ev in enumerate(evaluations)
+        ],
+        key=lambda event: event[:2],
+    )
     for src_id, episode in placed:
-        while waiting and waiting[0].after_episode < src_id:
-            _apply(dst, waiting.pop(0), episode_ids, change_ids)
+        while waiting and waiting[0][0] < src_id:
+            waiting.pop(0)[2]()
         dst.record_episode(episode, update=True)
         if src_id in targets:
             episode_ids[src_id] = dst.point("now").episode
-    for change in waiting:
-        _apply(dst, change, episode_ids, change_ids)
+    for _, _, apply in waiting:
+        apply()
 
 
 def _apply(
@@ -129,8 +154,9 @@ def _apply(
 
 def check_copy(src: MemoryStore, dst: MemoryStore) -> tuple[int, int]:
     """Compare a copy with its source: runs, episodes in log order, failures, invocations,
-    totals, resets and rollbacks, and the rows at the start, at the end of every run, right
-    after every reset and rollback, and now. Returns the rows and the points compared.
+    totals, resets and rollbacks, recorded evaluations, and the rows at the start, at the
+    end of every run, right after every reset and rollback, and now. Returns the rows and
+    the points compared.
 
     Raises:
         CopyError: the first difference found.
@@ -146,6 +172,7 @@ def check_copy(src: MemoryStore, dst: MemoryStore) -> tuple[int, int]:
     changes = [changes_of(inspectable(store)) for store in (src, dst)]
     kinds = [[(c.kind, c.suite) for c in found] for found in changes]
     _same("resets and rollbacks", kinds[0], kinds[1])
+    _same("recorded evaluations", _evaluations(src, runs), _evaluations(dst, runs))
     names = [n for n in ("start", *(_run_end(src, r) for r in runs), "now") if n is not None]
     compared = [(n, n) for n in names]
     compared += [(f"change:{a.id}", f"change:{b.id}") for a, b in zip(*changes, strict=True)]
@@ -202,6 +229,15 @@ def _run_end(store: MemoryStore, run: RunInfo) -> str | None:
     """The point after a run's last episode (`RUN:N`; None: it has none)."""
     episodes = store.episodes(run.run_id)
     return f"{run.run_id}:{max(e.index for e in episodes)}" if episodes else None
+
+
+def _evaluations(store: MemoryStore, runs: Sequence[RunInfo]) -> list[tuple[Any, ...]]:
+    """The recorded evaluations, each with the episode (run, index) it was recorded after."""
+    after = {place: (e.run_id, e.index) for place, e in _episodes_by_id(store, runs)}
+    return [
+        (after.get(ev["after_episode"]), ev["suite"], ev["model"], ev["split"], ev["results"])
+        for ev in recorded_evaluations(inspectable(store))
+    ]
 
 
 def _invocations(store: MemoryStore) -> list[tuple[Any, ...]]:

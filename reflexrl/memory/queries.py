@@ -38,6 +38,7 @@ __all__ = [
     "last_episode_index",
     "matching_rows",
     "per_episode",
+    "recorded_evaluations",
     "replay_prompt",
     "run_usage",
     "runs_with_episodes",
@@ -187,6 +188,16 @@ def crediting_episodes(
         FROM episodes WHERE id IN ({_CREDITING}) ORDER BY id LIMIT ? OFFSET ?"""
     with store.read_sql() as db:
         return tuple(db.query(sql, [suite, prompt, limit, offset]))
+
+
+def recorded_evaluations(store: InspectableMemory) -> list[dict[str, Any]]:
+    """Every recorded evaluation, oldest first: id, after_episode (the id of the last episode
+    logged before it), suite, model, split and results (memory off and on, as recorded)."""
+    sql = """SELECT id, after_episode, suite, model, split, results FROM evaluations
+        ORDER BY id"""
+    with store.read_sql() as db:
+        recorded = list(db.query(sql))
+    return [ev | {"results": json.loads(ev["results"])} for ev in recorded]
 
 
 def evaluations_after(store: InspectableMemory, run_id: str) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import pytest
 from reflexrl import open_memory
 from reflexrl.errors import BadInputError
 from reflexrl.memory import MemoryStore, copy_memory
-from reflexrl.memory.queries import changes_of, inspectable
+from reflexrl.memory.queries import changes_of, inspectable, recorded_evaluations
 from reflexrl.records import Decision, Episode, MemoryRow, PendingEpisode, RunInfo, Step
 
 
@@ -74,11 +74,16 @@ def test_resets_and_rollbacks_are_replayed_where_ids_differ(
         src.record_episode(_episode("b", 3, "p1", 0.25))
         src.record_episode(_episode("b", 4, "p2", -0.5))
         src.rollback(src.point("b:3"), "s")  # to an episode whose id differs in the copy
+        src.record_evaluation("s", "fake:first", "all", {"before": {"success": 0.5}, "after": {}})
         src.record_episode(_episode("b", 5, "p0", 0.75))
         assert src.point("now").episode == 10
         report = copy_memory(src, dst)
         assert dst.point("now").episode == 9
         assert report.changes == 2 and report.points_checked == 6  # start, a, b, now, changes
+        assert report.evaluations == 1
+        (evaluation,) = recorded_evaluations(inspectable(dst))
+        assert evaluation["after_episode"] == 8  # after b:4, episode 9 in the source
+        assert evaluation["results"] == {"before": {"success": 0.5}, "after": {}}
         found = [changes_of(inspectable(store)) for store in (src, dst)]
         assert [(c.kind, c.suite) for c in found[1]] == [("reset", "s"), ("rollback", "s")]
         after = [dst.rows_at(dst.point(f"change:{found[1][1].id}"))]
