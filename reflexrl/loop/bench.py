@@ -49,6 +49,17 @@ class BehaviourMetrics:
         """The mean F1 over the behaviours the items expect."""
         return sum(self.f1.values()) / len(self.f1) if self.f1 else 0.0
 
+    def flat(self) -> dict[str, float]:
+        """The headline numbers as one flat mapping (a recorded evaluation's shape, which
+        the run page shows): macro-F1, accuracy, the rates, then F1 per behaviour."""
+        found = {
+            "macro_f1": round(self.macro_f1, 4),
+            "accuracy": round(self.accuracy, 4),
+            "hallucination_rate": round(self.hallucination_rate, 4),
+            "ask_rate": round(self.ask_rate, 4),
+        }
+        return found | {f"f1_{kind}": round(value, 4) for kind, value in self.f1.items()}
+
     def to_json(self) -> dict[str, Any]:
         """The `bench --json` shape."""
         return {
@@ -170,7 +181,9 @@ async def abench(
     """Split `suite` (stratified by behaviour and source, seeded by `config.seed`), train
     `agent` into `memory` on the `share` part, then evaluate both parts with `frozen_agent`
     (the same model greedy, as a frozen evaluation runs it; None: `agent`), once with the
-    memory off and once on. `bench` runs it on reflexrl's event loop."""
+    memory off and once on, and record both evaluations in `memory` after the training run
+    (splits `bench:train` and `bench:heldout`; the run's page shows them). `bench` runs it
+    on reflexrl's event loop."""
     train_part, heldout = stratified_split(suite, share, config.seed)
     trained = await atrain(agent, train_part, memory, config.with_(lookup=memory.lookup_kind))
     parts = {"train": train_part, "heldout": heldout}
@@ -184,6 +197,8 @@ async def abench(
             metrics[(name, on)] = behaviour_metrics(result.episodes, part)
             episodes[(name, on)] = result.episodes
             usage = usage + result.usage
+        results = {"before": metrics[(name, False)].flat(), "after": metrics[(name, True)].flat()}
+        memory.record_evaluation(suite.name, config.model, f"bench:{name}", results)
     return BenchResult(trained, parts, metrics, episodes, usage)
 
 

@@ -41,6 +41,18 @@ COLUMNS = (
 COMPARE_KEYS = ("success_rate", "success_within_2", "clarification_rate", "wrong_tool_rate")
 
 
+def _compared(evaluation: dict[str, Any]) -> list[str]:
+    """The metrics an evaluation's table shows: `eval --record`'s four, or those it holds
+    (`bench` records macro-F1 and the rates)."""
+    held = [
+        *evaluation["before"],
+        *(k for k in evaluation["after"] if k not in evaluation["before"]),
+    ]
+    if any(key in held for key in COMPARE_KEYS):
+        return list(COMPARE_KEYS)
+    return held
+
+
 def _signed(value: float) -> str:
     return f"{value:+.3g}" if value else "0"
 
@@ -162,8 +174,7 @@ def run_values(store: InspectableMemory, run_id: str | None) -> dict[str, Any]:
         "curves_plot": _curves(view.epochs),
         "fig": fig,
         "fig_plot": _fig4_plot(fig),
-        "evaluations": data.evaluations(store, run_id),
-        "compare_keys": COMPARE_KEYS,
+        "evaluations": [ev | {"keys": _compared(ev)} for ev in data.evaluations(store, run_id)],
     }
 
 

@@ -24,12 +24,14 @@ from reflexrl.loop.bench import behaviour_metrics, bench
 from reflexrl.loop.config import RunConfig
 from reflexrl.memory import Neighbour
 from reflexrl.memory.advice import vote
+from reflexrl.memory.queries import evaluations_after
 from reflexrl.models.action import ActionChatModel
 from reflexrl.models.fake import ScriptedChatModel
 from reflexrl.models.specs import load_model
 from reflexrl.prompt.block import KIND_CALL, advice_line
 from reflexrl.records import CLARIFY, DECLINE, ActionStats, Episode, MemoryRow, Step
 from reflexrl.rewards.behaviour import BehaviourReward
+from reflexrl.ui.pages import run_page
 
 ACEBENCH = Path(__file__).resolve().parents[1] / "data" / "acebench"
 
@@ -207,6 +209,12 @@ def test_bench_trains_one_part_and_evaluates_both(items: ItemSuite, tmp_path: Pa
     assert shape["metrics"]["heldout"]["on"]["f1"] == {"call": 1.0, "ask": 1.0, "decline": 1.0}
     trained = {r.prompt for r in memory.rows(items.name)}
     assert trained == {items.items[q].question for q in result.parts["train"].items}
+    recorded = evaluations_after(memory, result.train.run_id)  # after the bench's training
+    assert [ev["split"] for ev in recorded] == ["bench:train", "bench:heldout"]
+    assert recorded[1]["after"] == result.metrics[("heldout", True)].flat()
+    page = run_page(memory, result.train.run_id)  # the run's page shows them
+    assert "reflexrl bench" in page and page.count("<td>macro_f1</td>") == 2
+    assert "<td>f1_decline</td>" in page and "success_rate" not in page
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
