@@ -6,7 +6,9 @@ style, `COLLOQUIAL` substitutions), drawn with a seeded generator, so a user is 
 seed. It follows tau-bench's simulator rules: it answers the question it was asked and never
 volunteers a detail it was not asked for (beyond the share `reveal` of its opening message),
 never invents one (a slot it does not hold gets "any is fine" or "I don't know", after its
-goal's flexibility), and says `USER_STOP` once its patience runs out.
+goal's flexibility), and says `USER_STOP` once its patience runs out. `LLMUser`
+(`reflexrl.envs.llm_user`) is the second implementation: a chat model plays the user under the
+same goal, controls and rules (`revealed_details`, `user_patience`, `UserGoal.flexible`).
 
 A question is mapped to slots by words: the slot's name, or one of its phrases in
 `SLOT_WORDS` ("where", "located" for location), matched as whole words in the lowercased
@@ -32,6 +34,7 @@ from langchain_core.messages import BaseMessage
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import BadInputError
+from ..records import USER_STOP
 from .trajectory import is_user_turn
 
 __all__ = [
@@ -51,11 +54,11 @@ __all__ = [
     "UserGoal",
     "conversation_outcome",
     "first_message",
+    "revealed_details",
     "user_controls",
+    "user_patience",
 ]
 
-USER_STOP = "###STOP###"
-"""What a user says when it gives up (tau-bench's stop token)."""
 
 Attitude = Literal["cooperative", "impatient", "confused", "polite", "frustrated"]
 ATTITUDES: tuple[Attitude, ...] = ("cooperative", "impatient", "confused", "polite", "frustrated")
@@ -88,6 +91,11 @@ class UserGoal(_Frozen):
         if any(not k.strip() or not v.strip() for k, v in details.items()):
             raise ValueError("every detail needs a slot name and a value")
         return details
+
+    @property
+    def flexible(self) -> bool:
+        """Whether a slot it holds no value for gets "any is fine" (else "I don't know")."""
+        return self.flexibility >= 0.5
 
     def said_request(self) -> str:
         """The request in the user's words."""
@@ -243,6 +251,19 @@ SLOT_WORDS: Mapping[str, tuple[str, ...]] = {
 """Phrases that ask for a slot (Appendix A's), besides the slot's own name."""
 
 
+def revealed_details(goal: UserGoal, controls: UserControls) -> list[tuple[str, str]]:
+    """The details an opening message may give: the first `reveal` share of them, in order
+    (every user implementation opens under this one rule)."""
+    shown = math.floor(controls.reveal * len(goal.details) + 1e-9)
+    return list(goal.details.items())[:shown]
+
+
+def user_patience(controls: UserControls) -> int:
+    """Questions a user answers before it gives up: `patience` times its attitude's share
+    (`PATIENCE`), at least one. Shared so that every implementation gives up at the same turn."""
+    return max(1, math.floor(controls.patience * PATIENCE[controls.attitude]))
+
+
 def first_message(
     goal: UserGoal, controls: UserControls, seed: int = 0, profile: Profile | None = None
 ) -> str:
@@ -255,8 +276,7 @@ def first_message(
         profile: Its synthetic profile (default: `Profile.synthetic(seed)`).
     """
     rng = random.Random(f"reflexrl:first-message:{seed}")
-    shown = math.floor(controls.reveal * len(goal.details) + 1e-9)
-    details = list(goal.details.items())[:shown]
+    details = revealed_details(goal, controls)
     request = " ".join([goal.said_request(), *(f"{slot}: {value}." for slot, value in details)])
     values = {"request": request, "name": (profile or Profile.synthetic(seed)).name}
     return _phrase("open", controls, rng, values)
@@ -313,9 +333,8 @@ class TemplateUser:
 
     @property
     def patience(self) -> int:
-        """Questions it answers before it gives up, after its attitude."""
-        share = PATIENCE[self.controls.attitude]
-        return max(1, math.floor(self.controls.patience * share))
+        """Questions it answers before it gives up, after its attitude (`user_patience`)."""
+        return user_patience(self.controls)
 
     @property
     def gave_up(self) -> bool:
@@ -337,7 +356,7 @@ class TemplateUser:
             value = " and ".join(self.goal.details[slot] for slot in held)
             return self._say("answer", value=value, slot=" and ".join(held))
         if asked:
-            kind = "flexible" if self.goal.flexibility >= 0.5 else "unknown"
+            kind = "flexible" if self.goal.flexible else "unknown"
             return self._say(kind, slot=" and ".join(asked))
         return self._rephrase(current_prompt)
 
