@@ -32,9 +32,12 @@ def kind_of(action: str) -> Kind:
     return "decline" if action == DECLINE else "call"
 
 
-Outcome = Literal["valid", "answered", "invalid_call", "max_steps"]
+USER_STOP = "###STOP###"
+"""What a simulated user says when it gives up (tau-bench's stop token): the episode ends."""
+
+Outcome = Literal["valid", "answered", "invalid_call", "max_steps", "gave_up"]
 """How an episode ended: a valid tool; the agent answered without a tool; its last reply was
-a tool call it could not make; the step budget ran out."""
+a tool call it could not make; the step budget ran out; the user gave up (`USER_STOP`)."""
 
 Credit = Literal["current", "origin"]
 """Which prompt a step's reward is credited to: the prompt being handled when the action was

@@ -49,6 +49,7 @@ def eval_cmd(
             "--compare", help="Run without and with the memory; report both side by side."
         ),
     ] = False,
+    user: opt.UserOpt = "rephrase",
     record: Annotated[
         bool,
         typer.Option(
@@ -84,6 +85,7 @@ def eval_cmd(
         holdout=holdout,
         split=split,
         epsilon=0.0,
+        user=user,
     )
     loaded = running.load_suite(config.suite)
     loaded.check_holdout(holdout)

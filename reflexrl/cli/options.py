@@ -83,6 +83,15 @@ HoldoutOpt = Annotated[
         "never visits them; eval --split heldout measures them alone.",
     ),
 ]
+UserOpt = Annotated[
+    str,
+    typer.Option(
+        help="Who answers the agent's questions: another prompt of the query (rephrase, "
+        "Curuksu's user), or the same said with an attitude that gives up past its patience "
+        "(template:cooperative, template:impatient, template:confused, template:polite, "
+        "template:frustrated).",
+    ),
+]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write to this file.")]
 
 

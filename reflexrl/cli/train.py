@@ -78,6 +78,7 @@ def train_cmd(
             "30% of rewards lost, 10% flipped). The key still ends episodes and scores eval.",
         ),
     ] = "key",
+    user: opt.UserOpt = "rephrase",
     min_kappa: Annotated[
         float | None,
         typer.Option(
@@ -93,8 +94,8 @@ def train_cmd(
         typer.Option(
             help="Continue run RUN_ID where it stopped: its unfinished episodes, with its own "
             "settings (suite, model, seed, epochs, max-steps, epsilon, render, lookup, "
-            "holdout, credit, temperature: do not pass those). Give --base-url, --header "
-            "and the limits again.",
+            "holdout, credit, temperature, reward, user: do not pass those). Give "
+            "--base-url, --header and the limits again.",
         ),
     ] = None,
     calls: opt.CallOptions = opt.CallOptions(),
@@ -131,6 +132,7 @@ def train_cmd(
             untried=untried,
             holdout=holdout,
             reward=reward,
+            user=user,
         )
     else:
         _reject_with_resume(ctx)

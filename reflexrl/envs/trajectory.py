@@ -12,7 +12,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
-from ..records import CLARIFY, DECLINE, INVALID_CALL, Credit, Outcome, Step
+from ..records import CLARIFY, DECLINE, INVALID_CALL, USER_STOP, Credit, Outcome, Step
 from ..rewards.answer_key import RewardModel
 from ..rewards.behaviour import BehaviourReward
 
@@ -59,7 +59,8 @@ def read_trajectory(
     max_steps: int,
     credit: Credit = "current",
 ) -> Trajectory:
-    """Score the agent's tool calls: stop at the first valid tool or after `max_steps`.
+    """Score the agent's tool calls: stop at the first valid tool, after `max_steps`, or
+    where the user gave up (`USER_STOP`).
 
     A tool call whose arguments could not be parsed (`invalid_tool_calls`) is a step with the
     action `INVALID_CALL`; a reply made only of such calls ends the episode (`invalid_call`).
@@ -71,6 +72,8 @@ def read_trajectory(
     after_user = False
     for message in messages:
         if is_user_turn(message):
+            if message.text.strip() == USER_STOP:  # the user left: nothing after counts
+                return Trajectory(tuple(steps), "gave_up")
             prompt = message.text
             origin = origin or prompt
         if isinstance(message, AIMessage):

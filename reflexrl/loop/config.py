@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 from ..envs.exploration import EpsilonSchedule
+from ..envs.simulated_user import check_user
 from ..errors import BadInputError
 from ..memory import LookupKind
 from ..prompt.renderers import check_rendering
@@ -90,6 +91,10 @@ class RunConfig:
     rewards (`key`), a judge model's (`judge:MODEL`), or the key's as imperfect feedback
     (`feedback-noise:MISSING,FLIPPED`, shares of the rewards lost and flipped). The key
     still ends each episode and scores every evaluation."""
+    user: str = "rephrase"
+    """Who answers the agent's questions (`reflexrl.envs.simulated_user.USERS`): another
+    prompt of the query (`rephrase`, Curuksu's user), or the same said with an attitude that
+    gives up past its patience (`template:impatient`, ...)."""
 
     def __post_init__(self) -> None:
         for name in ("epochs", "max_steps", "k", "concurrency", "max_failures"):
@@ -104,6 +109,7 @@ class RunConfig:
             raise BadInputError(msg, setting="split")
         check_rendering(self.render, self.lookup)
         check_reward_spec(self.reward)
+        check_user(self.user)
         self.schedule()  # checks epsilon
 
     @classmethod

@@ -26,6 +26,7 @@ RESUME_FIXED = (
     "credit",
     "temperature",
     "reward",
+    "user",
 )
 """The settings a resumed run keeps from its log (the rest, e.g. concurrency, may change)."""
 

@@ -14,7 +14,7 @@ from langchain_core.messages import HumanMessage, messages_to_dict
 from langchain_core.runnables import Runnable
 
 from ..envs.context import EpisodeContext
-from ..envs.simulated_user import RephrasingUser
+from ..envs.simulated_user import suite_user
 from ..envs.suite import Suite
 from ..envs.trajectory import read_trajectory
 from ..errors import BudgetExceededError
@@ -77,7 +77,7 @@ def episode_context(
         total=total,
         max_steps=config.max_steps,
         reward_model=suite.reward_model,
-        user=RephrasingUser(pool, rng),
+        user=suite_user(config.user, pool, rng, seed=config.seed * 1_000_003 + slot.index),
         frozen=not training,
         use_memory=config.use_memory or training,
         credit=config.credit,

@@ -129,6 +129,8 @@ CASES: list[tuple[tuple[str, ...], str]] = [
     ((*TRAIN, "--epsilon", "nan"), "--epsilon: input should be"),
     ((*TRAIN, "--epsilon-end", "inf"), "--epsilon-end: input should be less than or equal to 1"),
     ((*TRAIN, "--max-steps", "0"), "--max-steps: input should be greater than or equal to 1"),
+    ((*TRAIN, "--user", "template:grumpy"), "--user: no user 'template:grumpy' (choose rephrase,"),
+    ((*EVAL, "--user", "llm"), "--user: no user 'llm'"),
     ((*TRAIN, "--timeout", "0"), "--timeout: input should be greater than or equal to 0.1"),
     ((*EVAL, "--timeout", "inf"), "--timeout: inf is not a finite number"),
     ((*TRAIN, "--temperature", "-1"), "--temperature: input should be greater than or equal to 0"),

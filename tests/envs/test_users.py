@@ -10,8 +10,10 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from pydantic import ValidationError
 
-from reflexrl.envs.simulated_user import SimulatedUser
+from reflexrl.envs.simulated_user import RephrasingUser, SimulatedUser, check_user, suite_user
 from reflexrl.envs.slot_filling import SLOTS
+from reflexrl.envs.suite import Suite
+from reflexrl.envs.trajectory import read_trajectory
 from reflexrl.envs.users import (
     ATTITUDES,
     FRAMES,
@@ -227,3 +229,34 @@ def test_conversation_outcome() -> None:
     assert conversation_outcome(done, PIANO, served) == ConversationOutcome(
         "/TUTOR/PIANO", goal_reached=True, turns=2, gave_up=False
     )
+
+
+def test_a_suite_user_with_an_attitude_rephrases_then_gives_up() -> None:
+    prompts = ["Draw dogs on a beach", "Picture of dogs at the seaside", "Dogs running on sand"]
+    users = {
+        attitude: suite_user(f"template:{attitude}", prompts, random.Random(1), seed=4)
+        for attitude in ("cooperative", "impatient")
+    }
+    said = {a: [u.answer("Which picture?", prompts[0]) for _ in range(8)] for a, u in users.items()}
+    for answers in said.values():
+        replies = answers[: answers.index(USER_STOP)]  # it gives up, then keeps saying so
+        assert set(answers[len(replies) :]) == {USER_STOP}
+        assert replies and all(any(p in r and p != r for p in prompts[1:]) for r in replies)
+    assert said["impatient"].index(USER_STOP) < said["cooperative"].index(USER_STOP)
+    assert isinstance(suite_user("rephrase", prompts, random.Random(1), 0), RephrasingUser)
+    with pytest.raises(BadInputError) as raised:
+        check_user("template:grumpy")
+    assert raised.value.setting == "user"
+
+
+def test_the_episode_ends_where_the_user_gave_up() -> None:
+    ask = AIMessage("", tool_calls=[{"name": CLARIFY, "args": {"question": "?"}, "id": "c1"}])
+    wrong = AIMessage("", tool_calls=[{"name": "calculator", "args": {}, "id": "c2"}])
+    messages: list[BaseMessage] = [
+        HumanMessage("Draw dogs"),
+        ask,
+        ToolMessage(USER_STOP, tool_call_id="c1", name=CLARIFY),
+        wrong,  # what the agent did after the user left is not scored
+    ]
+    done = read_trajectory(messages, "q1", Suite.load("paper").reward_model, 4)
+    assert done.outcome == "gave_up" and [s.action for s in done.steps] == [CLARIFY]

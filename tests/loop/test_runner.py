@@ -20,6 +20,7 @@ from reflexrl import (
     wrap,
 )
 from reflexrl.envs.exploration import EpsilonSchedule
+from reflexrl.envs.users import user_controls, user_patience
 from reflexrl.loop.config import RunConfig
 from reflexrl.loop.plan import plan, plan_size
 from reflexrl.loop.session import describe_error
@@ -210,6 +211,21 @@ def test_holdout_prompts_are_never_seen_in_training(paper: Suite, memory: Reward
     assert all(not any(h in b for h in held) for e in result.episodes for b in e.memory_blocks)
     (run,) = memory.runs()
     assert run.settings["holdout"] == 2 and RunConfig.from_json(run.settings).holdout == 2
+
+
+def test_a_user_with_an_attitude_gives_up_and_ends_the_episode(
+    paper: Suite, memory: RewardTable
+) -> None:
+    agent = _agent(paper, memory, "fake:clarify")  # asks every time
+    config = RunConfig(epochs=1, max_steps=10, user="template:impatient")
+    result = train(agent, paper, memory, config)
+    patience = user_patience(user_controls(attitude="impatient"))
+    assert {e.outcome for e in result.episodes} == {"gave_up"}
+    assert {len(e.steps) for e in result.episodes} == {patience + 1}  # its answers, then STOP
+    (run,) = memory.runs()
+    assert RunConfig.from_json(run.settings).user == "template:impatient"
+    patient = train(agent, paper, memory, RunConfig(epochs=1, max_steps=10))
+    assert {e.outcome for e in patient.episodes} == {"max_steps"}  # the paper's user never leaves
 
 
 @pytest.mark.parametrize(("split", "count"), [("heldout", 12), ("train", 18), ("all", 30)])
