@@ -57,7 +57,19 @@ class EvalResult:
             "failed": len(self.failures),
             **_pick(self.metrics.to_json(), COMPARED_KEYS),
             "per_query": {q: _pick(v.to_json(), COMPARED_KEYS) for q, v in self.per_query.items()},
+            "conversations": self.conversations(),
             "usage": self.usage.to_json(),
+        }
+
+    def conversations(self) -> dict[str, float]:
+        """Each episode scored as a conversation (PolyAI's conversation-level reward), as
+        shares and a mean: the goal reached (a valid tool), the user's turns (its request and
+        each answer), the user gave up (`--user template:...` past its patience)."""
+        n = max(len(self.episodes), 1)
+        return {
+            "goal_reached": round(sum(e.success for e in self.episodes) / n, 4),
+            "user_turns": round(sum(1 + e.clarifications for e in self.episodes) / n, 4),
+            "gave_up": round(sum(e.outcome == "gave_up" for e in self.episodes) / n, 4),
         }
 
 

@@ -226,6 +226,8 @@ def test_a_user_with_an_attitude_gives_up_and_ends_the_episode(
     assert RunConfig.from_json(run.settings).user == "template:impatient"
     patient = train(agent, paper, memory, RunConfig(epochs=1, max_steps=10))
     assert {e.outcome for e in patient.episodes} == {"max_steps"}  # the paper's user never leaves
+    talks = evaluate(agent, paper, config.with_(epsilon=0.0)).to_json()["conversations"]
+    assert talks == {"goal_reached": 0.0, "user_turns": patience + 2, "gave_up": 1.0}
 
 
 @pytest.mark.parametrize(("split", "count"), [("heldout", 12), ("train", 18), ("all", 30)])
