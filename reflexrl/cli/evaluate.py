@@ -128,7 +128,7 @@ def _print_eval(results: dict[bool, EvalResult], json_out: bool) -> None:
         print_json({"before": results[False].to_json(), "after": results[True].to_json()})
     else:
         out.print(_compare_table(results[False], results[True]))
-    for memory_on, result in ([] if json_out else results.items()):
+    for memory_on, result in [] if json_out else results.items():
         talk = result.conversations()
         if talk["gave_up"]:  # a user with an attitude (--user template:...) left
             shown = "on" if memory_on else "off"
