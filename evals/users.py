@@ -1,0 +1,122 @@
+"""Does the learned memory hold when the users change? Train with Curuksu's user, then
+evaluate frozen with every simulated user (`--user`), memory off and on.
+
+For each suite and seed: `reflexrl train` (the CLI's defaults for the model, the default user
+`rephrase`: another prompt of the query) into a fresh memory, then `reflexrl eval` with each
+user of `reflexrl.envs.simulated_user.USERS`, without the memory and with it. A
+`template:ATTITUDE` user says the query's other prompts in its attitude's words ("Look, I
+just want: ...") and gives up (`###STOP###`) past its patience: fewer questions for an
+impatient or frustrated user. Reported per user: success within 2 steps and success, off and
+on, every seed, the mean and the worst seed's gain; and the share of conversations in which
+the user gave up.
+
+    python evals/users.py --suites paper assistant --seeds 0 1 2 --jobs 2
+
+`--jobs 2` runs two seeds at once with one llama.cpp thread each; the results do not depend
+on it. Writes `evals/reports/users-MODEL.{json,md}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from seeds import _env, reflexrl  # the CLI with --json, as the seeds measurement runs it
+
+from reflexrl.envs.simulated_user import USERS
+
+KEYS = ("success_within_2", "success_rate")
+
+
+def one_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
+    """Train with the default user, then every user's evaluation, memory off and on."""
+    common = ["--suite", suite, "--model", args.model, "--seed", str(seed)]
+    env = _env(args)
+    found: dict[str, Any] = {"suite": suite, "seed": seed, "eval": {}}
+    with tempfile.TemporaryDirectory() as folder:
+        db = str(Path(folder) / "memory.db")
+        _, took = reflexrl(
+            "train", *common, "--epochs", str(args.epochs), "--memory", db, env=env
+        )
+        found["train_seconds"] = round(took, 1)
+        for user in USERS:
+            off, _ = reflexrl("eval", *common, "--user", user, "--no-memory", env=env)
+            on, _ = reflexrl("eval", *common, "--user", user, "--memory", db, env=env)
+            found["eval"][user] = {"off": off, "on": on}
+            print(f"{suite} seed {seed} {user}: {_line(off)} -> {_line(on)}", flush=True)
+    return found
+
+
+def _line(result: dict[str, Any]) -> str:
+    gave_up = result["conversations"]["gave_up"]
+    return f"within 2 {result['success_within_2']:.2f}, gave up {gave_up:.2f}"
+
+
+def markdown(runs: list[dict[str, Any]], model: str, epochs: int) -> str:
+    lines = [
+        f"# Trained with Curuksu's user, evaluated with each user ({model}, {epochs} epochs)",
+        "",
+        "Frozen greedy evaluations, memory off / on. Gain: points of success within 2 steps.",
+        "",
+    ]
+    for suite in sorted({r["suite"] for r in runs}):
+        mine = sorted((r for r in runs if r["suite"] == suite), key=lambda r: r["seed"])
+        seeds = ", ".join(str(r["seed"]) for r in mine)
+        lines += [
+            f"## `{suite}` (seeds {seeds})",
+            "",
+            "| user | within 2 off / on | success off / on | gain per seed | mean gain "
+            "| worst | gave up off / on |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for user in USERS:
+            cells = [
+                f"{mean(r['eval'][user]['off'][k] for r in mine):.2f} / "
+                f"{mean(r['eval'][user]['on'][k] for r in mine):.2f}"
+                for k in KEYS
+            ]
+            gains = [
+                100 * (r["eval"][user]["on"][KEYS[0]] - r["eval"][user]["off"][KEYS[0]])
+                for r in mine
+            ]
+            gave_up = [
+                mean(r["eval"][user][side]["conversations"]["gave_up"] for r in mine)
+                for side in ("off", "on")
+            ]
+            per_seed = ", ".join(f"{g:+.0f}" for g in gains)
+            lines.append(
+                f"| {user} | {cells[0]} | {cells[1]} | {per_seed} | {mean(gains):+.1f} "
+                f"| {min(gains):+.0f} | {gave_up[0]:.2f} / {gave_up[1]:.2f} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--suites", nargs="+", default=["paper", "assistant"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--model", default="local:smollm2")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("evals/reports"))
+    args = parser.parse_args()
+    tasks = [(suite, seed) for suite in args.suites for seed in args.seeds]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        runs = list(pool.map(lambda t: one_seed(args, *t), tasks))
+    name = f"users-{args.model.replace(':', '-')}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{name}.json").write_text(json.dumps(runs, indent=1) + "\n")
+    (args.out / f"{name}.md").write_text(markdown(runs, args.model, args.epochs))
+    print(f"wrote {args.out / name}.md")
+
+
+if __name__ == "__main__":
+    main()
