@@ -40,9 +40,7 @@ def one_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
     found: dict[str, Any] = {"suite": suite, "seed": seed, "eval": {}}
     with tempfile.TemporaryDirectory() as folder:
         db = str(Path(folder) / "memory.db")
-        _, took = reflexrl(
-            "train", *common, "--epochs", str(args.epochs), "--memory", db, env=env
-        )
+        _, took = reflexrl("train", *common, "--epochs", str(args.epochs), "--memory", db, env=env)
         found["train_seconds"] = round(took, 1)
         for user in USERS:
             off, _ = reflexrl("eval", *common, "--user", user, "--no-memory", env=env)
