@@ -128,14 +128,20 @@ def _print_eval(results: dict[bool, EvalResult], json_out: bool) -> None:
         print_json({"before": results[False].to_json(), "after": results[True].to_json()})
     else:
         out.print(_compare_table(results[False], results[True]))
-    for memory_on, result in [] if json_out else results.items():
-        talk = result.conversations()
-        if talk["gave_up"]:  # a user with an attitude (--user template:...) left
-            shown = "on" if memory_on else "off"
-            say(
-                f"memory {shown}: the user gave up in {talk['gave_up']:.0%} of the "
-                f"conversations ({talk['user_turns']:.1f} user turns on average)"
-            )
+    if not json_out:
+        for memory_on, result in results.items():
+            _say_gave_up(result, memory_on)
+
+
+def _say_gave_up(result: EvalResult, memory_on: bool) -> None:
+    """Where users gave up (a user with an attitude: --user template:...), say how often."""
+    talk = result.conversations()
+    if talk["gave_up"]:
+        say(
+            f"memory {'on' if memory_on else 'off'}: the user gave up in "
+            f"{talk['gave_up']:.0%} of the conversations ({talk['user_turns']:.1f} user turns "
+            "on average)"
+        )
 
 
 COMPARED = (

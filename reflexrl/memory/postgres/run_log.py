@@ -31,7 +31,7 @@ class PostgresRunLog(PostgresWriter):
         steps_sql = """SELECT s.* FROM steps s JOIN episodes e ON e.id = s.episode_id
             WHERE e.run_id = %s ORDER BY s.episode_id, s.step_index"""
         sql = "SELECT * FROM episodes WHERE run_id = %s ORDER BY episode_index"
-        with self._reading() as db:  # episodes first: a later one's steps are not read
+        with self._reading() as db:
             found = db.query(sql, [run_id])
             steps: dict[int, list[Step]] = {}
             for s in db.query(steps_sql, [run_id]):
