@@ -1,12 +1,13 @@
 """`copy_memory`: a memory copied into another store (SQLite to PostgreSQL, or back) by
 replaying its log through the destination's own writes, then checked against the source.
 
-Only the protocols are used, so any pair of stores works. The aggregates are not copied:
-every episode goes through the destination's one atomic episode write, in the source log's
-order (`_log_order`), so the destination's credit rule rebuilds the totals, and the copy is
-checked by them (every row's reward, visits, clarifications, per-action n and reward, equal
-to the last bit: the same additions in the same order) and by history (the episodes in the
-same order; the rows at the end of every run, rebuilt from each log, equal).
+It uses the protocols, and `read_sql` for the resets, rollbacks and evaluations, so any pair
+of stores that `open_memory` opens works. The aggregates are not copied: every episode goes
+through the destination's one atomic episode write, in the source log's order
+(`_log_order`), so the destination's credit rule rebuilds the totals, and the copy is checked
+by them (every row's reward, visits, clarifications, per-action n and reward, equal to the
+last bit: the same additions in the same order) and by history (the episodes in the same
+order; the rows at the end of every run, rebuilt from each log, equal).
 
 Resets, rollbacks and evaluations recorded with `eval --record` are replayed at their place
 in the log (a rollback to the point of the copy that matches its source point), and checked

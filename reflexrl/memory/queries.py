@@ -77,7 +77,8 @@ def inspectable(store: MemoryStore) -> InspectableMemory:
         MemoryStoreError: a store these queries cannot read (not SQLite, not PostgreSQL).
     """
     if not isinstance(store, InspectableMemory):
-        raise MemoryStoreError(f"{store.location}: not a memory the page can read")
+        msg = f"{store.location}: not a memory these queries read (a SQLite or PostgreSQL one)"
+        raise MemoryStoreError(msg)
     return store
 
 
