@@ -11,6 +11,7 @@ on, every seed, the mean and the worst seed's gain; and the share of conversatio
 the user gave up.
 
     python evals/users.py --suites paper assistant --seeds 0 1 2 --jobs 2
+    python evals/users.py --holdout 2 --lookup knn ...   # prompts training never saw
 
 `--jobs 2` runs two seeds at once with one llama.cpp thread each; the results do not depend
 on it. Writes `evals/reports/users-MODEL.{json,md}`.
@@ -36,6 +37,8 @@ KEYS = ("success_within_2", "success_rate")
 def one_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
     """Train with the default user, then every user's evaluation, memory off and on."""
     common = ["--suite", suite, "--model", args.model, "--seed", str(seed)]
+    common += ["--lookup", args.lookup, "--holdout", str(args.holdout)]
+    split = ["--split", "heldout"] if args.holdout else []
     env = _env(args)
     found: dict[str, Any] = {"suite": suite, "seed": seed, "eval": {}}
     with tempfile.TemporaryDirectory() as folder:
@@ -43,8 +46,8 @@ def one_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
         _, took = reflexrl("train", *common, "--epochs", str(args.epochs), "--memory", db, env=env)
         found["train_seconds"] = round(took, 1)
         for user in USERS:
-            off, _ = reflexrl("eval", *common, "--user", user, "--no-memory", env=env)
-            on, _ = reflexrl("eval", *common, "--user", user, "--memory", db, env=env)
+            off, _ = reflexrl("eval", *common, *split, "--user", user, "--no-memory", env=env)
+            on, _ = reflexrl("eval", *common, *split, "--user", user, "--memory", db, env=env)
             found["eval"][user] = {"off": off, "on": on}
             print(f"{suite} seed {seed} {user}: {_line(off)} -> {_line(on)}", flush=True)
     return found
@@ -55,11 +58,16 @@ def _line(result: dict[str, Any]) -> str:
     return f"within 2 {result['success_within_2']:.2f}, gave up {gave_up:.2f}"
 
 
-def markdown(runs: list[dict[str, Any]], model: str, epochs: int) -> str:
+def markdown(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    prompts = (
+        f"the {args.holdout} held-out prompts of each query" if args.holdout else "all prompts"
+    )
     lines = [
-        f"# Trained with Curuksu's user, evaluated with each user ({model}, {epochs} epochs)",
+        f"# Trained with Curuksu's user, evaluated with each user ({args.model}, "
+        f"{args.epochs} epochs, lookup {args.lookup})",
         "",
-        "Frozen greedy evaluations, memory off / on. Gain: points of success within 2 steps.",
+        f"Frozen greedy evaluations of {prompts}, memory off / on. Gain: points of "
+        "success within 2 steps.",
         "",
     ]
     for suite in sorted({r["suite"] for r in runs}):
@@ -104,15 +112,21 @@ def main() -> None:
     parser.add_argument("--model", default="local:smollm2")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--lookup", choices=["exact", "knn"], default="exact")
+    parser.add_argument(
+        "--holdout", type=int, default=0, help="train without, and evaluate only, N prompts"
+    )
     parser.add_argument("--out", type=Path, default=Path("evals/reports"))
     args = parser.parse_args()
     tasks = [(suite, seed) for suite in args.suites for seed in args.seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
         runs = list(pool.map(lambda t: one_seed(args, *t), tasks))
     name = f"users-{args.model.replace(':', '-')}"
+    if args.holdout:
+        name += f"-holdout{args.holdout}"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{name}.json").write_text(json.dumps(runs, indent=1) + "\n")
-    (args.out / f"{name}.md").write_text(markdown(runs, args.model, args.epochs))
+    (args.out / f"{name}.md").write_text(markdown(runs, args))
     print(f"wrote {args.out / name}.md")
 
 
