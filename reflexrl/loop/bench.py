@@ -49,25 +49,25 @@ class BehaviourMetrics:
         """The mean F1 over the behaviours the items expect."""
         return sum(self.f1.values()) / len(self.f1) if self.f1 else 0.0
 
-    def flat(self) -> dict[str, float]:
-        """The headline numbers as one flat mapping (a recorded evaluation's shape, which
-        the run page shows): macro-F1, accuracy, the rates, then F1 per behaviour."""
-        found = {
+    def headline(self) -> dict[str, float]:
+        """Macro-F1, accuracy and the rates, rounded for display."""
+        return {
             "macro_f1": round(self.macro_f1, 4),
             "accuracy": round(self.accuracy, 4),
             "hallucination_rate": round(self.hallucination_rate, 4),
             "ask_rate": round(self.ask_rate, 4),
         }
-        return found | {f"f1_{kind}": round(value, 4) for kind, value in self.f1.items()}
+
+    def flat(self) -> dict[str, float]:
+        """The headline numbers, then F1 per behaviour, as one flat mapping (a recorded
+        evaluation's shape, which the run page shows)."""
+        return self.headline() | {f"f1_{kind}": f1 for kind, f1 in _rounded(self.f1).items()}
 
     def to_json(self) -> dict[str, Any]:
         """The `bench --json` shape."""
         return {
             "items": self.items,
-            "macro_f1": round(self.macro_f1, 4),
-            "accuracy": round(self.accuracy, 4),
-            "hallucination_rate": round(self.hallucination_rate, 4),
-            "ask_rate": round(self.ask_rate, 4),
+            **self.headline(),
             "f1": _rounded(self.f1),
             "precision": _rounded(self.precision),
             "recall": _rounded(self.recall),

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
+from operator import itemgetter
 from typing import Any
 
 from ..errors import BadInputError, ReflexRLError
@@ -75,8 +77,8 @@ def copy_memory(src: MemoryStore, dst: MemoryStore) -> CopyReport:
     placed = sorted(_episodes_by_id(src, runs), key=_place)
     for run in runs:
         dst.start_run(run)
-    changes = changes_of(inspectable(src))
-    evaluations = recorded_evaluations(inspectable(src))
+    readable = inspectable(src)
+    changes, evaluations = changes_of(readable), recorded_evaluations(readable)
     _replay(dst, placed, changes, evaluations)
     episodes = [e for _, e in placed]
     failures = [f for run in runs for f in src.failures(run.run_id)]
@@ -115,31 +117,27 @@ def _replay(
     episodes and changes as its source point."""
     targets = {c.to.episode for c in changes if c.to is not None}
     episode_ids, change_ids = {0: 0}, {0: 0}  # source id -> the copy's
-
-    def change(c: Change) -> Callable[[], None]:
-        return lambda: _apply(dst, c, episode_ids, change_ids)
-
-    def evaluation(ev: dict[str, Any]) -> Callable[[], None]:
-        return lambda: dst.record_evaluation(ev["suite"], ev["model"], ev["split"], ev["results"])
-
-    # (after which episode, in which order there): a change and an evaluation at one place
-    # may go in either order, since an evaluation changes no aggregate
-    waiting = sorted(
-        [(c.after_episode, c.id, change(c)) for c in changes]
-        + [
-            (int(ev["after_episode"]), len(changes) + i, evaluation(ev))
-            for i, ev in enumerate(evaluations)
-        ],
-        key=lambda event: event[:2],
-    )
+    events: list[tuple[int, Callable[[], None]]] = [
+        (c.after_episode, partial(_apply, dst, c, episode_ids, change_ids)) for c in changes
+    ]
+    events += [(int(ev["after_episode"]), partial(_record, dst, ev)) for ev in evaluations]
+    # a stable sort: at one place, the changes (in order), then the evaluations (in order),
+    # which change no aggregate
+    events.sort(key=itemgetter(0))
+    done = 0
     for src_id, episode in placed:
-        while waiting and waiting[0][0] < src_id:
-            waiting.pop(0)[2]()
+        while done < len(events) and events[done][0] < src_id:
+            events[done][1]()
+            done += 1
         dst.record_episode(episode, update=True)
         if src_id in targets:
             episode_ids[src_id] = dst.point("now").episode
-    for _, _, apply in waiting:
+    for _, apply in events[done:]:
         apply()
+
+
+def _record(dst: MemoryStore, ev: dict[str, Any]) -> None:
+    dst.record_evaluation(ev["suite"], ev["model"], ev["split"], ev["results"])
 
 
 def _apply(
