@@ -2,12 +2,14 @@
 latency and recall (the Python kNN on either store, and pgvector in PostgreSQL).
 
 Run on demand (not part of the tests): `python evals/benchmarks/postgres.py [--workers 4 16]
-[--episodes 200] [--sizes 10000 100000] [--queries 200] [--out FILE]`. Needs the `postgres`
-and `knn` extras. It starts its own throwaway PostgreSQL 16 + pgvector from the `pgserver`
-wheel, as the tests do (`tests/postgres_server.py`: loopback TCP, a password, `nobody` when
-run as root; fsync and synchronous_commit off, so writes cost no disk flush), raises
-`maintenance_work_mem` to 1 GB so an HNSW build fits in memory, and removes it at the end.
-Prints a table and writes the numbers as JSON to `--out`; nothing is asserted but the totals.
+[--episodes 200] [--sizes 10000 100000] [--queries 200] [--data random|real]
+[--backends ...] [--pgvector-ef 40 200] [--shared-buffers 4GB] [--out FILE]`. Needs the
+`postgres` and `knn` extras. It starts its own throwaway PostgreSQL 16 + pgvector from the
+`pgserver` wheel, as the tests do (`tests/postgres_server.py`: loopback TCP, a password,
+`nobody` when run as root; fsync and synchronous_commit off, so writes cost no disk flush),
+raises `maintenance_work_mem` to 4 GB so an HNSW build fits in memory, and removes it at the
+end. Prints a table and writes the numbers as JSON to `--out`; nothing is asserted but the
+totals.
 
 Writers: N processes each open the one memory (one PostgreSQL database, or one SQLite file),
 wait until all are ready, then record M fake episodes of 1 or 2 steps over a small shared set
@@ -17,24 +19,27 @@ credits are summed per prompt and compared with the store's rows (visits equal, 
 1e-9).
 
 kNN: n stored prompts (one suite), then `--queries` single lookups, each a new prompt, timed
-end to end through `store.nearest` (embedding the query, caching its vector, searching, and
-reading the neighbours' rows). The embeddings are fake: each text gets a deterministic random
-unit vector (384 dimensions, seeded by a hash of the text), and a query text `near:J:Q` gets
-stored prompt J's vector plus noise of norm 0.6 (cosine about 0.86, like a paraphrase). So
-the vectors are random, with no cluster structure (the worst case for a graph index), and
-recall@5 measures the index, not the encoder: it is the lookup's 5 neighbours against the
-exact top 5 by brute-force cosine over the same vectors. The similarity threshold is set to
--1 so each lookup returns its k = 5 best. Backends: the SQLite store with the Python kNN
-(exact search, usearch HNSW past 50,000 prompts), PostgreSQL with the same Python kNN
-(vectors cached in the database, the index in the process), and PostgreSQL with
-`PgvectorLookup` (exact scan, a per-suite HNSW index from 10,000 prompts, ef_search 100),
-timed twice: right after its first lookup filled the vector table and built the index, when
-the table has no statistics yet (autovacuum has not analyzed it), and again after
-`ANALYZE memory_vectors`; the plan PostgreSQL picks for the search is printed after each (with
-no statistics it picks the btree on (model, suite, memory_id) and an exact sort, not HNSW).
-"first" is the first lookup after opening, which embeds, caches and indexes every stored
-prompt. A million prompts was not run: filling and indexing it takes far longer than this
-benchmark's budget on a small machine.
+end to end through `store.nearest` (caching the query's vector, searching, and reading the
+neighbours' rows; not the model's time to embed it, about 4 ms on 2 cores). recall@5 is the
+lookup's 5 neighbours against the exact top 5 by brute-force cosine over the same vectors;
+the similarity threshold is set to -1 so each lookup returns its k = 5 best.
+
+- `--data random`: each text gets a deterministic random unit vector (384 dimensions, seeded
+  by a hash of the text), and a query `near:J:Q` gets stored prompt J's vector plus noise of
+  norm 0.6 (cosine about 0.86, like a paraphrase). No structure at all: the worst case for a
+  graph index, whose 2nd to 5th neighbours are noise (cosine about 0.2, below any threshold a
+  lookup would use), so recall@5 there says little.
+- `--data real`: real all-MiniLM-L6-v2 vectors of up to a million distinct lines of prose
+  found on this machine (`corpus.py`, embedded beforehand and cached; this waits for that
+  cache), and each query is a stored line with one word left out, embedded by the model
+  before the timing starts.
+
+Backends: the SQLite store with the Python kNN (exact search, usearch HNSW past 5,000
+prompts), PostgreSQL with the same Python kNN (vectors cached in the database, the index in
+the process), and PostgreSQL with `PgvectorLookup` (exact scan, a per-suite HNSW index from
+10,000 prompts, ef_search 100; `--pgvector-ef` times it again with other values); the plan
+PostgreSQL picks for the search is printed. "first" is the first lookup after opening, which
+caches the vector of every stored prompt and builds the index.
 """
 
 from __future__ import annotations
@@ -60,11 +65,12 @@ from langchain_core.embeddings import Embeddings
 
 from reflexrl import open_memory
 from reflexrl.memory import KnnLookup, MemoryStore, credits
-from reflexrl.memory.embeddings import embedding_model_id
-from reflexrl.memory.postgres.pgvector import PgvectorLookup
+from reflexrl.memory.embeddings import LocalEmbeddings, embedding_model_id
+from reflexrl.memory.postgres.pgvector import EF_SEARCH, PgvectorLookup
 from reflexrl.records import Episode, RunInfo, Step
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+import corpus  # real sentence embeddings (evals/benchmarks/corpus.py)
 import postgres_server  # the tests' server: started here as there
 
 PostgresServer = postgres_server.PostgresServer
@@ -75,6 +81,7 @@ DIMENSIONS = 384
 QUERY_NOISE = 0.6
 K = 5
 SUITE = "bench"
+BACKENDS = ("sqlite knn", "postgres knn", "postgres pgvector")
 FILL_CHUNK = 10_000
 """Steps per episode when filling the kNN memories (one distinct prompt each)."""
 
@@ -133,6 +140,29 @@ class RandomUnitEmbeddings(Embeddings):
         return out
 
 
+class CorpusEmbeddings(LocalEmbeddings):
+    """Real all-MiniLM-L6-v2 vectors: the corpus's (`corpus.py`, embedded beforehand) for
+    stored texts, the model's for the queries (embedded before the timing starts), so a
+    timed lookup costs the search and the rows, not the model (about 4 ms a prompt)."""
+
+    model_id = "all-MiniLM-L6-v2:corpus"
+
+    def __init__(self, texts: Sequence[str], vectors: np.ndarray, queries: Sequence[str]):
+        super().__init__()
+        self._rows = {text: i for i, text in enumerate(texts)}
+        self._vectors = vectors
+        self._queries = dict(zip(queries, super().embed_array(list(queries)), strict=True))
+
+    def embed_array(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        queries, rows, vectors = self._queries, self._rows, self._vectors
+        return np.stack([queries[t] if t in queries else vectors[rows[t]] for t in texts])
+
+    def array(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_array(texts)
+
+
 def _random_unit(text: str) -> np.ndarray:
     seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
     vector = np.random.default_rng(seed).standard_normal(DIMENSIONS)
@@ -164,7 +194,7 @@ def throwaway_server(options: str = "") -> Iterator[postgres_server.PostgresServ
         server = postgres_server._start(bin_dir, folder, options)
         try:
             with psycopg.connect(server.url(), autocommit=True) as conn:
-                conn.execute("ALTER SYSTEM SET maintenance_work_mem = '1GB'")
+                conn.execute("ALTER SYSTEM SET maintenance_work_mem = '4GB'")
                 conn.execute("SELECT pg_reload_conf()")
             yield server
         finally:
@@ -258,14 +288,14 @@ def check_totals(location: str, expected_episodes: int) -> dict[str, Any]:
 # --- kNN ----------------------------------------------------------------------------------
 
 
-def fill(store: MemoryStore, n: int) -> float:
-    """n distinct prompts, one credited step each, in episodes of FILL_CHUNK steps."""
+def fill(store: MemoryStore, texts: Sequence[str]) -> float:
+    """The texts as distinct prompts, one credited step each, in episodes of FILL_CHUNK steps."""
     start = time.perf_counter()
     store.start_run(RunInfo("fill", SUITE, "fake:first", 0, 1, 4))
-    for index, first in enumerate(range(0, n, FILL_CHUNK)):
+    for index, first in enumerate(range(0, len(texts), FILL_CHUNK)):
         steps = tuple(
-            Step(i - first, stored_prompt(i), ("a", "b", "c")[i % 3], {}, 1.0, False)
-            for i in range(first, min(first + FILL_CHUNK, n))
+            Step(i - first, texts[i], ("a", "b", "c")[i % 3], {}, 1.0, False)
+            for i in range(first, min(first + FILL_CHUNK, len(texts)))
         )
         store.record_episode(
             Episode("fill", index, 1, SUITE, "q", steps[0].prompt, False, "valid", steps)
@@ -274,19 +304,43 @@ def fill(store: MemoryStore, n: int) -> float:
     return time.perf_counter() - start
 
 
-def queries(n: int, count: int, seed: int) -> list[str]:
-    rng = np.random.default_rng(seed)
-    return [f"near:{j}:{q}" for q, j in enumerate(rng.integers(0, n, count))]
+def stored_texts(n: int, data: str, cache: Path) -> list[str]:
+    """The n prompts a memory stores: numbered texts, or the corpus's first n lines."""
+    if data == "random":
+        return [stored_prompt(i) for i in range(n)]
+    return corpus.texts(n, cache)
 
 
-def truth(n: int, texts: list[str], embeddings: RandomUnitEmbeddings) -> list[set[str]]:
+def lookup_data(
+    stored: list[str], count: int, data: str, cache: Path
+) -> tuple[RandomUnitEmbeddings | CorpusEmbeddings, list[str]]:
+    """The embeddings the lookups use and `count` query texts, each a paraphrase of a
+    stored prompt: `near:J:Q` (random vectors), or a stored line with one word left out."""
+    rng = np.random.default_rng(len(stored))
+    picked = rng.integers(0, len(stored), count)
+    if data == "random":
+        return RandomUnitEmbeddings(), [f"near:{j}:{q}" for q, j in enumerate(picked)]
+    texts, vectors = corpus.embedded(len(stored), cache, wait=True)
+    queries = [_without_a_word(texts[j], rng) for j in picked]
+    return CorpusEmbeddings(texts, vectors, queries), queries
+
+
+def _without_a_word(text: str, rng: np.random.Generator) -> str:
+    words = text.split()
+    del words[int(rng.integers(0, len(words)))]
+    return " ".join(words)
+
+
+def truth(
+    stored: list[str], texts: list[str], embeddings: RandomUnitEmbeddings | CorpusEmbeddings
+) -> list[set[str]]:
     """The exact top k stored prompts of each query, by brute-force cosine."""
-    stored = embeddings.array([stored_prompt(i) for i in range(n)])
+    matrix = embeddings.array(stored)
     found = []
     for query in embeddings.array(texts):
-        scores = stored @ query
+        scores = matrix @ query
         top = np.argpartition(-scores, K)[:K]
-        found.append({stored_prompt(int(i)) for i in top})
+        found.append({stored[int(i)] for i in top})
     return found
 
 
@@ -296,7 +350,7 @@ def time_lookups(
     """Open the store, time its first lookup, then each query's."""
     with closing(opener()) as store:
         start = time.perf_counter()
-        store.nearest(SUITE, "near:0:warm-up")
+        store.nearest(SUITE, texts[0])
         first = time.perf_counter() - start
         times, hits = [], 0
         for text, best in zip(texts, exact, strict=True):
@@ -309,37 +363,42 @@ def time_lookups(
 
 
 def bench_knn(
-    server: postgres_server.PostgresServer, n: int, count: int, folder: Path
+    server: postgres_server.PostgresServer, n: int, args: argparse.Namespace, folder: Path
 ) -> list[dict[str, Any]]:
-    embeddings = RandomUnitEmbeddings()
-    texts = queries(n, count, seed=n)
-    exact = truth(n, texts, embeddings)
-    results = []
+    stored = stored_texts(n, args.data, args.corpus)
     path = folder / f"knn-{n}.db"
     with closing(open_memory(path)) as store:
-        sqlite_fill = fill(store, n)
+        sqlite_fill = fill(store, stored)
     url = server.url(server.create_database())
     with closing(open_memory(url)) as store:
-        pg_fill = fill(store, n)
+        pg_fill = fill(store, stored)
+    embeddings, texts = lookup_data(stored, args.queries, args.data, args.corpus)
+    exact = truth(stored, texts, embeddings)
+    results = []
 
     def python_knn(location: str | Path) -> Callable[[], MemoryStore]:
         return lambda: open_memory(location, lookup=KnnLookup(embeddings, k=K, threshold=-1.0))
 
-    def pgvector() -> MemoryStore:
-        return open_memory(url, lookup=PgvectorLookup(embeddings, k=K, threshold=-1.0))
+    def pgvector(ef: int) -> Callable[[], MemoryStore]:
+        lookup = PgvectorLookup(embeddings, k=K, threshold=-1.0, ef_search=ef)
+        return lambda: open_memory(url, lookup=lookup)
 
     cases: list[tuple[str, float, Callable[[], MemoryStore]]] = [
         ("sqlite knn", sqlite_fill, python_knn(path)),
         ("postgres knn", pg_fill, python_knn(url)),
-        ("postgres pgvector", pg_fill, pgvector),
-        ("pgvector analyzed", pg_fill, pgvector),
+        *(
+            (
+                f"postgres pgvector{'' if ef == EF_SEARCH else f' ef_search={ef}'}",
+                pg_fill,
+                pgvector(ef),
+            )
+            for ef in (EF_SEARCH, *args.pgvector_ef)
+        ),
     ]
-    for name, filled, opener in cases:
-        if name == "pgvector analyzed":
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("ANALYZE memory_vectors")
+    for name, filled, opener in (c for c in cases if c[0].startswith(tuple(args.backends))):
         row: dict[str, Any] = {
             "prompts": n,
+            "data": args.data,
             "backend": name,
             "fill_s": filled,
             **time_lookups(opener, texts, exact),
@@ -381,17 +440,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--workers", type=int, nargs="+", default=[4, 16])
+    parser.add_argument("--workers", type=int, nargs="*", default=[4, 16])
     parser.add_argument("--episodes", type=int, default=200, help="episodes per writer")
     parser.add_argument(
         "--prompts", type=int, default=50, help="distinct prompts the writers share"
     )
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--data",
+        choices=["random", "real"],
+        default="random",
+        help="random unit vectors, or real sentence embeddings (corpus.py: waits for its cache)",
+    )
+    parser.add_argument("--corpus", type=Path, default=corpus.DEFAULT_CACHE)
+    parser.add_argument(
+        "--pgvector-ef",
+        type=int,
+        nargs="*",
+        default=[],
+        help=f"pgvector's lookups again with these hnsw.ef_search (the default is {EF_SEARCH})",
+    )
+    parser.add_argument(
+        "--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS, metavar="BACKEND"
+    )
+    parser.add_argument(
+        "--shared-buffers", default="128MB", help="the server's (a million vectors: 4GB)"
+    )
     parser.add_argument("--out", type=Path, default=Path("evals/reports/postgres-benchmark.json"))
     args = parser.parse_args()
     report: dict[str, Any] = {"cores": os.cpu_count(), "writers": [], "knn": []}
-    with throwaway_server() as server, tempfile.TemporaryDirectory() as tmp:
+    server_options = f"-c shared_buffers={args.shared_buffers}"
+    with throwaway_server(server_options) as server, tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         report["server"] = server_version(server)
         print(f"{os.cpu_count()} cores, {report['server']} (fsync off), SQLite in {folder}")
@@ -420,7 +500,7 @@ def main() -> None:
             f"{'p99 ms':>8} {'recall@5':>9}"
         )
         for n in args.sizes:
-            report["knn"] += bench_knn(server, n, args.queries, folder)
+            report["knn"] += bench_knn(server, n, args, folder)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

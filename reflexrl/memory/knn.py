@@ -25,7 +25,7 @@ from .embeddings import LocalEmbeddings, as_unit_matrix, embedding_model_id
 from .lookup import RowSource, VectorCache
 from .protocols import LookupKind, Neighbour
 from .saved_index import load_index, save_index
-from .vector_index import AutoIndex
+from .vector_index import ANN_THRESHOLD, AutoIndex
 
 LOG = logging.getLogger(__name__)
 
@@ -63,7 +63,8 @@ class KnnLookup:
         k: Neighbours per prompt (default 5).
         threshold: Least cosine similarity of a neighbour (default 0.5); below it a prompt
             has no neighbour, and the agent is told to explore.
-        ann_threshold: Stored prompts of a suite past which the index becomes HNSW.
+        ann_threshold: Stored prompts of a suite past which the index becomes HNSW
+            (default 5,000).
     """
 
     kind: LookupKind = "knn"
@@ -74,7 +75,7 @@ class KnnLookup:
         *,
         k: int = DEFAULT_K,
         threshold: float = DEFAULT_THRESHOLD,
-        ann_threshold: int = 50_000,
+        ann_threshold: int = ANN_THRESHOLD,
     ) -> None:
         if k < 1:
             raise BadInputError(f"kNN lookup: k must be at least 1, not {k}")

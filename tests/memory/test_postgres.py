@@ -269,6 +269,21 @@ def test_pgvector_finds_what_the_python_knn_finds_through_a_suite_index(
     assert found[SIMILAR[5]][0] == (SIMILAR[5], pytest.approx(1.0, abs=1e-5))
 
 
+def test_pgvector_searches_with_its_ef_search_on_every_connection(postgres_url: str) -> None:
+    from reflexrl.memory.postgres.pgvector import PgvectorLookup
+
+    with closing(open_memory(postgres_url, lookup=PgvectorLookup(ef_search=77))) as store:
+        shown = []
+        for _ in range(3):  # three connections of the pool at once
+            held = [store.pool.getconn() for _ in range(3)]
+            shown += [conn.execute("SHOW hnsw.ef_search").fetchone() for conn in held]
+            for conn in held:
+                store.pool.putconn(conn)
+        assert shown == [("77",)] * 9
+    with pytest.raises(BadInputError, match="ef_search must be at least 1"):
+        PgvectorLookup(ef_search=0)
+
+
 def test_text_postgres_cannot_hold_is_stored_as_it_can(postgres_url: str) -> None:
     with closing(open_memory(postgres_url)) as store:
         store.start_run(RunInfo("run", "s", "fake:first", 0, 1, 4))

@@ -34,7 +34,8 @@ __all__ = ["DEFAULT_ANN_THRESHOLD", "PgvectorLookup"]
 DEFAULT_ANN_THRESHOLD = 10_000
 """Vectors of a suite past which it gets an HNSW index (below, an exact scan is as fast)."""
 EF_SEARCH = 100
-"""HNSW candidates per search (pgvector's default is 40): recall over a few milliseconds."""
+"""HNSW candidates per search by default (pgvector's own default is 40): recall over a few
+milliseconds."""
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS memory_vectors (
@@ -62,6 +63,8 @@ class PgvectorLookup:
         k: Neighbours per prompt (default 5).
         threshold: Least cosine similarity of a neighbour (default 0.5).
         ann_threshold: Vectors of a suite past which it is searched through an HNSW index.
+        ef_search: HNSW candidates per search (`hnsw.ef_search`): more finds more of the
+            true nearest and takes longer.
     """
 
     kind: LookupKind = "knn"
@@ -73,9 +76,13 @@ class PgvectorLookup:
         k: int = DEFAULT_K,
         threshold: float = DEFAULT_THRESHOLD,
         ann_threshold: int = DEFAULT_ANN_THRESHOLD,
+        ef_search: int = EF_SEARCH,
     ) -> None:
+        if ef_search < 1:
+            raise BadInputError(f"pgvector lookup: ef_search must be at least 1, not {ef_search}")
         self.embedder = KnnLookup(embeddings, k=k, threshold=threshold)
         self.ann_threshold = ann_threshold
+        self.ef_search = ef_search
         self._store: PostgresWriter | None = None
         self._suites: dict[str, _Suite] = {}
         self._lock = threading.RLock()
@@ -101,16 +108,21 @@ class PgvectorLookup:
                 )
                 raise MemoryStoreError(msg)
 
+    def configure(self, conn: psycopg.Connection) -> None:
+        """Set up each connection of the memory's pool: its HNSW searches keep `ef_search`
+        candidates (set once per connection, so a search is one statement)."""
+        conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(self.ef_search)])
+
     def nearest(self, source: RowSource, suite: str, prompt: str) -> Sequence[Neighbour]:
         """The k most similar stored prompts with a row in `source`, above the threshold."""
         k = self.embedder.k
         with self._lock:
             state = self._synced(source, suite)
-            empty, indexed = state.count == 0, state.indexed
+            empty = state.count == 0
         if empty:
             return []
         query = self.embedder.vectors([prompt])[0]
-        hits = self._search(suite, query, 2 * k, indexed=indexed)
+        hits = self._search(suite, query, 2 * k)
         close = [(p, s) for p, s in hits if s >= self.embedder.threshold]
         rows = source.lookup_many(suite, [p for p, _ in close])
         found = [Neighbour(rows[p], min(s, 1.0)) for p, s in close if p in rows]
@@ -173,11 +185,10 @@ class PgvectorLookup:
             # lookup at 100k prompts: evals/benchmarks/postgres.py).
             db.conn.execute("ANALYZE memory_vectors")
 
-    def _search(
-        self, suite: str, query: np.ndarray, limit: int, *, indexed: bool
-    ) -> list[tuple[str, float]]:
-        """(prompt, cosine similarity) of the suite's nearest vectors. The model and suite
-        are written into the statement, so the planner can match the suite's partial index."""
+    def _search(self, suite: str, query: np.ndarray, limit: int) -> list[tuple[str, float]]:
+        """(prompt, cosine similarity) of the suite's nearest vectors: one statement in
+        autocommit. The model and suite are written into the statement, so the planner can
+        match the suite's partial index."""
         dims = sql.Literal(int(query.shape[0]))
         search = sql.SQL(
             "SELECT prompt, 1 - (embedding::vector({dims}) <=> %s::vector({dims})) "
@@ -189,9 +200,7 @@ class PgvectorLookup:
             suite=sql.Literal(suite),
         )
         vector = _literal(query)
-        with self._db().transaction() as db:
-            if indexed:
-                db.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(EF_SEARCH)])
+        with self._db().statements() as db:
             found = db.conn.execute(search, [vector, vector, limit]).fetchall()
         return [(str(p), float(s)) for p, s in found]
 

@@ -15,7 +15,7 @@ import select
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import psycopg
 from psycopg.rows import dict_row
@@ -28,6 +28,7 @@ from .connect import describe
 
 __all__ = [
     "LOG_LOCK",
+    "ConnectionSetup",
     "PostgresWriter",
     "Session",
     "check_pooled",
@@ -179,6 +180,15 @@ def _insert(table: str, record: dict[str, Any]) -> str:
     return f"INSERT INTO {table} ({columns}) VALUES ({marks})"
 
 
+@runtime_checkable
+class ConnectionSetup(Protocol):
+    """A lookup that sets up each pooled connection of the memory it searches."""
+
+    def configure(self, conn: psycopg.Connection) -> None:
+        """Called once per new connection, before its first use."""
+        ...
+
+
 class PostgresWriter:
     """What the store's roles share: its pool, and its read and write transactions."""
 
@@ -227,6 +237,11 @@ class PostgresWriter:
                 yield Session(conn)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             raise unavailable(self.location, exc) from exc
+
+    def statements(self) -> AbstractContextManager[Session]:
+        """A session for reads beside the store (the pgvector lookup's search): each
+        statement in autocommit, as the store's own reads."""
+        return self._reading()
 
     def transaction(self, *, write: bool = False) -> AbstractContextManager[Session]:
         """A transaction for what works beside the store on its database (the pgvector

@@ -26,7 +26,7 @@ from .pending import PostgresPendingLog
 from .reader import PostgresReader, read_rows
 from .run_log import PostgresRunLog, read_runs
 from .schema import check_schema, migrate, require_current
-from .session import check_pooled, retrying, suite_filter, unavailable
+from .session import ConnectionSetup, check_pooled, retrying, suite_filter, unavailable
 from .snapshots import PostgresSnapshot
 from .vectors import PostgresVectorCache
 from .writer import append_episode
@@ -96,10 +96,13 @@ class PostgresMemory(PostgresReader, PostgresRunLog, PostgresPendingLog, Postgre
 
     def _configure(self, conn: psycopg.Connection) -> None:
         """Every pooled connection of a read-only store runs read-only transactions, its
-        explicit ones and its autocommitted statements alike."""
+        explicit ones and its autocommitted statements alike; a lookup that searches in the
+        database sets up each connection too."""
         conn.read_only = self.read_only
         if self.read_only:
             conn.execute("SET default_transaction_read_only = on")
+        if isinstance(self.finder, ConnectionSetup):
+            self.finder.configure(conn)
 
     @staticmethod
     def check(url: str, *, must_exist: bool = False) -> None:
