@@ -32,6 +32,9 @@ LOG = logging.getLogger(__name__)
 DEFAULT_K = 5
 SAVE_GROWTH = 1.1
 """A saved HNSW index is saved again once the suite holds this many times its prompts."""
+FRESH_TRIES = 3
+"""Searches in one lookup while other processes keep adding rows, before it takes them as
+they are."""
 DEFAULT_THRESHOLD = 0.5
 """Cosine similarity below which a stored prompt is no neighbour (MemRL's 0.5; with
 all-MiniLM-L6-v2 a paraphrase scores ~0.8, an unrelated request ~0.2)."""
@@ -97,20 +100,36 @@ class KnnLookup:
         self._cache = cache
 
     def nearest(self, source: RowSource, suite: str, prompt: str) -> Sequence[Neighbour]:
-        """The k most similar stored prompts with a row in `source`, above the threshold."""
-        with self._lock:
-            index = self._synced(source, suite)
-            if index.index is None:
-                return []
-            query = self.vectors([prompt])[0]
-            hits = index.index.search(query, 2 * self.k)
-        close = [(index.prompts[i], s) for i, s in hits if s >= self.threshold]
-        rows = source.lookup_many(suite, list(dict.fromkeys(p for p, _ in close)))
+        """The k most similar stored prompts with a row in `source`, above the threshold.
+
+        The index is searched as it is, and the neighbours' rows are read with a check that
+        no row was added since (one read); if one was, the index takes the new rows and the
+        search runs again."""
+        for attempt in range(FRESH_TRIES):
+            with self._lock:
+                index = self._suites.get(suite)
+                if index is None or attempt:
+                    index = self._synced(source, suite)
+                close = self._search(index, prompt)
+                last = index.last_id
+            wanted = list(dict.fromkeys(p for p, _ in close))
+            rows = source.lookup_fresh(suite, wanted, last)
+            if rows is not None:
+                break
+        else:  # rows keep arriving faster than this reads them: take them as they are
+            rows = source.lookup_many(suite, wanted)
         found: dict[str, Neighbour] = {}
         for text, similarity in close:
             if text in rows and text not in found:
                 found[text] = Neighbour(rows[text], min(float(similarity), 1.0))
         return list(found.values())[: self.k]
+
+    def _search(self, index: _SuiteIndex, prompt: str) -> list[tuple[str, float]]:
+        """The stored prompts nearest `prompt` in `index`, above the threshold."""
+        if index.index is None:
+            return []
+        hits = index.index.search(self.vectors([prompt])[0], 2 * self.k)
+        return [(index.prompts[i], s) for i, s in hits if s >= self.threshold]
 
     def _synced(self, source: RowSource, suite: str) -> _SuiteIndex:
         """The suite's index, with the rows added since it was last read."""

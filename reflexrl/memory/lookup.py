@@ -27,6 +27,14 @@ class RowSource(Protocol):
         """(id, prompt) of the rows added after id `after`."""
         ...
 
+    def lookup_fresh(
+        self, suite: str, prompts: Sequence[str], after: int
+    ) -> dict[str, MemoryRow] | None:
+        """The rows of several prompts, by prompt, or None if the suite has rows added after
+        id `after` (an index that has seen the rows up to `after` is stale): one read, so
+        a lookup whose index is current reads a server once."""
+        ...
+
 
 class VectorCache(Protocol):
     """Where a kNN lookup keeps embeddings between processes (the memory file)."""

@@ -23,10 +23,11 @@ from ..files.atomic import replacing
 
 INSTALL_HINT = "pip install 'reflexrl[knn]'"
 ANN_THRESHOLD = 5_000
-# Past 5,000 vectors HNSW is the faster search and loses almost nothing: on real all-MiniLM-L6-v2
-# embeddings of prose lines (evals/benchmarks/corpus.py) an exact search of 10,000 takes about
-# 0.5 ms against 0.1-0.2 ms for HNSW, whose recall@5 is 0.997 at 2,000 to 50,000 vectors; the
-# switch builds the graph once (1 s at 5,000 vectors on 2 cores, 33 s at 50,000).
+# Past 5,000 vectors HNSW is the faster search and loses almost nothing. On real
+# all-MiniLM-L6-v2 embeddings of prose lines (`evals/benchmarks/knn_lookup.py --data real`, 2
+# cores) an exact search takes 0.13 / 0.28 / 4.1 ms (p50) at 5,000 / 10,000 / 50,000 vectors
+# against 0.16 / 0.20 / 0.45 ms for HNSW, whose recall@5 is 0.996-0.999 there; the switch
+# builds the graph once (0.3 s at 5,000 vectors, 6.9 s at 50,000).
 # HNSW settings, measured on 384-dimensional clustered vectors (evals/benchmarks/knn_lookup.py)
 # on 2 cores: bf16 storage (similarities within 0.001) keeps f32's and f16's recall at half of
 # f32's memory and builds about 25% faster than f16 on a CPU with bf16 instructions (i8 loses
@@ -34,7 +35,9 @@ ANN_THRESHOLD = 5_000
 # expansion_add 128 gains 2-3 points of recall over 64 for 1.7x the build time; expansion_search
 # 128 gives recall@5 of 0.99 at 100,000 vectors (0.995 on 40,000 real MiniLM embeddings) for
 # 1-2 ms per search, but 0.59 at 1,000,000 synthetic ones (0.75 / 0.84 / 0.91 with 256 / 512 /
-# 1024, 3 / 6 / 11 ms), whose cluster centres are random in 384 dimensions, the hardest case.
+# 1024, 3 / 6 / 11 ms), whose cluster centres are random in 384 dimensions, the hardest case;
+# on a million real embeddings (`evals/benchmarks/postgres.py --data real`) a whole lookup
+# through the SQLite store takes 3.5 ms p50 at recall@5 0.985.
 ANN_DTYPE = "bf16"
 ANN_CONNECTIVITY = 16
 ANN_EXPANSION_ADD = 128
@@ -257,8 +260,8 @@ class AnnIndex:
 class AutoIndex:
     """Exact search while small, HNSW once it holds more than `ann_threshold` vectors.
 
-    The add that crosses the threshold moves every vector into an `AnnIndex` (about a second
-    at 5,000 vectors on 2 cores); searches meanwhile keep being answered by the exact index.
+    The add that crosses the threshold moves every vector into an `AnnIndex` (0.3 s at 5,000
+    vectors on 2 cores); searches meanwhile keep being answered by the exact index.
     """
 
     def __init__(

@@ -129,6 +129,24 @@ def test_a_stored_prompt_is_its_own_nearest_row(store: MemoryStore) -> None:
     assert store.nearest("other-suite", PROMPT) == []
 
 
+def test_rows_are_read_fresh_or_not_at_all(store: MemoryStore) -> None:
+    store.record_episode(_episode(0, (PROMPT, "good", 1.0)))
+    ((last, _),) = store.prompts_after("s", 0)
+    assert store.lookup_fresh("s", [PROMPT, "never stored"], last - 1) is None
+    fresh = store.lookup_fresh("s", [PROMPT, "never stored"], last)
+    assert fresh is not None and list(fresh) == [PROMPT] and fresh[PROMPT].visits == 1
+    assert store.lookup_fresh("s", [], last) == {}
+    assert store.lookup_fresh("other-suite", [PROMPT], 0) == {}
+
+
+def test_a_prompt_stored_after_a_lookup_is_its_nearest(store: MemoryStore) -> None:
+    store.record_episode(_episode(0, (PROMPT, "good", 1.0)))
+    assert store.nearest("s", PROMPT)[0].row.prompt == PROMPT
+    other = "Compute the sum of five and ten with the calculator"
+    store.record_episode(_episode(1, (other, "calculator", 1.0)))
+    assert store.nearest("s", other)[0].row.prompt == other
+
+
 def test_a_snapshot_is_unchanged_by_later_writes(store: MemoryStore) -> None:
     store.record_episode(_episode(0, (PROMPT, "good", 1.0)))
     held = store.snapshot()

@@ -49,6 +49,20 @@ class PostgresReader:
             found = read_rows(db, where, [suite, list(prompts)], "prompt", None, actions=True)
         return {r.prompt: r for r in found}
 
+    def lookup_fresh(
+        self, suite: str, prompts: Sequence[str], after: int
+    ) -> dict[str, MemoryRow] | None:
+        """The rows of several prompts, by prompt, or None if the suite has rows added after
+        id `after`: one statement, which reads the new rows too (few, unless the index is
+        far behind) and so answers both from one snapshot."""
+        sql = f"""SELECT m.*, {_ACTIONS} AS actions FROM memory m
+            WHERE m.suite = %s AND (m.prompt = ANY(%s) OR m.id > %s)"""
+        with self._reading() as db:
+            records = db.query(sql, [suite, list(prompts), after])
+        if any(r["id"] > after for r in records):
+            return None
+        return {row.prompt: row for row in map(_row, records)}
+
     def prompts_after(self, suite: str, after: int) -> list[tuple[int, str]]:
         """(id, prompt) of the suite's rows whose id is above `after`, in id order: what a
         kNN index has not seen yet (ids grow in commit order: `session.LOG_LOCK`)."""
