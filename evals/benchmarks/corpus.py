@@ -11,7 +11,7 @@ almost all letters and spaces; it is cut to its first 16 words (a request's leng
 and kept once. Different machines find different lines, so the texts' sha256 is reported with
 every result.
 
-Embedding a million lines takes about 50 minutes on 2 cores, so the vectors are cached
+Embedding a million lines takes about 80 minutes on 2 cores, so the vectors are cached
 (`--cache`, float16, resumable: the work done survives an interrupted run).
 
 `python evals/benchmarks/corpus.py [--count 1000000] [--cache DIR]` fills the cache.
