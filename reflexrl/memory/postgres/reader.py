@@ -55,10 +55,9 @@ class PostgresReader:
         """The rows of several prompts, by prompt, or None if the suite has rows added after
         id `after`: one statement, which reads the new rows too (few, unless the index is
         far behind) and so answers both from one snapshot."""
-        sql = f"""SELECT m.*, {_ACTIONS} AS actions FROM memory m
-            WHERE m.suite = %s AND (m.prompt = ANY(%s) OR m.id > %s)"""
+        where = "WHERE suite = %s AND (prompt = ANY(%s) OR id > %s)"
         with self._reading() as db:
-            records = db.query(sql, [suite, list(prompts), after])
+            records = _records(db, where, [suite, list(prompts), after], "prompt", None, True)
         if any(r["id"] > after for r in records):
             return None
         return {row.prompt: row for row in map(_row, records)}
@@ -95,11 +94,18 @@ def read_rows(
 ) -> list[MemoryRow]:
     """The memory rows `where` selects, sorted, with their actions if `actions`: one
     statement, so rows and actions are read from one snapshot in one round trip."""
+    return [_row(r) for r in _records(db, where, params, sort, limit, actions)]
+
+
+def _records(
+    db: Session, where: str, params: list[Any], sort: SortKey, limit: int | None, actions: bool
+) -> list[dict[str, Any]]:
+    """The rows of `read_rows` as the database returns them (with their ids)."""
     detail = _ACTIONS if actions else "NULL"
     sql = f"SELECT m.*, {detail} AS actions FROM memory m {where} ORDER BY {SQL_ORDER[sort]}"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    return [_row(r) for r in db.query(sql, params)]
+    return db.query(sql, params)
 
 
 _ACTIONS = """(SELECT json_agg(json_build_array(a.action, a.n, a.reward) ORDER BY a.action)
