@@ -1,9 +1,11 @@
-"""Does the learned memory hold when the users change? Train with Curuksu's user, then
-evaluate frozen with every simulated user (`--user`), memory off and on.
+"""Does the learned memory hold when the users change? Train with one user (`--train-user`,
+default Curuksu's), then evaluate frozen with every simulated user (`--users`), memory off
+and on.
 
-For each suite and seed: `reflexrl train` (the CLI's defaults for the model, the default user
-`rephrase`: another prompt of the query) into a fresh memory, then `reflexrl eval` with each
-user of `reflexrl.envs.simulated_user.USERS`, without the memory and with it. A
+For each suite and seed: `reflexrl train` (the CLI's defaults for the model, with the user
+`--train-user`; `rephrase`: another prompt of the query) into a fresh memory, then
+`reflexrl eval` with each user of `--users` (default: `rephrase` and every template user of
+`reflexrl.envs.simulated_user.USERS`), without the memory and with it. A
 `template:ATTITUDE` user says the query's other prompts in its attitude's words ("Look, I
 just want: ...") and gives up (`###STOP###`) past its patience: fewer questions for an
 impatient or frustrated user. Reported per user: success within 2 steps and success, off and
@@ -12,6 +14,7 @@ the user gave up.
 
     python evals/users.py --suites paper assistant --seeds 0 1 2 --jobs 2
     python evals/users.py --holdout 2 --lookup knn ...   # prompts training never saw
+    python evals/users.py --train-user template:impatient --users rephrase template:impatient
 
 `--jobs 2` runs two seeds at once with one llama.cpp thread each; the results do not depend
 on it. Writes `evals/reports/users-MODEL.{json,md}`.
@@ -29,13 +32,17 @@ from typing import Any
 
 from seeds import _env, reflexrl  # the CLI with --json, as the seeds measurement runs it
 
-from reflexrl.envs.simulated_user import USERS
+from reflexrl.envs.simulated_user import LLM_PREFIX, USERS
+
+SIMULATED = [u for u in USERS if not u.startswith(LLM_PREFIX)]
+"""The users evaluated by default: Curuksu's and the template users (an `llm:` user needs a
+model: name it with `--users llm:SPEC`)."""
 
 KEYS = ("success_within_2", "success_rate")
 
 
 def one_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
-    """Train with the default user, then every user's evaluation, memory off and on."""
+    """Train with `--train-user`, then every `--users` evaluation, memory off and on."""
     common = ["--suite", suite, "--model", args.model, "--seed", str(seed)]
     common += ["--lookup", args.lookup, "--holdout", str(args.holdout)]
     split = ["--split", "heldout"] if args.holdout else []
@@ -43,9 +50,10 @@ def one_seed(args: argparse.Namespace, suite: str, seed: int) -> dict[str, Any]:
     found: dict[str, Any] = {"suite": suite, "seed": seed, "eval": {}}
     with tempfile.TemporaryDirectory() as folder:
         db = str(Path(folder) / "memory.db")
-        _, took = reflexrl("train", *common, "--epochs", str(args.epochs), "--memory", db, env=env)
+        trained = ["--epochs", str(args.epochs), "--user", args.train_user, "--memory", db]
+        _, took = reflexrl("train", *common, *trained, env=env)
         found["train_seconds"] = round(took, 1)
-        for user in USERS:
+        for user in args.users:
             off, _ = reflexrl("eval", *common, *split, "--user", user, "--no-memory", env=env)
             on, _ = reflexrl("eval", *common, *split, "--user", user, "--memory", db, env=env)
             found["eval"][user] = {"off": off, "on": on}
@@ -63,7 +71,7 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
         f"the {args.holdout} held-out prompts of each query" if args.holdout else "all prompts"
     )
     lines = [
-        f"# Trained with Curuksu's user, evaluated with each user ({args.model}, "
+        f"# Trained with the user `{args.train_user}`, evaluated with each user ({args.model}, "
         f"{args.epochs} epochs, lookup {args.lookup})",
         "",
         f"Frozen greedy evaluations of {prompts}, memory off / on. Gain: points of "
@@ -80,7 +88,7 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
             "| worst | gave up off / on |",
             "|---|---|---|---|---|---|---|",
         ]
-        for user in USERS:
+        for user in args.users:
             cells = [
                 f"{mean(r['eval'][user]['off'][k] for r in mine):.2f} / "
                 f"{mean(r['eval'][user]['on'][k] for r in mine):.2f}"
@@ -116,6 +124,8 @@ def main() -> None:
     parser.add_argument(
         "--holdout", type=int, default=0, help="train without, and evaluate only, N prompts"
     )
+    parser.add_argument("--train-user", default="rephrase", help="the user of training")
+    parser.add_argument("--users", nargs="+", default=SIMULATED, help="the users evaluated")
     parser.add_argument("--out", type=Path, default=Path("evals/reports"))
     args = parser.parse_args()
     tasks = [(suite, seed) for suite in args.suites for seed in args.seeds]
@@ -124,6 +134,8 @@ def main() -> None:
     name = f"users-{args.model.replace(':', '-')}"
     if args.holdout:
         name += f"-holdout{args.holdout}"
+    if args.train_user != "rephrase":
+        name += "-trained-" + args.train_user.replace(":", "-")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{name}.json").write_text(json.dumps(runs, indent=1) + "\n")
     (args.out / f"{name}.md").write_text(markdown(runs, args))

@@ -211,6 +211,7 @@ class StubProvider:
         """How many coming `response_format` replies break their schema."""
         self.faults_served: list[int | str] = []
         self._faults: deque[int | str] = deque()
+        self._texts: deque[str] = deque()
         self._seen: set[str] = set()
         self._lock = threading.Lock()
         self._server: _Server | None = None
@@ -242,6 +243,11 @@ class StubProvider:
         """Queue faults (a status, "timeout" or "drop"), one per request to an API route."""
         with self._lock:
             self._faults.extend(faults)
+
+    def say_next(self, *texts: str) -> None:
+        """Queue the text of the coming OpenAI replies, one per completion (then its own)."""
+        with self._lock:
+            self._texts.extend(texts)
 
     def handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Reply:
         """Answer one request (called from the handler threads)."""
@@ -303,7 +309,12 @@ class StubProvider:
                 reply = openai_response(n, model, None, usage)
                 reply["choices"][0]["message"]["content"] = text
                 return 200, reply, {}
-            return 200, openai_response(n, model, choice, usage), {}
+            reply = openai_response(n, model, choice, usage)
+            with self._lock:
+                text = self._texts.popleft() if self._texts else None
+            if text is not None:
+                reply["choices"][0]["message"]["content"] = text
+            return 200, reply, {}
         usage = self._anthropic_usage(body, prompt, output)
         return 200, anthropic_response(n, model, choice, usage), {}
 

@@ -160,8 +160,10 @@ class ReflexMiddleware(AgentMiddleware):
             request = request.override(tools=[*ctx.offered, *self.tools])
         marked = self.cache_prefix and is_anthropic(request.model)
         prefix = request.system_prompt or ""
+        if ctx is not None and ctx.request_context:
+            prefix = f"{prefix}\n\n{ctx.request_context}".strip()
         tools = [tool_name(t) for t in request.tools] if self.untried else []
-        if tools and ctx is not None and ctx.offered is not None:
+        if tools and ctx is not None and ctx.offered is not None and ctx.declines:
             tools.append(DECLINE)  # answering without a tool is a decision here
         head, block = self.injector.system_parts(request.messages, ctx, tools, prefix)
         if ctx is None and self.learner is not None and self.learner.settings.shadow:

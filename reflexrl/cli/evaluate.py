@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import ExitStack, closing
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
@@ -97,6 +97,7 @@ def eval_cmd(
                 closing(running.open_for_run(memory, config, read_only=True))
             )
         chat_model = running.load_chat_model(choice, loaded, target.base_url, config, calls)
+        user_model = running.load_user_model(config, loaded)
         policy = running.call_policy(calls, config.model)
         results = {}
         for use_memory in [False, True] if compare else [not no_memory]:
@@ -106,15 +107,27 @@ def eval_cmd(
             total = plan_size(loaded, repeats, split, holdout)
             with running.progress_bar(total, f"evaluating {label}", policy) as tick:
                 results[use_memory] = evaluate(
-                    agent, loaded, run, memory=memory_location(memory), on_episode=tick
+                    agent,
+                    loaded,
+                    run,
+                    memory=memory_location(memory),
+                    on_episode=tick,
+                    user_model=user_model,
                 )
     _print_eval(results, json_out)
     if not json_out:
         say(f"spent: {usage_summary(policy.totals)}")
     if record:
-        metrics = {("after" if on else "before"): r.metrics.to_json() for on, r in results.items()}
+        metrics = {("after" if on else "before"): _recorded(r) for on, r in results.items()}
         with closing(open_memory(memory, create=False)) as store:
             store.record_evaluation(loaded.name, config.model, split, metrics)
+
+
+def _recorded(result: EvalResult) -> dict[str, Any]:
+    """What `--record` keeps of an evaluation: its metrics and, as `conversation_*`, each
+    episode scored as a conversation (the run page shows both)."""
+    talk = {f"conversation_{k}": v for k, v in result.conversations().items()}
+    return {**result.metrics.to_json(), **talk}
 
 
 def _print_eval(results: dict[bool, EvalResult], json_out: bool) -> None:

@@ -87,9 +87,13 @@ UserOpt = Annotated[
     str,
     typer.Option(
         help="Who answers the agent's questions: another prompt of the query (rephrase, "
-        "Curuksu's user), or the same said with an attitude that gives up past its patience "
+        "Curuksu's user), the same said with an attitude that gives up past its patience "
         "(template:cooperative, template:impatient, template:confused, template:polite, "
-        "template:frustrated).",
+        "template:frustrated), or a chat model playing the user (llm:MODEL, e.g. "
+        "llm:local:smollm2 or llm:openai:gpt-4.1-mini; an openai: model reads "
+        "OPENAI_BASE_URL). Controls follow commas: "
+        "template:impatient,patience=2,verbosity=verbose (attitude, patience, reveal, "
+        "verbosity, formality, grammar).",
     ),
 ]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write to this file.")]

@@ -8,10 +8,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..envs.simulated_user import parse_user
 from ..envs.suite import Suite
-from ..errors import BadInputError
+from ..errors import BadInputError, ModelSpecError
 from ..loop.config import RunConfig
 from ..loop.report import cost_text
 from ..memory import MemoryStore, open_memory
@@ -131,6 +133,19 @@ def load_chat_model(
     model = load_model(spec, suite, base_url=base_url, **kwargs)
     say(f"model: {spec} ({choice.reason})", err)
     return model
+
+
+def load_user_model(config: RunConfig, suite: Suite) -> BaseChatModel | None:
+    """The chat model that plays an `llm:` user (`--user llm:MODEL`), else None. A local
+    model gets the run's seed."""
+    user = parse_user(config.user)
+    if user.kind != "llm":
+        return None
+    kwargs: dict[str, Any] = {"seed": config.seed} if user.model.startswith("local:") else {}
+    try:
+        return load_model(user.model, suite, **kwargs)
+    except ModelSpecError as exc:  # about the user's model, not --model
+        raise ModelSpecError(f"{config.user}: {exc.message}", setting="user") from None
 
 
 def open_for_run(path: str | Path, config: RunConfig, *, read_only: bool = False) -> MemoryStore:

@@ -146,6 +146,7 @@ def train_cmd(
     scorer = _training_reward(asked, loaded, min_kappa)
     chat_model = running.load_chat_model(choice, loaded, target.base_url, asked, calls)
     config = asked.with_(temperature=getattr(chat_model, "temperature", None))
+    user_model = running.load_user_model(config, loaded)
     with closing(running.open_for_run(memory, config)) as store:
         policy = running.call_policy(calls, config.model, spent)
         agent = build_agent(chat_model, loaded, store, config, calls=policy)
@@ -160,6 +161,7 @@ def train_cmd(
                     resume=resume,
                     on_episode=tick,
                     reward_source=scorer,
+                    user_model=user_model,
                 )
             except RunFailedError as exc:
                 if json_out:

@@ -46,7 +46,7 @@ def import_acebench(folder: str | Path, files: Sequence[str] | None = None) -> l
     Files are read in the order of `ACEBENCH_FILES`, records in file order. The question
     loses its leading "user: " (the rest is kept exactly, turns of a dialogue included);
     `gold_tools` of a `call` item are the keys of its ground truth; `answer` is the ground
-    truth as it is.
+    truth as it is; `context` is the record's `time` ("Today is ...", often empty).
 
     Args:
         folder: ACEBench's `data_all/data_en/` (or a copy of the five files).
@@ -158,6 +158,7 @@ def _item(
         "gold_tools": gold,
         "source": source,
         "answer": truth,
+        "context": record.get("time") or "",
     }
     try:
         return Item.model_validate(data)

@@ -47,6 +47,12 @@ class EpisodeContext:
     """The request's own tools (OpenAI function specs), offered instead of the agent's, when
     the suite gives each request its own (item suites): they are only schemas, so the
     episode ends at the model's first decision."""
+    request_context: str = ""
+    """What the request is said in (an item's `context`: the date), added to the system
+    prompt before the memory block; empty: nothing."""
+    declines: bool = True
+    """With `offered`: answering without a tool is a decision of the request (declining),
+    shown among the untried actions (False: the slot-filling dialogues, where it is not)."""
     started: bool = False
     explored: bool = False
     memory_blocks: list[str] = field(default_factory=list)

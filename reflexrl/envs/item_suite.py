@@ -97,6 +97,10 @@ class ItemSuite(Suite):
         """The item's tools as OpenAI function specs."""
         return tuple(tool.to_openai() for tool in self.items[query].tools)
 
+    def request_context(self, query: str) -> str:
+        """The item's `context` (ACEBench's `time`)."""
+        return self.items[query].context
+
 
 def stratified_split(suite: ItemSuite, share: float, seed: int) -> tuple[ItemSuite, ItemSuite]:
     """`suite` split in two with each behaviour (and each source subset) in the same

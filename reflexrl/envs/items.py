@@ -93,6 +93,8 @@ class Item(BaseModel):
     `tools` is required even when empty (an item that can only be asked about or declined):
     with unknown keys ignored, a misspelt `tools` would otherwise pass as "no tools".
     `answer` is the benchmark's own answer, kept for reference and never scored.
+    `context` is shown to the agent beside the question, not part of it (the memory is
+    keyed by the question alone).
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -104,6 +106,9 @@ class Item(BaseModel):
     gold_tools: list[str] = Field(default_factory=list)
     source: str = ""
     answer: Any = None
+    context: str = Field(default="", max_length=MAX_PROMPT_CHARS)
+    """What the request is said in, shown to the agent with it: ACEBench's `time` ("Today
+    is Saturday, March 12, 2022."), which a relative date in the question needs."""
 
     @field_validator("question")
     @classmethod

@@ -83,11 +83,13 @@ class Slot:
 
 @dataclass(frozen=True)
 class Intent:
-    """A user intent: its name, the slots it requires, and the prompts that say it."""
+    """A user intent: its name, the slots it requires, the prompts that say it, and what
+    serving it does (the description of its tool, for an agent that calls one)."""
 
     name: str
     slots: tuple[str, ...]
     prompts: tuple[str, ...]
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ INTENTS = (
             "Take me to the dentist.",
             "How do I get to the pizza place downtown?",
         ),
+        "Give the user directions to a place.",
     ),
     Intent(
         "/TUTOR/PIANO",
@@ -138,6 +141,7 @@ INTENTS = (
             "Can someone teach me to play the piano at home?",
             "I need a tutor for my kid.",
         ),
+        "Find a piano tutor for lessons.",
     ),
     Intent(
         "/DOCTOR/DENTIST",
@@ -149,6 +153,7 @@ INTENTS = (
             "Book me at the dentist.",
             "My tooth hurts, I need an appointment.",
         ),
+        "Book an appointment with a dentist.",
     ),
     Intent(
         "/PHARMACY/ADVIL",
@@ -160,6 +165,7 @@ INTENTS = (
             "Order ibuprofen from the pharmacy.",
             "Refill my headache pills.",
         ),
+        "Order Advil or other pain pills from a pharmacy.",
     ),
     Intent(
         "/FOOD/PIZZA",
@@ -171,6 +177,7 @@ INTENTS = (
             "I'm hungry, get me something to eat.",
             "I want a pizza.",
         ),
+        "Order a pizza.",
     ),
     Intent(
         "/FOOD/DESSERT",
@@ -182,6 +189,7 @@ INTENTS = (
             "I'm hungry, get me something sweet.",
             "I want an ice cream.",
         ),
+        "Order a dessert.",
     ),
 )
 """Appendix A's six intents (the seventh action is the clarification fallback)."""
@@ -291,6 +299,12 @@ class SlotFillingEnv(gym.Env[np.ndarray, np.ndarray]):
         self._steps, self._named, self._given = 0, None, frozenset()
         return self._observation(), self._info()
 
+    def reset_dialogue(self, seed: int, index: int) -> tuple[np.ndarray, dict[str, Any]]:
+        """`reset` to a run's `index`-th dialogue: two learners reset this way with the same
+        `seed` meet the same users (intents and prompts; the rephrasings then depend on
+        what each does)."""
+        return self.reset(seed=seed * 1_000_003 + index)
+
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """One turn: both actions are rewarded, then the user answers (see the module)."""
         intent, slot = self._decoded(action)
@@ -302,10 +316,17 @@ class SlotFillingEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def state_text(self) -> str:
         """The text the observation embeds: prompt, named intent, answered questions."""
+        said, named, answered = self.state()
+        shown = named or "not named yet"
+        return f"User: {said} Intent: {shown}. Answered: {' '.join(answered) or '-'}"
+
+    def state(self) -> tuple[str, str | None, tuple[str, ...]]:
+        """What the user said last, the intent once named (else None), and the questions of
+        the slots the user answered, in the slots' order."""
         user = self.intents[self._intent]
-        named = user.name if self._named is not None else "not named yet"
-        answered = " ".join(s.question for i, s in enumerate(self.slots) if i in self._given)
-        return f"User: {user.prompts[self._prompt]} Intent: {named}. Answered: {answered or '-'}"
+        named = user.name if self._named is not None else None
+        answered = tuple(s.question for i, s in enumerate(self.slots) if i in self._given)
+        return user.prompts[self._prompt], named, answered
 
     def _decoded(self, action: Any) -> tuple[int, int]:
         values = np.asarray(action).reshape(-1)

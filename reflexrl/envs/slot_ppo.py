@@ -17,7 +17,7 @@ probability under the current policy.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from statistics import mean
 from typing import Any
@@ -26,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.policies import ActorCriticPolicy
 
@@ -40,9 +41,13 @@ __all__ = [
     "PPOSettings",
     "WindowMetrics",
     "agent_model",
+    "play_greedy",
     "table1",
     "train_ppo",
 ]
+
+Checkpoint = Callable[[int, BaseAlgorithm], None]
+"""Called with the dialogues run so far and the model being trained."""
 
 PAPER_WINDOWS = ((0, 5000), (-5000, None))
 """Table 1's windows: the first and the last 5,000 dialogues."""
@@ -193,11 +198,12 @@ class EpsilonCallback(BaseCallback):
 
 
 class _DialogueLog(BaseCallback):
-    """Records every dialogue that ends; stops training after `dialogues` of them."""
+    """Records every dialogue that ends; stops training after `dialogues` of them; calls
+    `checkpoint` after every `every` dialogues."""
 
-    def __init__(self, dialogues: int) -> None:
+    def __init__(self, dialogues: int, every: int = 0, checkpoint: Checkpoint | None = None):
         super().__init__()
-        self.dialogues = dialogues
+        self.dialogues, self.every, self.checkpoint = dialogues, every, checkpoint
         self.rows: list[tuple[str, bool, int | None, int, float]] = []
 
     def _on_step(self) -> bool:
@@ -205,15 +211,27 @@ class _DialogueLog(BaseCallback):
             if done and len(self.rows) < self.dialogues:
                 row = (info["intent"], info["success"], info["steps_to_intent"], info["steps"])
                 self.rows.append((*row, float(info["episode"]["r"])))
+                if self.checkpoint is not None and self.every and len(self.rows) % self.every == 0:
+                    self.checkpoint(len(self.rows), self.model)
         return len(self.rows) < self.dialogues
 
 
-def train_ppo(dialogues: int, seed: int, **settings: Any) -> PPOResult:
+def train_ppo(
+    dialogues: int,
+    seed: int,
+    *,
+    every: int = 0,
+    checkpoint: Checkpoint | None = None,
+    **settings: Any,
+) -> PPOResult:
     """Trains PPO on the slot-filling environment for a number of dialogues.
 
     Args:
         dialogues: Dialogues to run (the paper: 30,000).
         seed: Seeds the environment, the networks and the exploration.
+        every: Call `checkpoint` after every `every` dialogues (0: never).
+        checkpoint: Called with the dialogues so far and the model (to evaluate it frozen
+            with `play_greedy`, for example).
         **settings: `PPOSettings` fields.
 
     Returns:
@@ -226,7 +244,7 @@ def train_ppo(dialogues: int, seed: int, **settings: Any) -> PPOResult:
         msg = f"must be an integer of at least 1, not {dialogues!r}"
         raise BadInputError(msg, setting="dialogues")
     config = _settings(settings)
-    log = _DialogueLog(dialogues)
+    log = _DialogueLog(dialogues, every, checkpoint)
     epsilon = EpsilonCallback(config.epsilon_start, config.epsilon_end, config.epsilon_interactions)
     started, threads = time.perf_counter(), torch.get_num_threads()
     torch.set_num_threads(config.threads)
@@ -238,6 +256,29 @@ def train_ppo(dialogues: int, seed: int, **settings: Any) -> PPOResult:
     finally:
         torch.set_num_threads(threads)
     return _result(seed, config, log.rows, time.perf_counter() - started)
+
+
+def play_greedy(
+    model: BaseAlgorithm, env: SlotFillingEnv, seed: int, dialogues: int
+) -> list[dict[str, Any]]:
+    """Frozen dialogues of a trained agent: its most likely action every turn, no update.
+
+    The dialogues are those `reflexrl.loop.dialogues.play_dialogues` plays for the same
+    `seed` (`SlotFillingEnv.reset_dialogue`), so PPO and verbal RL are evaluated on the same users.
+
+    Returns:
+        Each dialogue's `info` at its end (`intent`, `success`, `steps_to_intent`, `steps`).
+    """
+    ended = []
+    for index in range(dialogues):
+        obs, info = env.reset_dialogue(seed, index)
+        done = False
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, _, terminated, truncated, info = env.step(action)
+            done = terminated or truncated
+        ended.append(info)
+    return ended
 
 
 def table1(

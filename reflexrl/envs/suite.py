@@ -167,6 +167,11 @@ class Suite:
         suite's own tools, which the agent is built with."""
         return None
 
+    def request_context(self, query: str) -> str:
+        """What a query's requests are said in, shown to the agent with them (an item's
+        `context`); empty: nothing."""
+        return ""
+
     def prompts(self, split: str = "all", holdout: int = 0) -> Iterator[tuple[str, str]]:
         """Every (query id, prompt) pair of a split, in file order.
 

@@ -6,10 +6,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
 from .. import event_loop
 from ..envs.context import EpisodeContext
+from ..envs.simulated_user import check_user_model
 from ..envs.suite import Suite
 from ..errors import BudgetExceededError, EpisodeError
 from ..records import Episode, Failure
@@ -84,6 +86,7 @@ async def aevaluate(
     *,
     memory: str | None = None,
     on_episode: EpisodeCallback | None = None,
+    user_model: BaseChatModel | None = None,
     **settings: Any,
 ) -> EvalResult:
     """Frozen evaluation: epsilon 0, nothing written, memory shown or not.
@@ -93,13 +96,15 @@ async def aevaluate(
     names that store in the result (`EvalResult.memory`, None when the memory is off).
     Failed episodes are counted in `failures` and left out of the metrics; after 5 failures
     in a row, or at the budget, the evaluation stops with `EpisodeError` or
-    `BudgetExceededError`. `**settings` override `config`'s fields, as in `train`.
+    `BudgetExceededError`. `**settings` override `config`'s fields, as in `train`, and
+    `user_model` plays an `llm:` user, as in `train`.
     `evaluate` (the same arguments) runs it on reflexrl's event loop; inside a running loop,
     await `aevaluate`.
     """
     config = (config or RunConfig(epochs=1)).with_(**settings)
     event_loop.reserve_threads(config.concurrency + EXTRA_THREADS)
     suite.check_holdout(config.holdout)
+    check_user_model(config.user, user_model)
     total = plan_size(suite, config.epochs, config.split, config.holdout)
     episodes: list[Episode] = []
     failures: list[Failure] = []
@@ -113,7 +118,7 @@ async def aevaluate(
         return _keep
 
     def context(slot: PlannedEpisode) -> EpisodeContext:
-        return episode_context(suite, slot, config, total, training=False)
+        return episode_context(suite, slot, config, total, training=False, user_model=user_model)
 
     session = Session(
         agent, suite, "eval", context, keep(episodes), keep(failures), config.concurrency

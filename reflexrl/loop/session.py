@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, messages_to_dict
 from langchain_core.runnables import Runnable
 
 from ..envs.context import EpisodeContext
+from ..envs.llm_user import LLMUser
 from ..envs.simulated_user import suite_user
 from ..envs.suite import Suite
 from ..envs.trajectory import read_trajectory
@@ -58,15 +60,27 @@ async def arun_episode(
         steps=trajectory.steps,
         messages=tuple(messages_to_dict(messages)),
         memory_blocks=tuple(ctx.memory_blocks),
-        usage=ctx.usage,
+        usage=ctx.usage + user_usage(ctx),
     )
 
 
+def user_usage(ctx: EpisodeContext) -> Usage:
+    """What the simulated user's own model calls consumed (an `llm:` user), else nothing."""
+    return ctx.user.usage if isinstance(ctx.user, LLMUser) else Usage()
+
+
 def episode_context(
-    suite: Suite, slot: PlannedEpisode, config: RunConfig, total: int, *, training: bool
+    suite: Suite,
+    slot: PlannedEpisode,
+    config: RunConfig,
+    total: int,
+    *,
+    training: bool,
+    user_model: BaseChatModel | None = None,
 ) -> EpisodeContext:
     """An episode's context. In training the simulated user rephrases with training prompts
-    only (held-out prompts stay unseen); in an evaluation with any prompt of the query."""
+    only (held-out prompts stay unseen); in an evaluation with any prompt of the query. An
+    `llm:` user (`config.user`) is played by `user_model`."""
     rng = random.Random(f"reflexrl:user:{config.seed}:{slot.index}")
     pool = suite.prompts_of(slot.query, "train" if training else "all", config.holdout)
     return EpisodeContext(
@@ -77,11 +91,14 @@ def episode_context(
         total=total,
         max_steps=config.max_steps,
         reward_model=suite.reward_model,
-        user=suite_user(config.user, pool, rng, seed=config.seed * 1_000_003 + slot.index),
+        user=suite_user(
+            config.user, pool, rng, seed=config.seed * 1_000_003 + slot.index, model=user_model
+        ),
         frozen=not training,
         use_memory=config.use_memory or training,
         credit=config.credit,
         offered=suite.offered_tools(slot.query),
+        request_context=suite.request_context(slot.query),
     )
 
 

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
 from .. import event_loop
 from ..envs.context import EpisodeContext
+from ..envs.simulated_user import check_user_model
 from ..envs.suite import Suite
 from ..errors import RunFailedError
 from ..memory import MemoryStore
@@ -84,6 +86,7 @@ async def atrain(
     resume: str | None = None,
     on_episode: EpisodeCallback | None = None,
     reward_source: TrainingReward | None = None,
+    user_model: BaseChatModel | None = None,
     **settings: Any,
 ) -> TrainResult:
     """Train `agent` on `suite`: run every episode, credit its rewards to `memory`.
@@ -115,6 +118,7 @@ async def atrain(
     config = (config or RunConfig()).with_(**{**settings, "lookup": memory.lookup_kind})
     event_loop.reserve_threads(config.concurrency + EXTRA_THREADS)
     suite.check_holdout(config.holdout)
+    check_user_model(config.user, user_model)
     rescorer = reward_source or training_reward(config.reward, config.seed)
     run = RunInfo(
         resume or new_run_id(),
@@ -142,7 +146,7 @@ async def atrain(
             on_episode(failure)
 
     def context(slot: PlannedEpisode) -> EpisodeContext:
-        return episode_context(suite, slot, config, total, training=True)
+        return episode_context(suite, slot, config, total, training=True, user_model=user_model)
 
     session = Session(
         agent,

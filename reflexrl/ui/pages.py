@@ -39,17 +39,20 @@ COLUMNS = (
     ("mean", "mean reward"),
 )
 COMPARE_KEYS = ("success_rate", "success_within_2", "clarification_rate", "wrong_tool_rate")
+CONVERSATION = "conversation_"
+"""The prefix of the conversation-level scores `eval --record` keeps (goal reached, user
+turns, gave up)."""
 
 
 def _compared(evaluation: dict[str, Any]) -> list[str]:
-    """The metrics an evaluation's table shows: `eval --record`'s four, or those it holds
-    (`bench` records macro-F1 and the rates)."""
+    """The metrics an evaluation's table shows: `eval --record`'s four and the conversation
+    scores it recorded, or those it holds (`bench` records macro-F1 and the rates)."""
     held = [
         *evaluation["before"],
         *(k for k in evaluation["after"] if k not in evaluation["before"]),
     ]
     if any(key in held for key in COMPARE_KEYS):
-        return list(COMPARE_KEYS)
+        return [*COMPARE_KEYS, *(k for k in held if k.startswith(CONVERSATION))]
     return held
 
 

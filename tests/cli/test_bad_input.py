@@ -131,6 +131,12 @@ CASES: list[tuple[tuple[str, ...], str]] = [
     ((*TRAIN, "--max-steps", "0"), "--max-steps: input should be greater than or equal to 1"),
     ((*TRAIN, "--user", "template:grumpy"), "--user: no user 'template:grumpy' (choose rephrase,"),
     ((*EVAL, "--user", "llm"), "--user: no user 'llm'"),
+    ((*EVAL, "--user", "llm: "), "--user: no user 'llm: '"),
+    ((*TRAIN, "--user", "llm:nope:x"), "--user: llm:nope:x: unknown model spec 'nope:x'"),
+    (
+        (*TRAIN, "--user", "template:impatient,patience=x"),
+        "--user: template:impatient,patience=x: patience must be an integer, not 'x'",
+    ),
     ((*TRAIN, "--timeout", "0"), "--timeout: input should be greater than or equal to 0.1"),
     ((*EVAL, "--timeout", "inf"), "--timeout: inf is not a finite number"),
     ((*TRAIN, "--temperature", "-1"), "--temperature: input should be greater than or equal to 0"),

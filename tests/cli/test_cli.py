@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from inprocess import run_main
+from stub_provider import StubProvider
 from typer.testing import CliRunner
 
 from reflexrl.cli.app import app
@@ -120,6 +121,32 @@ def test_eval_compare_reports_before_and_after(tmp_path: Path) -> None:
     assert both["after"]["steps_to_valid"] == 1.0
     text = cli("eval", "--compare", "--model", "fake:first", "--memory", str(db))
     assert "without memory -> with" in text and text.count("0.17") >= 2 and "->" in text
+
+
+def test_eval_with_a_chat_model_playing_the_user_over_http(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with StubProvider() as stub:
+        stub.say_next(*["Dogs racing on a beach, drawn please.", "###STOP###"] * 30)
+        monkeypatch.setenv("OPENAI_BASE_URL", stub.openai_url)
+        user = "llm:openai:gpt-4.1-mini"
+        args = ("--model", "fake:clarify", "--no-memory", "--max-steps", "4", "--user", user)
+        result = cli_json("eval", *args, "--memory", str(tmp_path / "m.db"))
+    assert stub.calls == 60  # two user turns in each of the 30 conversations
+    # the user model reads its opening (the episode's prompt) as its own turn, the agent's
+    # questions as the other party's; fake:clarify's question repeats the current prompt
+    second = stub.requests[1]["body"]["messages"]
+    assert [m["role"] for m in second] == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+    ]
+    assert second[-1]["content"] == "Dogs racing on a beach, drawn please."
+    assert result["conversations"]["gave_up"] == 1.0
+    assert result["usage"]["input_tokens"] > 0 and result["usage"]["cost"] > 0
 
 
 def test_memory_reset_needs_yes(tmp_path: Path) -> None:

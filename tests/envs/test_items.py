@@ -66,6 +66,7 @@ def test_acebench_keeps_file_order_and_the_records_as_they_are(acebench: list[It
     for item, (record, answer) in zip(acebench, records, strict=True):
         assert "user: " + item.question == record["question"]  # nothing else changed
         assert item.answer == answer["ground_truth"]
+        assert item.context == record["time"]
         assert [t.name for t in item.tools] == [t["name"] for t in record["function"]]
         assert [t.description for t in item.tools] == [t["description"] for t in record["function"]]
 

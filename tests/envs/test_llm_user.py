@@ -4,13 +4,12 @@ questions as the other party's turns, and the stop token and patience hold in co
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
-from stub_provider import Reply, StubProvider
+from stub_provider import StubProvider
 
 from reflexrl.envs.llm_user import OPENING, USER_PROMPT_VERSION, LLMUser
 from reflexrl.envs.simulated_user import SimulatedUser
@@ -147,28 +146,16 @@ def test_an_empty_reply_is_an_episode_error_naming_the_model_and_counted() -> No
     assert user.usage.calls == 1 and user.history == [] and not user.gave_up
 
 
-class ScriptedStub(StubProvider):
-    """The stub provider, its replies' text scripted (then its own "Done.")."""
-
-    def __init__(self, replies: list[str]) -> None:
-        super().__init__()
-        self.replies = deque(replies)
-
-    def _answer(self, kind: str, body: dict[str, Any], prompt: int) -> Reply:
-        status, reply, headers = super()._answer(kind, body, prompt)
-        if self.replies and kind == "openai":
-            reply["choices"][0]["message"]["content"] = self.replies.popleft()
-        return status, reply, headers
-
-
 @pytest.fixture
-def stub() -> Iterator[ScriptedStub]:
-    replies = ["I need piano lessons.", "Zq4when, please.", "Perfect, thanks! ###STOP###"]
-    with ScriptedStub(replies) as provider:
+def stub() -> Iterator[StubProvider]:
+    with StubProvider() as provider:
+        provider.say_next(
+            "I need piano lessons.", "Zq4when, please.", "Perfect, thanks! ###STOP###"
+        )
         yield provider
 
 
-def test_over_http_it_stops_at_its_token(stub: ScriptedStub) -> None:
+def test_over_http_it_stops_at_its_token(stub: StubProvider) -> None:
     spec = "openai:gpt-4.1-mini"
     model = load_model(spec, base_url=stub.openai_url)
     user = LLMUser(PIANO, model, UserControls(patience=10), price=price_for(spec))

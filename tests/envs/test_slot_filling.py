@@ -22,7 +22,13 @@ from reflexrl.envs.slot_filling import (
     SlotFillingEnv,
     SlotRewards,
 )
-from reflexrl.envs.slot_ppo import EpsilonCallback, EpsilonGreedyPolicy, table1, train_ppo
+from reflexrl.envs.slot_ppo import (
+    EpsilonCallback,
+    EpsilonGreedyPolicy,
+    play_greedy,
+    table1,
+    train_ppo,
+)
 from reflexrl.errors import BadInputError
 
 Turn = tuple[str | None, str | None]
@@ -240,7 +246,16 @@ def test_ppo_runs_are_reproducible() -> None:
 
 def test_ppo_learns_a_tiny_configuration() -> None:
     intents = ["/NAVIGATION", "/FOOD/PIZZA"]
-    result = train_ppo(400, seed=0, intents=intents, n_steps=256)
+    env = SlotFillingEnv(intents=[i for i in INTENTS if i.name in intents])
+    frozen: list[tuple[int, float]] = []
+
+    def checkpoint(dialogues: int, model: Any) -> None:
+        ended = play_greedy(model, env, 7, 20)
+        frozen.append((dialogues, sum(i["success"] for i in ended) / 20))
+
+    result = train_ppo(400, seed=0, intents=intents, n_steps=256, every=100, checkpoint=checkpoint)
+    assert [d for d, _ in frozen] == [100, 200, 300, 400]
+    assert frozen[-1][1] > frozen[0][1]
     assert len(result.success) == 400 and set(result.intents) == set(intents)
     assert result.interactions == sum(result.steps)
     first, last = table1(result, ((0, 100), (-100, None)))
@@ -248,3 +263,11 @@ def test_ppo_learns_a_tiny_configuration() -> None:
     assert last.success > first.success
     assert last.mean_return > first.mean_return
     assert last.steps_to_intent is not None and last.steps_to_intent < 2.5
+
+
+def test_two_learners_reset_to_a_runs_dialogue_meet_the_same_user() -> None:
+    one, two = SlotFillingEnv(), SlotFillingEnv()
+    seen = [(one.reset_dialogue(5, i)[1]["intent"], one.state_text()) for i in range(8)]
+    assert [(two.reset_dialogue(5, i)[1]["intent"], two.state_text()) for i in range(8)] == seen
+    assert len(set(seen)) > 1
+    assert two.reset_dialogue(6, 0)[1]["intent"] != seen[0][0] or two.state_text() != seen[0][1]

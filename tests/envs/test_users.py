@@ -4,13 +4,21 @@ what was asked, the stop token after their patience, style in the wording, seede
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from pydantic import ValidationError
 
-from reflexrl.envs.simulated_user import RephrasingUser, SimulatedUser, check_user, suite_user
+from reflexrl.envs.simulated_user import (
+    RephrasingUser,
+    SimulatedUser,
+    UserSpec,
+    check_user,
+    parse_user,
+    suite_user,
+)
 from reflexrl.envs.slot_filling import SLOTS
 from reflexrl.envs.suite import Suite
 from reflexrl.envs.trajectory import read_trajectory
@@ -246,6 +254,42 @@ def test_a_suite_user_with_an_attitude_rephrases_then_gives_up() -> None:
     assert isinstance(suite_user("rephrase", prompts, random.Random(1), 0), RephrasingUser)
     with pytest.raises(BadInputError) as raised:
         check_user("template:grumpy")
+    assert raised.value.setting == "user"
+
+
+def test_a_user_spec_takes_controls_after_commas() -> None:
+    user = parse_user("template:impatient, patience=8,verbosity=verbose,reveal=0.5")
+    assert user.kind == "template" and user.controls == user_controls(
+        attitude="impatient", patience=8, reveal=0.5, style={"verbosity": "verbose"}
+    )
+    llm = parse_user("llm:openai:gpt-4.1-mini,attitude=polite,formality=formal")
+    assert llm.kind == "llm" and llm.model == "openai:gpt-4.1-mini"
+    assert llm.controls.attitude == "polite" and llm.controls.style.formality == "formal"
+    assert parse_user("rephrase") == UserSpec("rephrase")
+    prompts = ["Draw dogs on a beach", "Picture of dogs at the seaside"]
+    patient = suite_user("template:impatient,patience=20", prompts, random.Random(1), seed=4)
+    hasty = suite_user("template:impatient,patience=1", prompts, random.Random(1), seed=4)
+    assert [hasty.answer("Which?", prompts[0]) for _ in range(2)][1] == USER_STOP
+    assert USER_STOP not in [patient.answer("Which?", prompts[0]) for _ in range(5)]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("rephrase,patience=2", "no user 'rephrase,patience=2'"),
+        ("template:impatient,mood=sad", "'mood=sad' is not a control KEY=VALUE given once"),
+        ("template:impatient,patience", "'patience' is not a control KEY=VALUE"),
+        ("template:polite,patience=1,patience=2", "'patience=2' is not a control KEY=VALUE given"),
+        ("template:impatient,attitude=polite", "'attitude=polite' is not a control"),
+        ("template:impatient,patience=x", "patience must be an integer, not 'x'"),
+        ("template:impatient,reveal=2", "reveal: Input should be less than or equal to 1"),
+        ("llm:local:smollm2,verbosity=loud", "style.verbosity: Input should be 'terse' or"),
+        ("llm:local:smollm2,attitude=grumpy", "attitude: Input should be 'cooperative'"),
+    ],
+)
+def test_a_bad_user_spec_names_the_control(spec: str, message: str) -> None:
+    with pytest.raises(BadInputError, match=re.escape(message)) as raised:
+        check_user(spec)
     assert raised.value.setting == "user"
 
 

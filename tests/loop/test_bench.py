@@ -95,6 +95,23 @@ def test_each_request_is_offered_its_own_tools_and_ends_at_its_first_decision(
     assert by_id["d2"].steps[0].reward == -1.0  # a tool called on an item to decline
 
 
+def test_an_items_context_is_shown_with_its_request_and_is_not_its_memory_key(
+    tmp_path: Path, memory: RewardTable
+) -> None:
+    dated = Item(id="t1", question="Book a table for tomorrow", tools=[_tool("book")],
+                 expected="call", gold_tools=["book"], context="Today is Saturday, March 12, 2022.")  # fmt: skip
+    path = tmp_path / "dated.jsonl"
+    write_items([dated, ITEMS[1]], path)
+    model = ScriptedChatModel(script=[AIMessage("", tool_calls=[{"name": "book", "args": {}, "id": "x"}]), AIMessage("", tool_calls=[{"name": "stream", "args": {}, "id": "y"}])])  # fmt: skip
+    suite = Suite.load(f"items:{path}")
+    agent = create_agent(model, [], middleware=[ReflexMiddleware(memory)])
+    train(agent, suite, memory, epochs=1, seed=0)
+    systems = {str(r[-1].content): str(r[0].content) for r in model.requests}
+    assert "Today is Saturday, March 12, 2022." in systems["Book a table for tomorrow"]
+    assert "Today is" not in systems["Play jazz in the kitchen"]
+    assert {r.prompt for r in memory.rows()} == {dated.question, ITEMS[1].question}
+
+
 @pytest.mark.parametrize(
     ("item", "reply", "reward", "success"),
     [

@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 from langchain.agents import create_agent
+from langchain_core.language_models import FakeListChatModel
 from langchain_core.messages import AIMessage
 
 from reflexrl import (
@@ -228,6 +229,22 @@ def test_a_user_with_an_attitude_gives_up_and_ends_the_episode(
     assert {e.outcome for e in patient.episodes} == {"max_steps"}  # the paper's user never leaves
     talks = evaluate(agent, paper, config.with_(epsilon=0.0)).to_json()["conversations"]
     assert talks == {"goal_reached": 0.0, "user_turns": patience + 2, "gave_up": 1.0}
+
+
+def test_an_llm_user_answers_the_questions_and_its_words_become_the_prompt(
+    paper: Suite, memory: RewardTable
+) -> None:
+    agent = _agent(paper, memory, "fake:clarify")  # asks every time
+    said = ["Draw me some dogs.", "Dogs running on a beach, please.", "###STOP###"]
+    user = FakeListChatModel(responses=said * 6)
+    config = RunConfig(epochs=1, max_steps=4, user="llm:fake:scripted")
+    result = train(agent, paper, memory, config, user_model=user)
+    first = result.episodes[0]
+    assert [s.prompt for s in first.steps] == [first.prompt, *said[:2]]
+    assert first.outcome == "gave_up" and {e.outcome for e in result.episodes} == {"gave_up"}
+    with pytest.raises(BadInputError, match=r"^user: the user llm:fake:scripted needs its chat"):
+        train(agent, paper, memory, config)
+    assert len(memory.runs()) == 1  # refused before a run was logged
 
 
 @pytest.mark.parametrize(("split", "count"), [("heldout", 12), ("train", 18), ("all", 30)])

@@ -277,9 +277,15 @@ def test_eval_record_shows_on_the_run_page(
     with store, TestClient(create_app(store), base_url="http://127.0.0.1") as client:
         body = _get(client, "/run/hostile-run")
     shown = {c[0]: (float(c[1]), float(c[2])) for c in tables(body)["evaluation-1"]}
+    talk = {"conversation_goal_reached", "conversation_user_turns", "conversation_gave_up"}
+    assert talk < set(shown)
     for key, (off, on) in shown.items():
-        assert off == pytest.approx(evaluated["before"][key], abs=1e-4)
-        assert on == pytest.approx(evaluated["after"][key], abs=1e-4)
+        name = key.removeprefix("conversation_")
+        before, after = evaluated["before"], evaluated["after"]
+        if key in talk:
+            before, after = before["conversations"], after["conversations"]
+        assert off == pytest.approx(before[name], abs=1e-4)
+        assert on == pytest.approx(after[name], abs=1e-4)
 
 
 def test_ui_bad_input_is_one_line_exit_2(
