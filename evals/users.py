@@ -15,6 +15,7 @@ the user gave up.
     python evals/users.py --suites paper assistant --seeds 0 1 2 --jobs 2
     python evals/users.py --holdout 2 --lookup knn ...   # prompts training never saw
     python evals/users.py --train-user template:impatient --users rephrase template:impatient
+    python evals/users.py --summary    # one table of the reports above, per training user
 
 `--jobs 2` runs two seeds at once with one llama.cpp thread each; the results do not depend
 on it. Writes `evals/reports/users-MODEL.{json,md}`.
@@ -111,6 +112,41 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def summary(out: Path, model: str) -> str:
+    """One table of every `--train-user` report of `model` in `out` (and the default one):
+    per training user, the gain with Curuksu's user and with the training user itself."""
+    stem = f"users-{model.replace(':', '-')}"
+    reports = {"rephrase": out / f"{stem}.json"}
+    for path in sorted(out.glob(f"{stem}-trained-*.json")):
+        reports[path.stem.removeprefix(f"{stem}-trained-").replace("-", ":", 1)] = path
+    lines = [
+        f"# Trained with each user, evaluated frozen with Curuksu's user and with the same user "
+        f"({model})",
+        "",
+        "Points of success within 2 steps, memory on minus off: mean over seeds (worst seed); "
+        "and the share of conversations whose user gave up with the memory on.",
+        "",
+        "| trained with | suite | seeds | with `rephrase` | with the same user | gave up (on) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for trained, path in reports.items():
+        runs = json.loads(path.read_text())
+        for suite in sorted({r["suite"] for r in runs}):
+            mine = [r for r in runs if r["suite"] == suite]
+            cells = [_gain(mine, user) for user in ("rephrase", trained)]
+            gave_up = mean(r["eval"][trained]["on"]["conversations"]["gave_up"] for r in mine)
+            seeds = ", ".join(str(r["seed"]) for r in sorted(mine, key=lambda r: r["seed"]))
+            lines.append(
+                f"| `{trained}` | {suite} | {seeds} | {cells[0]} | {cells[1]} | {gave_up:.2f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _gain(runs: list[dict[str, Any]], user: str) -> str:
+    gains = [100 * (r["eval"][user]["on"][KEYS[0]] - r["eval"][user]["off"][KEYS[0]]) for r in runs]
+    return f"{mean(gains):+.1f} ({min(gains):+.0f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -127,7 +163,15 @@ def main() -> None:
     parser.add_argument("--train-user", default="rephrase", help="the user of training")
     parser.add_argument("--users", nargs="+", default=SIMULATED, help="the users evaluated")
     parser.add_argument("--out", type=Path, default=Path("evals/reports"))
+    parser.add_argument(
+        "--summary", action="store_true", help="only tabulate the reports in --out, per user"
+    )
     args = parser.parse_args()
+    if args.summary:
+        name = f"users-{args.model.replace(':', '-')}-by-training-user.md"
+        (args.out / name).write_text(summary(args.out, args.model))
+        print(f"wrote {args.out / name}")
+        return
     tasks = [(suite, seed) for suite in args.suites for seed in args.seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
         runs = list(pool.map(lambda t: one_seed(args, *t), tasks))
