@@ -73,9 +73,9 @@ def summary(results: list[PPOResult], window: int) -> dict[str, Any]:
         picked = [w[index] for w in windows]
         out[name] = {
             "dialogues": [picked[0].start, picked[0].stop],
-            "success": _stats([w.success for w in picked]),
-            "steps_to_intent": _stats([w.steps_to_intent for w in picked]),
-            "mean_return": _stats([w.mean_return for w in picked]),
+            "success": mean_and_se([w.success for w in picked]),
+            "steps_to_intent": mean_and_se([w.steps_to_intent for w in picked]),
+            "mean_return": mean_and_se([w.mean_return for w in picked]),
             "steps_by_intent": _by_intent(picked),
         }
     return out
@@ -83,13 +83,13 @@ def summary(results: list[PPOResult], window: int) -> dict[str, Any]:
 
 def _by_intent(picked: list[WindowMetrics]) -> dict[str, dict[str, float | None]]:
     return {
-        i.name: _stats([w.steps_by_intent.get(i.name) for w in picked])
+        i.name: mean_and_se([w.steps_by_intent.get(i.name) for w in picked])
         for i in INTENTS
         if any(i.name in w.steps_by_intent for w in picked)
     }
 
 
-def _stats(values: list[float | None]) -> dict[str, float | None]:
+def mean_and_se(values: list[float | None]) -> dict[str, float | None]:
     """Mean and standard error (None with fewer than 2 trials) of the trials that have one."""
     known = [v for v in values if v is not None]
     if not known:

@@ -35,10 +35,13 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from statistics import mean, stdev
+from statistics import mean
 from typing import Any
+
+from slot_filling import mean_and_se  # Table 1's mean and standard error over trials
 
 from reflexrl import RunConfig, load_model, open_memory
 from reflexrl.agent.build import build_dialogue_agent
@@ -97,10 +100,13 @@ def verbal(args: argparse.Namespace, seed: int, db: Path) -> dict[str, Any]:
 
     def checkpoint(index: int) -> None:
         if (index + 1) % args.every == 0:
-            checkpoints.append({"dialogues": index + 1, **measures(evaluate(True))})
+            run = evaluate(True)
+            found = measures(run.success, run.steps_to_intent, run.steps)
+            checkpoints.append({"dialogues": index + 1, **found})
             print(f"seed {seed}: {checkpoints[-1]}", file=sys.stderr, flush=True)
 
-    off = measures(evaluate(False))
+    baseline = evaluate(False)
+    off = measures(baseline.success, baseline.steps_to_intent, baseline.steps)
     agent = build_dialogue_agent(learner, memory, train)
     run = play_dialogues(
         agent,
@@ -137,12 +143,7 @@ def ppo(args: argparse.Namespace, seed: int, cooperative: bool) -> dict[str, Any
 
     def checkpoint(dialogues: int, model: Any) -> None:
         ended = play_greedy(model, env, FROZEN_SEED + seed, args.eval_dialogues)
-        won = [i["steps_to_intent"] or 0 for i in ended if i["success"]]
-        found = {
-            "success": len(won) / len(ended),
-            "steps_to_intent": mean(won) if won else None,
-            "length": mean(i["steps"] for i in ended),
-        }
+        found = measures(*([i[k] for i in ended] for k in ("success", "steps_to_intent", "steps")))
         checkpoints.append({"dialogues": dialogues, **found})
 
     result = train_ppo(args.ppo_dialogues, seed=seed, every=args.every, checkpoint=checkpoint)
@@ -163,13 +164,22 @@ def reached_frozen(checkpoints: list[dict[str, Any]]) -> int | None:
     return None
 
 
-def measures(run: DialogueRun) -> dict[str, Any]:
+def measures(
+    success: Sequence[bool], to_intent: Sequence[int | None], steps: Sequence[int]
+) -> dict[str, Any]:
     """Success, steps to the intent (successful dialogues) and length of some dialogues."""
-    won = [s for s, ok in zip(run.steps_to_intent, run.success, strict=True) if ok]
+    return {**outcome(success, to_intent, range(len(success))), "length": mean(steps)}
+
+
+def outcome(
+    success: Sequence[bool], to_intent: Sequence[int | None], picked: range
+) -> dict[str, Any]:
+    """The success rate of the `picked` dialogues, and their steps to the intent (successful
+    dialogues; None: none succeeded)."""
+    won = [to_intent[i] or 0 for i in picked if success[i]]
     return {
-        "success": sum(run.success) / len(run.success),
-        "steps_to_intent": mean(s or 0 for s in won) if won else None,
-        "length": mean(run.steps),
+        "success": len(won) / len(picked),
+        "steps_to_intent": mean(won) if won else None,
     }
 
 
@@ -177,41 +187,35 @@ def training(run: Any, size: int) -> dict[str, Any]:
     """The training curve per bin of `size` dialogues, and the first dialogue after which
     the success of the last `WINDOW` dialogues stays at 95% or more to the end."""
     success, to_intent = run.success, run.steps_to_intent
-    bins = []
-    for start in range(0, len(success), size):
-        part = range(start, min(start + size, len(success)))
-        won = [to_intent[i] or 0 for i in part if success[i]]
-        bins.append(
-            {
-                "start": start,
-                "success": len(won) / len(part),
-                "steps_to_intent": mean(won) if won else None,
-            }
-        )
-    rates = [sum(success[end - WINDOW : end]) / WINDOW for end in range(WINDOW, len(success) + 1)]
+    n = len(success)
+    bins = [
+        {"start": start, **outcome(success, to_intent, range(start, min(start + size, n)))}
+        for start in range(0, n, size)
+    ]
+    rates = [sum(success[end - WINDOW : end]) / WINDOW for end in range(WINDOW, n + 1)]
     late = [i for i, r in enumerate(rates) if r < TARGET]
     stays = (late[-1] + 1 if late else 0) if rates else None
     reached = None if stays is None or stays >= len(rates) else stays + WINDOW
-    last = range(max(0, len(success) - WINDOW), len(success))
-    won = [to_intent[i] or 0 for i in last if success[i]]
+    last = outcome(success, to_intent, range(max(0, n - WINDOW), n))
     return {
-        "dialogues": len(success),
+        "dialogues": n,
         "curve": bins,
         "reached": reached,
         "first_success": mean(success[:WINDOW]),
-        "last_success": mean(success[i] for i in last),
-        "last_steps_to_intent": mean(won) if won else None,
+        "last_success": last["success"],
+        "last_steps_to_intent": last["steps_to_intent"],
     }
 
 
 def stats(values: list[float | None]) -> str:
-    known = [v for v in values if v is not None]
-    if not known:
+    """`mean (s.e. x)` over the trials that have a value, and how many never did."""
+    found = mean_and_se(values)
+    if found["mean"] is None:
         return "-"
-    missing = len(values) - len(known)
-    text = f"{mean(known):.2f}"
-    if len(known) > 1:
-        text += f" (s.e. {stdev(known) / len(known) ** 0.5:.2f})"
+    missing = sum(v is None for v in values)
+    text = f"{found['mean']:.2f}"
+    if found["se"] is not None:
+        text += f" (s.e. {found['se']:.2f})"
     return text + (f", {missing} never" if missing else "")
 
 

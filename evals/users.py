@@ -95,10 +95,7 @@ def markdown(runs: list[dict[str, Any]], args: argparse.Namespace) -> str:
                 f"{mean(r['eval'][user]['on'][k] for r in mine):.2f}"
                 for k in KEYS
             ]
-            gains = [
-                100 * (r["eval"][user]["on"][KEYS[0]] - r["eval"][user]["off"][KEYS[0]])
-                for r in mine
-            ]
+            gains = _gains(mine, user)
             gave_up = [
                 mean(r["eval"][user][side]["conversations"]["gave_up"] for r in mine)
                 for side in ("off", "on")
@@ -143,8 +140,13 @@ def summary(out: Path, model: str) -> str:
 
 
 def _gain(runs: list[dict[str, Any]], user: str) -> str:
-    gains = [100 * (r["eval"][user]["on"][KEYS[0]] - r["eval"][user]["off"][KEYS[0]]) for r in runs]
+    gains = _gains(runs, user)
     return f"{mean(gains):+.1f} ({min(gains):+.0f})"
+
+
+def _gains(runs: list[dict[str, Any]], user: str) -> list[float]:
+    """Each run's points of success within 2 steps, memory on minus off, with `user`."""
+    return [100 * (r["eval"][user]["on"][KEYS[0]] - r["eval"][user]["off"][KEYS[0]]) for r in runs]
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import Runnable
 
 from ..envs.context import EpisodeContext
+from ..envs.items import ItemTool
 from ..envs.simulated_user import RephrasingUser
 from ..errors import BadInputError
 from ..memory import MemoryStore
@@ -70,7 +71,6 @@ class DialogueRun:
         steps: Each dialogue's length in turns.
         returns: Each dialogue's environment return (the paper's rewards, step cost included).
         actions: Each dialogue's actions (tool names).
-        interactions: Turns in all.
         seconds: Wall time.
     """
 
@@ -82,8 +82,12 @@ class DialogueRun:
     steps: tuple[int, ...]
     returns: tuple[float, ...]
     actions: tuple[tuple[str, ...], ...]
-    interactions: int
     seconds: float
+
+    @property
+    def interactions(self) -> int:
+        """Turns in all."""
+        return sum(self.steps)
 
 
 def intent_tool_name(intent: Intent) -> str:
@@ -112,20 +116,15 @@ def request_text(env: SlotFillingEnv) -> str:
 
 def turn_tools(env: SlotFillingEnv) -> tuple[dict[str, Any], ...]:
     """The tools offered every turn (OpenAI function specs): intents, then slot questions."""
-    specs = [
-        _spec(intent_tool_name(i), i.description or f"The user wants {i.name}.")
+    tools = [
+        ItemTool(name=intent_tool_name(i), description=i.description or f"The user wants {i.name}.")
         for i in env.intents
     ]
-    specs += [_spec(slot_tool_name(s), f"Ask the user: {s.question}") for s in env.slots]
-    return tuple(specs)
-
-
-def _spec(name: str, description: str) -> dict[str, Any]:
-    parameters = {"type": "object", "properties": {}}
-    return {
-        "type": "function",
-        "function": {"name": name, "description": description, "parameters": parameters},
-    }
+    tools += [
+        ItemTool(name=slot_tool_name(s), description=f"Ask the user: {s.question}")
+        for s in env.slots
+    ]
+    return tuple(t.to_openai() for t in tools)
 
 
 def play_dialogues(
@@ -300,6 +299,5 @@ def _run(seed: int, run_id: str, played: Sequence[_Played], seconds: float) -> D
         steps=tuple(p.steps for p in played),
         returns=tuple(p.ret for p in played),
         actions=tuple(p.actions for p in played),
-        interactions=sum(p.steps for p in played),
         seconds=seconds,
     )
