@@ -46,7 +46,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 from ..errors import BadInputError
 from .slot_filling import INTENTS, SlotFillingEnv
-from .slot_ppo import EpsilonCallback, PPOResult, PPOSettings, agent_model
+from .slot_ppo import EpsilonCallback, PPOResult, PPOSettings, agent_model, quiet
 
 __all__ = [
     "AgentPolicy",
@@ -319,18 +319,20 @@ def _models(config: CooperativeSettings, seed: int) -> tuple[PPO, PPO, PromptCho
     user_env = UserEnv(agent=lambda obs: np.asarray(_act(holder["agent"], obs)), **kwargs)
     holder["agent"] = agent_model(ppo, agent_env, seed)
     # Another seed: the user's dialogues draw other intents than the agent's.
-    holder["user"] = PPO(
-        "MlpPolicy",
-        user_env,
-        n_steps=config.user_n_steps,
-        batch_size=config.user_batch_size,
-        n_epochs=ppo.n_epochs,
-        learning_rate=config.user_learning_rate,
-        gamma=ppo.gamma,
-        ent_coef=config.user_ent_coef,
-        policy_kwargs={"net_arch": list(config.user_net_arch)},
-        seed=seed + 1,
-        device="cpu",
+    holder["user"] = quiet(
+        PPO(
+            "MlpPolicy",
+            user_env,
+            n_steps=config.user_n_steps,
+            batch_size=config.user_batch_size,
+            n_epochs=ppo.n_epochs,
+            learning_rate=config.user_learning_rate,
+            gamma=ppo.gamma,
+            ent_coef=config.user_ent_coef,
+            policy_kwargs={"net_arch": list(config.user_net_arch)},
+            seed=seed + 1,
+            device="cpu",
+        )
     )
     return holder["agent"], holder["user"], agent_env
 

@@ -28,6 +28,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import ActorCriticPolicy
 
 from ..errors import BadInputError
@@ -42,6 +43,7 @@ __all__ = [
     "WindowMetrics",
     "agent_model",
     "play_greedy",
+    "quiet",
     "table1",
     "train_ppo",
 ]
@@ -316,7 +318,7 @@ def _model(config: PPOSettings, seed: int) -> PPO:
 
 def agent_model(config: PPOSettings, env: gym.Env[Any, Any], seed: int) -> PPO:
     """The agent's PPO (the epsilon-greedy policy) on `env`, with `config`'s settings."""
-    return PPO(
+    model = PPO(
         EpsilonGreedyPolicy,
         env,
         n_steps=config.n_steps,
@@ -330,6 +332,14 @@ def agent_model(config: PPOSettings, env: gym.Env[Any, Any], seed: int) -> PPO:
         device="cpu",
         verbose=0,
     )
+    return quiet(model)
+
+
+def quiet(model: PPO) -> PPO:
+    """`model` with a logger that writes nowhere: SB3's default makes a directory under the
+    temporary folder every time a model starts learning, and nothing reads it."""
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    return model
 
 
 def _result(seed: int, config: PPOSettings, rows: list[Any], seconds: float) -> PPOResult:

@@ -15,7 +15,7 @@ from stable_baselines3 import PPO
 
 from reflexrl.envs.slot_cooperative import PromptChoosingEnv, UserEnv, train_cooperative
 from reflexrl.envs.slot_filling import INTENTS, SlotFillingEnv
-from reflexrl.envs.slot_ppo import table1
+from reflexrl.envs.slot_ppo import quiet, table1
 from reflexrl.errors import BadInputError
 
 FOOD = [INTENTS[4], INTENTS[5]]  # pizza and dessert: their prompts differ by a word or two
@@ -126,7 +126,7 @@ def test_the_users_reward_is_the_agents() -> None:
 def test_the_user_learns_what_the_agent_understands() -> None:
     env = UserEnv(intents=FOOD, max_steps=6, encoder=ZeroEncoder())
     env.agent = _picky_agent(env.dialogue)
-    model = PPO("MlpPolicy", env, n_steps=64, batch_size=32, learning_rate=3e-3, seed=0)
+    model = quiet(PPO("MlpPolicy", env, n_steps=64, batch_size=32, learning_rate=3e-3, seed=0))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
