@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from ..envs.context import current_episode
+from ..envs.clarification import ask_user_for_clarification
+from ..envs.context import EpisodeContext, current_episode
 from ..envs.exploration import EpsilonSchedule, as_schedule
 from ..errors import BadInputError
 from ..memory import MemoryStore
 from ..prompt.block import split_memory
+from ..records import DECLINE
 from .injection import MemoryInjector
 from .learning import BLOCK_KEY, Learner, Learning, as_learning
+
+AgentFactory = Callable[[list[dict[str, Any]]], Runnable[Any, Any]]
+"""Builds the agent for a request that brings its own tools, from those tools and asking
+(OpenAI function specs, only schemas): `lambda tools: create_agent(model, tools)`."""
 
 
 def wrap(
@@ -27,6 +34,7 @@ def wrap(
     neighbour_text: bool | None = None,
     tools: Sequence[str] = (),
     learn: bool | Learning = False,
+    agent_for: AgentFactory | None = None,
 ) -> Runnable[Any, Any]:
     """Wrap a built agent so it sees the reward memory as a system message.
 
@@ -50,26 +58,47 @@ def wrap(
             log every invocation, waiting for its reward (the output then carries its
             `reflexrl_run_id`: the run id it was invoked with, or a new one). The wrapped
             agent then runs inside one step, so `stream` yields its output at the end.
+        agent_for: For suites whose requests bring their own tools (item suites, the
+            slot-filling dialogues): builds the agent each such request runs, given its tools
+            and asking, as schemas only. Built with `create_agent`, an agent of schemas alone
+            ends at the model's first decision, as such a request's episode does.
+
+    Raises:
+        BadInputError: (when invoked) a request brings its own tools and there is no
+            `agent_for`: `runnable` would be offered its own tools instead.
     """
     quote = not learn if neighbour_text is None else neighbour_text
     settings = as_learning(learn)
+    if settings is not None and settings.shadow:
+        msg = "shadow mode needs ReflexMiddleware (wrap injects its block before the agent runs)"
+        raise BadInputError(msg, setting="learn")
     evidence = 0 if settings is None else settings.min_evidence
     injector = MemoryInjector(memory, suite, as_schedule(epsilon), render, quote, evidence)
 
-    def _inject(value: Any, config: RunnableConfig) -> dict[str, Any]:
+    def _inject(value: Any, config: RunnableConfig) -> tuple[Runnable[Any, Any], dict[str, Any]]:
         messages: list[BaseMessage] = convert_to_messages(_messages_of(value))
         ctx = current_episode(config)
         injector.start_episode(ctx)
-        memory_message = injector.system_message(messages, ctx, tools=tools)
-        return {**_as_dict(value), "messages": [memory_message, *messages]}
+        prefix = "" if ctx is None else ctx.request_context
+        names = tools if ctx is None or ctx.offered is None else _offered_names(ctx)
+        agent = _agent_of(ctx, runnable, agent_for)
+        memory_message = injector.system_message(messages, ctx, prefix, tools=names)
+        return agent, {**_as_dict(value), "messages": [memory_message, *messages]}
 
-    chain = RunnableLambda(_inject) | runnable
-    if settings is None:
-        return chain
-    if settings.shadow:
-        msg = "shadow mode needs ReflexMiddleware (wrap injects its block before the agent runs)"
-        raise BadInputError(msg, setting="learn")
-    learner = Learner(memory, suite, settings)
+    def _run(value: Any, config: RunnableConfig) -> Any:
+        agent, inputs = _inject(value, config)
+        return agent.invoke(inputs, config)
+
+    async def _arun(value: Any, config: RunnableConfig) -> Any:
+        agent, inputs = _inject(value, config)
+        return await agent.ainvoke(inputs, config)
+
+    chain = RunnableLambda(_run, afunc=_arun, name="reflexrl_inject")
+    return chain if settings is None else _learning(chain, Learner(memory, suite, settings))
+
+
+def _learning(chain: Runnable[Any, Any], learner: Learner) -> Runnable[Any, Any]:
+    """`chain`, logging each invocation outside a training loop, waiting for its reward."""
 
     def _log(output: Any, config: RunnableConfig) -> Any:
         if current_episode(config) is not None or not isinstance(output, dict):
@@ -81,13 +110,37 @@ def wrap(
         logged = learner.log(messages, None if parent is None else str(parent), thread)
         return {**output, "reflexrl_run_id": logged.run_id}
 
-    def _learning(value: Any, config: RunnableConfig) -> Any:
+    def _run(value: Any, config: RunnableConfig) -> Any:
         return _log(chain.invoke(value, config), config)
 
-    async def _alearning(value: Any, config: RunnableConfig) -> Any:
+    async def _arun(value: Any, config: RunnableConfig) -> Any:
         return _log(await chain.ainvoke(value, config), config)
 
-    return RunnableLambda(_learning, afunc=_alearning, name="reflexrl_wrap")
+    return RunnableLambda(_run, afunc=_arun, name="reflexrl_wrap")
+
+
+def _agent_of(
+    ctx: EpisodeContext | None, runnable: Runnable[Any, Any], agent_for: AgentFactory | None
+) -> Runnable[Any, Any]:
+    """The agent a request runs: the wrapped one, or, for a request with its own tools, the
+    one `agent_for` builds for them (building one costs under a millisecond)."""
+    if ctx is None or ctx.offered is None:
+        return runnable
+    if agent_for is None:
+        msg = (
+            f"the requests of {ctx.suite!r} bring their own tools; give a factory that builds "
+            "the agent for them (for example `lambda tools: create_agent(model, tools)`)"
+        )
+        raise BadInputError(msg, setting="agent_for")
+    return agent_for([*ctx.offered, convert_to_openai_tool(ask_user_for_clarification)])
+
+
+def _offered_names(ctx: EpisodeContext) -> list[str]:
+    """The actions of a request with its own tools, as the middleware shows them: its tools,
+    asking, and declining where that is a decision."""
+    names = [spec["function"]["name"] for spec in ctx.offered or ()]
+    names.append(ask_user_for_clarification.name)
+    return [*names, DECLINE] if ctx.declines else names
 
 
 def _tag_blocks(messages: Sequence[BaseMessage]) -> None:

@@ -13,13 +13,15 @@ from typing import Any
 import pytest
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import Runnable
 
 from reflexrl import BadInputError, ReflexMiddleware, RewardTable, Suite, evaluate, train
 from reflexrl.agent.build import build_agent
+from reflexrl.agent.wrap import wrap
 from reflexrl.envs.acebench import import_acebench
 from reflexrl.envs.item_suite import ItemSuite, stratified_split
 from reflexrl.envs.items import Item, ItemTool, write_items
-from reflexrl.errors import SuiteError
+from reflexrl.errors import RunFailedError, SuiteError
 from reflexrl.loop.bench import behaviour_metrics, bench
 from reflexrl.loop.config import RunConfig
 from reflexrl.memory import Neighbour
@@ -80,11 +82,20 @@ class Recorder(ActionChatModel):
         return names[0]
 
 
+def _through_wrap(memory: RewardTable) -> Runnable[Any, Any]:
+    own = create_agent(Recorder(), [])
+    return wrap(own, memory, agent_for=lambda tools: create_agent(Recorder(), tools))
+
+
+@pytest.mark.parametrize("through", ["middleware", "wrap"])
 def test_each_request_is_offered_its_own_tools_and_ends_at_its_first_decision(
-    items: ItemSuite, memory: RewardTable
+    items: ItemSuite, memory: RewardTable, through: str
 ) -> None:
     SEEN.clear()
-    agent = create_agent(Recorder(), items.tools, middleware=[ReflexMiddleware(memory)])
+    if through == "wrap":
+        agent = _through_wrap(memory)
+    else:
+        agent = create_agent(Recorder(), items.tools, middleware=[ReflexMiddleware(memory)])
     result = train(agent, items, memory, epochs=1, max_steps=4)
     offered = {i.id: [t.name for t in i.tools] for i in ITEMS}
     assert sorted(SEEN) == sorted([*offered[i.id], CLARIFY] for i in ITEMS)
@@ -93,6 +104,32 @@ def test_each_request_is_offered_its_own_tools_and_ends_at_its_first_decision(
     assert by_id["c1"].success and by_id["c1"].steps[0].reward == 1.0
     assert by_id["a1"].steps[0].reward == -1.0  # a call where asking was right
     assert by_id["d2"].steps[0].reward == -1.0  # a tool called on an item to decline
+
+
+def test_wrap_refuses_requests_with_their_own_tools_without_a_factory(
+    items: ItemSuite, memory: RewardTable
+) -> None:
+    agent = wrap(create_agent(Recorder(), items.tools), memory)
+    with pytest.raises(
+        RunFailedError, match=r"agent_for: the requests of .* bring their own tools"
+    ):
+        train(agent, items, memory, epochs=1)
+
+
+def test_wrap_shows_the_same_blocks_as_the_middleware(items: ItemSuite, tmp_path: Path) -> None:
+    some = items.subset({"c1", "a1", "d2"})
+    blocks = {}
+    for through in ("middleware", "wrap"):
+        with RewardTable(tmp_path / f"{through}.db") as memory:
+            if through == "wrap":
+                agent = _through_wrap(memory)
+            else:
+                agent = create_agent(Recorder(), [], middleware=[ReflexMiddleware(memory)])
+            result = train(agent, some, memory, epochs=2, epsilon=0.0, concurrency=1)
+            blocks[through] = [e.memory_blocks for e in result.episodes]
+    assert blocks["wrap"] == blocks["middleware"]
+    untried = f"try a tool not tried yet: book, {CLARIFY}, {DECLINE}"  # d2's own tools
+    assert any(untried in b for e in blocks["wrap"] for b in e)
 
 
 def test_an_items_context_is_shown_with_its_request_and_is_not_its_memory_key(
