@@ -79,7 +79,9 @@ def run_one(
         judge = None
         if condition == "judge":
             judge = load_judge(judge_spec, tool_descriptions(suite.tools))
-            learn = Learning(judge=judge, wait_for_feedback=False)
+            # Judged before the next request, as measured (a server would judge in the
+            # background, and a request could come before the judgment lands).
+            learn = Learning(judge=judge, judge_in_background=False, wait_for_feedback=False)
         reflex = ReflexMiddleware(memory, suite=suite.name, render="advice", learn=learn)
         limit = ModelCallLimitMiddleware(thread_limit=5, exit_behavior="end")
         model = load_model(model_spec, suite, seed=seed)

@@ -5,7 +5,7 @@ reached through its subpackage (`reflexrl.records`, `reflexrl.loop`, `reflexrl.e
 """
 
 from .agent.build import build_agent
-from .agent.learning import Learning
+from .agent.learning import Learning, wait_for_judges
 from .agent.middleware import ReflexMiddleware
 from .agent.wrap import wrap
 from .envs.clarification import ask_user_for_clarification
@@ -81,5 +81,6 @@ __all__ = [
     "price_for",
     "tool_reward",
     "train",
+    "wait_for_judges",
     "wrap",
 ]

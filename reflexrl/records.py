@@ -258,8 +258,9 @@ class PendingEpisode:
     decisions: tuple[Decision, ...]
     thread_id: str | None = None
     proposed: Mapping[int, float] = field(default_factory=dict)
-    """Rewards known when the invocation ended (outcomes), by decision index: credited with
-    the feedback, under it in precedence, or on their own when the episode expires."""
+    """Rewards known when the invocation ended (outcomes), and a judge's when it answers,
+    by decision index: credited with the feedback, under it in precedence, or on their own
+    when the episode expires."""
     created_at: str = ""
     expires_at: str = ""
     status: PendingStatus = "pending"

@@ -9,8 +9,11 @@ from any process (`reflexrl.feedback`), or, without waiting, they are credited a
 
 from __future__ import annotations
 
+import logging
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -24,7 +27,16 @@ from ..records import INVALID_CALL, Decision, PendingEpisode
 from ..rewards.online import credit_proposed
 from ..rewards.sources import Outcomes, RewardSource, combine
 
-__all__ = ["BLOCK_KEY", "Learner", "Learning", "as_learning", "decisions_of"]
+__all__ = [
+    "BLOCK_KEY",
+    "Learner",
+    "Learning",
+    "as_learning",
+    "decisions_of",
+    "wait_for_judges",
+]
+
+log = logging.getLogger(__name__)
 
 BLOCK_KEY = "reflexrl_block"
 """Where a model response keeps the memory block its call saw (`response_metadata`)."""
@@ -62,8 +74,14 @@ class Learning:
 
     Args:
         outcomes: The rewards known when an invocation ends (a failed tool call: -1).
-        judge: A judge model that labels each decision when the invocation ends
+        judge: A judge model that labels each decision once the invocation is logged
             (`reflexrl.load_judge`); under the outcomes in precedence.
+        judge_in_background: Judge in a background thread, so that no answer waits for the
+            judge: its rewards join the logged invocation when they come (feedback that
+            arrives first credits it without them). False: judge before the invocation
+            returns. `reflexrl.wait_for_judges()` waits for the judgments still running
+            (call it before closing the memory). A SQLite memory in ":memory:" can only be
+            written by the thread that opened it: judge in line there.
         wait_for_feedback: Credit an invocation when its feedback arrives (the feedback
             first, then outcomes and judge), or, if none comes within `expire_after`, with
             the outcomes and the judge alone. False: credit them as soon as the invocation
@@ -87,6 +105,7 @@ class Learning:
 
     outcomes: Outcomes = field(default_factory=Outcomes)
     judge: RewardSource | None = None
+    judge_in_background: bool = True
     wait_for_feedback: bool = True
     expire_after: timedelta = timedelta(days=7)
     shadow: bool = False
@@ -105,8 +124,10 @@ class Learning:
 
     @property
     def sources(self) -> list[RewardSource]:
-        """The sources known when an invocation ends, in precedence order."""
-        return [self.outcomes] if self.judge is None else [self.outcomes, self.judge]
+        """The sources known when an invocation is logged, in precedence order."""
+        if self.judge is None or self.judge_in_background:
+            return [self.outcomes]
+        return [self.outcomes, self.judge]
 
 
 @dataclass(frozen=True)
@@ -143,9 +164,64 @@ class Learner:
         logged = self.memory.log_pending(
             replace(episode, proposed={i: r for i, (r, _) in found.items()})
         )
+        if self.settings.judge is not None and self.settings.judge_in_background:
+            _JUDGING.submit(self._judge, logged)
+        else:
+            self._credit_now(logged)
+        return logged
+
+    def _judge(self, logged: PendingEpisode) -> None:
+        """Add the judge's rewards to a logged invocation (in the background)."""
+        assert self.settings.judge is not None
+        found = combine([self.settings.judge], logged)
+        if found:
+            rewards = {i: r for i, (r, _) in found.items()}
+            logged = self.memory.propose_pending(logged.run_id, rewards)
+        self._credit_now(logged)
+
+    def _credit_now(self, logged: PendingEpisode) -> None:
         if not self.settings.wait_for_feedback and logged.proposed:
             credit_proposed(self.memory, logged)
-        return logged
+
+
+class _Background:
+    """The thread that judges logged invocations, one at a time: a local judge model is not
+    safe to call from two threads, and a hosted one is rate-limited anyway. Work still
+    queued when the interpreter exits is finished first (`concurrent.futures`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.executor: ThreadPoolExecutor | None = None
+        self.running: set[Future[None]] = set()
+
+    def submit(self, job: Callable[[PendingEpisode], None], logged: PendingEpisode) -> None:
+        with self.lock:
+            if self.executor is None:
+                self.executor = ThreadPoolExecutor(1, thread_name_prefix="reflexrl-judge")
+            future = self.executor.submit(job, logged)
+            self.running.add(future)
+        future.add_done_callback(lambda done: self._done(done, logged.run_id))
+
+    def _done(self, future: Future[None], run_id: str) -> None:
+        with self.lock:
+            self.running.discard(future)
+        if future.exception() is not None:  # the invocation stays pending, with its outcomes
+            log.error("judging invocation %s failed", run_id, exc_info=future.exception())
+
+    def wait(self, timeout: float | None) -> bool:
+        with self.lock:
+            running = set(self.running)
+        return not wait(running, timeout).not_done
+
+
+_JUDGING = _Background()
+
+
+def wait_for_judges(timeout: float | None = None) -> bool:
+    """Wait until the judge has answered for every invocation logged so far (with
+    `Learning(judge=..., judge_in_background=True)`). Whether it has, within `timeout`
+    seconds (None: however long it takes)."""
+    return _JUDGING.wait(timeout)
 
 
 def as_learning(learn: bool | Learning) -> Learning | None:

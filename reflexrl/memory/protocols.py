@@ -156,6 +156,13 @@ class PendingLog(Protocol):
         """A logged invocation, whatever its status (None: never logged)."""
         ...
 
+    def propose_pending(self, run_id: str, rewards: Mapping[int, float]) -> PendingEpisode:
+        """If `run_id` is still pending: add `rewards` (by decision index) to its proposed
+        ones where it has none, in one transaction (a judge that answers after the
+        invocation was logged). Returns it as it is after. Raises `FeedbackError` for a run
+        id never logged."""
+        ...
+
     def settle_pending(
         self, run_id: str, episode: Episode | None, by: str, comment: str | None = None
     ) -> PendingEpisode:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,16 @@ from reflexrl.memory import (
     credits,
 )
 from reflexrl.memory.pending import learn_run_id
-from reflexrl.records import Decision, Episode, Failure, PendingEpisode, RunInfo, Step, kind_of
+from reflexrl.records import (
+    CLARIFY,
+    Decision,
+    Episode,
+    Failure,
+    PendingEpisode,
+    RunInfo,
+    Step,
+    kind_of,
+)
 
 LOOKUPS = ["exact", "knn"]
 STORES = ["sqlite", "postgres"]
@@ -101,6 +112,25 @@ def test_a_pending_invocation_is_settled_once(store: MemoryStore) -> None:
     assert logged.index == first.number
     with pytest.raises(FeedbackError):
         store.settle_pending("never", credited, "feedback:k")
+
+
+def test_later_rewards_are_proposed_under_those_logged_from_any_thread(
+    store: MemoryStore,
+) -> None:
+    decisions = (*_pending("r1").decisions, Decision(1, PROMPT, CLARIFY, {}, None))
+    store.log_pending(replace(_pending("r1"), decisions=decisions))
+    with ThreadPoolExecutor(1) as other:  # a judge answering in the background
+        after = other.submit(store.propose_pending, "r1", {0: 1.0, 1: 0.0}).result()
+        credited = _episode(after.number, (PROMPT, "create_image", -1.0))
+        other.submit(store.settle_pending, "r1", credited, "end").result()
+    assert after.proposed == {0: -1.0, 1: 0.0}  # the logged reward keeps its place
+    settled = store.pending_episode("r1")
+    assert settled == replace(after, status="credited", settled_by="end")
+    assert store.propose_pending("r1", {1: 1.0}).proposed == after.proposed  # settled: no-op
+    row = store.lookup("s", PROMPT)
+    assert row is not None and row.visits == 1
+    with pytest.raises(FeedbackError):
+        store.propose_pending("never", {0: 1.0})
 
 
 def test_due_invocations_expire_and_are_counted(store: MemoryStore) -> None:

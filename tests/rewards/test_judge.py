@@ -7,8 +7,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, HumanMessage
 from stub_provider import StubProvider
 
-from reflexrl import Learning, ReflexMiddleware, Suite, feedback, load_judge
+from reflexrl import Learning, ReflexMiddleware, Suite, feedback, load_judge, wait_for_judges
 from reflexrl.loop.calibrate import calibrate_judge, expected_labels
 from reflexrl.memory import MemoryStore
 from reflexrl.models.fake import ScriptedChatModel
@@ -86,24 +87,72 @@ def test_a_judge_over_http_sends_the_json_schema(
     assert judge.rewards(_episode("create_image")) == {} and judge.failures == 1
 
 
-def test_an_agent_that_learns_from_its_judge_credits_at_the_end(
-    paper: Suite, memory: MemoryStore
-) -> None:
+class Gate:
+    """A judge that answers only once the test lets it (a slow judge model)."""
+
+    name = "judge"
+
+    def __init__(self, judge: Judge) -> None:
+        self.judge = judge
+        self.open = threading.Event()
+
+    def rewards(self, episode: PendingEpisode) -> Mapping[int, float]:
+        assert self.open.wait(10)
+        return self.judge.rewards(episode)
+
+
+def _calls_calculator(paper: Suite, learning: Learning, memory: MemoryStore) -> str:
     call = AIMessage(
         "", tool_calls=[{"name": "calculator", "args": {"expression": "1"}, "id": "c"}]
     )
     agent_model = ScriptedChatModel(script=[call, AIMessage("20")])
-    judge = Judge(ChatLabeler(_says("right_tool")), tool_descriptions(paper.tools))
-    learning = Learning(judge=judge, wait_for_feedback=False)
     reflex = ReflexMiddleware(memory, suite="paper", render="advice", learn=learning)
     state = create_agent(agent_model, paper.tools, middleware=[reflex]).invoke(
         {"messages": [HumanMessage(REQUEST)]}
     )
-    pending = memory.pending_episode(state["reflexrl_run_id"])
+    return str(state["reflexrl_run_id"])
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_an_agent_that_learns_from_its_judge_credits_at_the_end(
+    paper: Suite, memory: MemoryStore, background: bool
+) -> None:
+    judge = Judge(ChatLabeler(_says("right_tool")), tool_descriptions(paper.tools))
+    learning = Learning(judge=judge, judge_in_background=background, wait_for_feedback=False)
+    run_id = _calls_calculator(paper, learning, memory)
+    assert wait_for_judges(timeout=10)
+    pending = memory.pending_episode(run_id)
     assert pending is not None and pending.status == "credited"
     assert pending.settled_by == "end-of-invocation" and pending.proposed == {0: 1.0}
     assert memory.rows("paper")[0].actions["calculator"].reward == 1.0
     assert not feedback(memory, pending.run_id, -1.0).credited  # too late: credited once
+
+
+def test_no_answer_waits_for_the_judge(paper: Suite, memory: MemoryStore) -> None:
+    gate = Gate(Judge(ChatLabeler(_says("right_tool")), tool_descriptions(paper.tools)))
+    run_id = _calls_calculator(paper, Learning(judge=gate, wait_for_feedback=False), memory)
+    logged = memory.pending_episode(run_id)  # answered while the judge is still thinking
+    assert logged is not None and logged.status == "pending" and logged.proposed == {}
+    assert not wait_for_judges(timeout=0.05)
+    gate.open.set()
+    assert wait_for_judges(timeout=10)
+    credited = memory.pending_episode(run_id)
+    assert credited is not None and credited.status == "credited"
+    assert credited.proposed == {0: 1.0} and memory.rows("paper")[0].visits == 1
+
+
+def test_feedback_before_the_judge_answers_is_what_credits(
+    paper: Suite, memory: MemoryStore
+) -> None:
+    gate = Gate(Judge(ChatLabeler(_says("right_tool")), tool_descriptions(paper.tools)))
+    run_id = _calls_calculator(paper, Learning(judge=gate), memory)
+    assert feedback(memory, run_id, -1.0).credited
+    gate.open.set()
+    assert wait_for_judges(timeout=10)
+    settled = memory.pending_episode(run_id)
+    assert settled is not None and settled.settled_by == "feedback:user_score"
+    assert settled.proposed == {}  # the judge came too late: nothing added, nothing credited
+    assert memory.rows("paper")[0].actions["calculator"].reward == -1.0
 
 
 def test_calibration_compares_the_judge_with_the_answer_key(paper: Suite) -> None:

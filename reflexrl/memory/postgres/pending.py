@@ -35,6 +35,24 @@ class PostgresPendingLog(PostgresWriter):
         with self._reading() as db:
             return _pending(db, run_id)
 
+    def propose_pending(self, run_id: str, rewards: Mapping[int, float]) -> PendingEpisode:
+        """Add `rewards` (by decision index) to the invocation's proposed ones, where it has
+        none (those it has come first), if it is still pending, in one transaction (the row
+        is locked). Returns the invocation as it is after."""
+        with self._write() as db:
+            found = _pending(db, run_id, lock=True)
+            if found is None:
+                msg = f"no invocation {run_id!r} was logged in {self.location}"
+                raise FeedbackError(msg)
+            if found.status != "pending":
+                return found
+            proposed = {**rewards, **found.proposed}
+            dumped = PENDING.to_row(replace(found, proposed=proposed))["proposed"]
+            db.execute(
+                "UPDATE pending_episodes SET proposed = %s WHERE run_id = %s", [dumped, run_id]
+            )
+        return replace(found, proposed=proposed)
+
     def settle_pending(
         self, run_id: str, episode: Episode | None, by: str, comment: str | None = None
     ) -> PendingEpisode:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+import sqlite_utils
+
 from ...errors import FeedbackError
 from ...records import Episode, PendingEpisode, PendingStatus
 from ..pending import learn_run
@@ -25,13 +27,31 @@ class SQLitePendingLog(SQLiteWriter):
         del record["number"]  # numbered by the log
         with self._write() as db:
             insert(db, "pending_episodes", record, or_ignore=True)
-            stored = self._pending(episode.run_id)
+            stored = _pending(db, episode.run_id)
         assert stored is not None  # inserted or already there, in this transaction
         return stored
 
     def pending_episode(self, run_id: str) -> PendingEpisode | None:
         """The logged invocation `run_id`, whatever its status (None: never logged)."""
-        return self._pending(run_id)
+        return _pending(self.db, run_id)
+
+    def propose_pending(self, run_id: str, rewards: Mapping[int, float]) -> PendingEpisode:
+        """Add `rewards` (by decision index) to the invocation's proposed ones, where it has
+        none (those it has come first), if it is still pending, in one transaction.
+        Returns the invocation as it is after."""
+        with self._write() as db:
+            found = _pending(db, run_id)
+            if found is None:
+                msg = f"no invocation {run_id!r} was logged in {self.location}"
+                raise FeedbackError(msg)
+            if found.status != "pending":
+                return found
+            proposed = {**rewards, **found.proposed}
+            dumped = PENDING.to_row(replace(found, proposed=proposed))["proposed"]
+            db.execute(
+                "UPDATE pending_episodes SET proposed = ? WHERE run_id = ?", [dumped, run_id]
+            )
+        return replace(found, proposed=proposed)
 
     def settle_pending(
         self, run_id: str, episode: Episode | None, by: str, comment: str | None = None
@@ -43,7 +63,7 @@ class SQLitePendingLog(SQLiteWriter):
         if episode is not None:
             check_rewards(episode)
         with self._write() as db:
-            found = self._pending(run_id)
+            found = _pending(db, run_id)
             if found is None:
                 msg = f"no invocation {run_id!r} was logged in {self.location}"
                 raise FeedbackError(msg)
@@ -89,6 +109,7 @@ class SQLitePendingLog(SQLiteWriter):
             counts[r["status"]] = r["n"]
         return counts
 
-    def _pending(self, run_id: str) -> PendingEpisode | None:
-        rows = list(self.db.query("SELECT * FROM pending_episodes WHERE run_id = ?", [run_id]))
-        return PENDING.from_row(rows[0]) if rows else None
+
+def _pending(db: sqlite_utils.Database, run_id: str) -> PendingEpisode | None:
+    rows = list(db.query("SELECT * FROM pending_episodes WHERE run_id = ?", [run_id]))
+    return PENDING.from_row(rows[0]) if rows else None

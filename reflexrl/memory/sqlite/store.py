@@ -39,7 +39,7 @@ from .run_log import SQLiteRunLog, append_episode, check_rewards
 from .schema import SCHEMA_VERSION, check_schema, migrate
 from .snapshots import LiveView, MemorySnapshot, ReaderPool
 from .vectors import SQLiteVectorCache, index_folder_of
-from .writer import insert
+from .writer import ThreadConnections, insert
 
 __all__ = ["RewardTable", "SQLiteMemory"]
 
@@ -82,6 +82,8 @@ class SQLiteMemory(SQLiteReader, SQLiteRunLog, SQLitePendingLog, SQLiteVectorCac
         else:
             conn = self._open_read_write(create)
         self.db = sqlite_utils.Database(conn)
+        on_file = self.location != ":memory:" and not read_only
+        self.threads = ThreadConnections(self.path if on_file else None)
         opener = self._file.connect if self._file is not None else partial(connect, self.path)
         self._readers = ReaderPool(opener)
         try:
@@ -151,6 +153,7 @@ class SQLiteMemory(SQLiteReader, SQLiteRunLog, SQLitePendingLog, SQLiteVectorCac
     def close(self) -> None:
         """Close the connection (and the idle read connections of finished snapshots)."""
         self._readers.close()
+        self.threads.close()
         if self._file is not None:
             self._file.close()  # the main connection, and the side files it caused
         else:

@@ -6,17 +6,57 @@ can train into one file and each write sees the totals the one before it left.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from ...errors import MemoryStoreError
+from ...files.sqlite import connect
 from .codecs import storable
 
-__all__ = ["SQLiteWriter", "insert", "now"]
+__all__ = ["SQLiteWriter", "ThreadConnections", "insert", "now"]
+
+
+class ThreadConnections:
+    """Write connections for threads other than the one that opened the store (a judge
+    working in the background): a sqlite3 connection serves the thread that made it, so
+    each other thread writes through one of its own to the same file."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.owner = threading.get_ident()
+        self.path = path
+        self.local = threading.local()
+        self.opened: list[sqlite_utils.Database] = []
+        self.lock = threading.Lock()
+
+    def current(self, own: sqlite_utils.Database) -> sqlite_utils.Database:
+        """`own` in the thread that opened the store, else this thread's connection."""
+        if threading.get_ident() == self.owner:
+            return own
+        db: sqlite_utils.Database | None = getattr(self.local, "db", None)
+        if db is None:
+            if self.path is None:
+                msg = "an in-memory store is written only by the thread that opened it"
+                raise MemoryStoreError(msg)
+            # Closed by the owner's `close`; used by this thread alone.
+            db = sqlite_utils.Database(connect(self.path, check_same_thread=False))
+            db.execute("PRAGMA synchronous=NORMAL")
+            self.local.db = db
+            with self.lock:
+                self.opened.append(db)
+        return db
+
+    def close(self) -> None:
+        """Close every other thread's connection."""
+        with self.lock:
+            for db in self.opened:
+                db.close()
+            self.opened.clear()
 
 
 class SQLiteWriter:
@@ -25,18 +65,20 @@ class SQLiteWriter:
     db: sqlite_utils.Database
     location: str
     read_only: bool
+    threads: ThreadConnections
 
     @contextmanager
     def _write(self) -> Iterator[sqlite_utils.Database]:
         if self.read_only:
             raise MemoryStoreError(f"{self.location}: opened read-only")
-        self.db.execute("BEGIN IMMEDIATE")
+        db = self.threads.current(self.db)
+        db.execute("BEGIN IMMEDIATE")
         try:
-            yield self.db
+            yield db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        db.execute("COMMIT")
 
 
 def now() -> str:
