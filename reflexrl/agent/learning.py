@@ -165,7 +165,8 @@ class Learner:
             replace(episode, proposed={i: r for i, (r, _) in found.items()})
         )
         if self.settings.judge is not None and self.settings.judge_in_background:
-            _JUDGING.submit(self._judge, logged)
+            if logged.decisions:
+                _JUDGING.submit(self._judge, logged)
         else:
             self._credit_now(logged)
         return logged
