@@ -6,14 +6,6 @@ ranks above every action whose record is not positive, asking included. Without 
 whose one tried tool earned -1 advises asking (0) forever, and nobody ever tries the tool
 that serves it. Once every tool was tried, the best record wins, asking counting 0.
 
-One tool at a time: the advice names the one untried tool to try next, not all of them. A
-small model told "try one of these six" picks whichever it prefers, often the same wrong
-one on every prompt of a request; told one name, it tries it, so the prompts of a request
-explore in turn. The next is one no similar prompt tried yet, else the one whose tries on
-similar prompts went least badly. Learning online from the answer key as feedback, this
-took the last pass from +13.7 to +20.8 points over memory off on assistant and from +35.6
-to +52.2 on paper (seeds 0-2, evals/reports/online-choice/one-to-try/).
-
 Disagreement is ambiguity: a prompt the memory never saw, whose nearest stored prompts were
 served by different tools, is one the agent cannot tell apart from requests of another kind
 (a calculator or an interpreter, a pizza or a dessert). Pooling those neighbours' estimates
@@ -57,7 +49,6 @@ class Advice:
 
     best: str | None
     untried: tuple[str, ...] = ()
-    """The tools this prompt never tried, the one advised first (`next_to_try`)."""
     contested: tuple[str, ...] = ()
     """When the advice is to ask because similar prompts disagree: their tools, most votes
     first."""
@@ -68,9 +59,7 @@ class Advice:
     @property
     def actions(self) -> frozenset[str]:
         """The actions following this advice means taking."""
-        if self.best is None:
-            return frozenset(self.untried[:1])
-        return frozenset({self.best})
+        return frozenset(self.untried) if self.best is None else frozenset({self.best})
 
 
 def advise(
@@ -99,19 +88,8 @@ def advise(
     triable = [t for t in tools if t != CLARIFY] if DECLINE not in tools else tools
     untried = tuple(t for t in triable if t not in tried)
     if untried:
-        return Advice(None, next_to_try(untried, estimates))
+        return Advice(None, untried)
     return Advice(best_estimated(estimates))
-
-
-def next_to_try(untried: Sequence[str], estimates: Mapping[str, ActionEstimate]) -> tuple[str, ...]:
-    """`untried` in the order to try them: those no similar prompt tried (in the agent's
-    order), then those whose tries on similar prompts went least badly."""
-
-    def rank(tool: str) -> tuple[int, float]:
-        found = estimates.get(tool)
-        return (0, 0.0) if found is None or not found.n else (1, -found.value)
-
-    return tuple(sorted(untried, key=rank))
 
 
 AGREEMENT = 0.75

@@ -86,7 +86,7 @@ def advice_line(advice: Advice, estimates: Mapping[str, ActionEstimate] | None =
     if advice.best is None and advice.kind == "call":
         return KIND_CALL
     if advice.best is None:
-        return BEST + UNTRIED + action_name(advice.untried[0])
+        return BEST + UNTRIED + ", ".join(map(action_name, advice.untried))
     line = BEST + action_name(advice.best)
     if estimates is not None:
         value = estimates[advice.best].value if advice.best in estimates else 0.0

@@ -128,7 +128,7 @@ def test_wrap_shows_the_same_blocks_as_the_middleware(items: ItemSuite, tmp_path
             result = train(agent, some, memory, epochs=2, epsilon=0.0, concurrency=1)
             blocks[through] = [e.memory_blocks for e in result.episodes]
     assert blocks["wrap"] == blocks["middleware"]
-    untried = "try a tool not tried yet: book\n"  # d2's own tool (weather lost)
+    untried = f"try a tool not tried yet: book, {CLARIFY}, {DECLINE}"  # d2's own tools
     assert any(untried in b for e in blocks["wrap"] for b in e)
 
 

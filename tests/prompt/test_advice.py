@@ -14,7 +14,7 @@ from reflexrl.envs.context import EpisodeContext
 from reflexrl.envs.simulated_user import RephrasingUser
 from reflexrl.loop.metrics import advice_taken, summarize
 from reflexrl.memory import ActionEstimate, Advice, Neighbour, advise
-from reflexrl.memory.advice import AGREEMENT, advice_for, next_to_try, vote, votes
+from reflexrl.memory.advice import AGREEMENT, advice_for, vote, votes
 from reflexrl.models.fake import ScriptedChatModel
 from reflexrl.models.local.chat import LocalChatModel
 from reflexrl.prompt.block import advice_line, advised_actions, is_silent, split_memory
@@ -118,7 +118,7 @@ def test_untried_tools_beat_asking_while_no_tool_earned_a_reward() -> None:
     estimates = {"calculator": _e(-1), CLARIFY: _e(0, 4)}
     advice = advise(estimates, TOOLS)
     assert advice == Advice(None, ("python_interpreter", "create_image"))
-    assert advice.actions == {"python_interpreter"}  # one at a time
+    assert advice.actions == {"python_interpreter", "create_image"}
     # without the tools (or --no-untried) the best record, asking counting 0, as before
     assert advise(estimates) == Advice(CLARIFY)
 
@@ -126,17 +126,11 @@ def test_untried_tools_beat_asking_while_no_tool_earned_a_reward() -> None:
 def test_a_tool_only_neighbours_tried_is_untried_for_a_stored_prompt() -> None:
     # a neighbour of another query lost with python_interpreter: this prompt never tried it
     estimates = {"calculator": _e(-1), "python_interpreter": _e(-1), CLARIFY: _e(0, 3)}
-    # ... and tried last: create_image, which no similar prompt tried, comes first
     assert advise(estimates, TOOLS, tried=["calculator", CLARIFY]) == Advice(
-        None, ("create_image", "python_interpreter")
+        None, ("python_interpreter", "create_image")
     )
     # a prompt never seen counts what its neighbours tried
     assert advise(estimates, TOOLS) == Advice(None, ("create_image",))
-
-
-def test_the_tool_to_try_next_is_one_nobody_near_tried_then_the_least_bad() -> None:
-    estimates = {"a": _e(-1), "b": _e(-0.2), "c": _e(0.0, 0)}
-    assert next_to_try(["a", "b", "c", "d"], estimates) == ("c", "d", "b", "a")
 
 
 def test_once_every_tool_lost_asking_is_the_advice() -> None:
@@ -165,13 +159,13 @@ def _record(memory: RewardTable, prompt: str, *steps: tuple[str, float]) -> None
     memory.record_episode(episode)
 
 
-def test_the_focused_block_names_the_tool_to_try_first_and_last(memory: RewardTable) -> None:
+def test_the_focused_block_names_untried_tools_first_and_last(memory: RewardTable) -> None:
     _record(memory, "5 plus 5 plus 10", ("calculator", -1.0))
     block = render_focused(memory, "paper", "5 plus 5 plus 10", False, tools=TOOLS)
     lines = block.splitlines()
     assert lines[2] == lines[-2] == advice_line(Advice(None, tuple(TOOLS[1:3])))
     assert "- calculator: chosen 1x, mean reward -1" in lines
-    assert advised_actions(block) == {"python_interpreter"}  # the first the agent has
+    assert advised_actions(block) == {"python_interpreter", "create_image"}
     old = render_focused(memory, "paper", "5 plus 5 plus 10", False)
     assert advised_actions(old) == {CLARIFY}
 
@@ -210,8 +204,8 @@ def test_the_middleware_tells_the_renderer_which_tools_the_agent_has(
         agent.invoke({"messages": [HumanMessage(prompt)]})
         system = model.requests[0][0].text
         blocks[untried] = advised_actions(system)
-    first_untried = next(t for t in paper.tool_names if t != "calculator")
-    assert blocks == {True: {first_untried}, False: {CLARIFY}}
+    untried_tools = set(paper.tool_names) - {"calculator"}
+    assert blocks == {True: untried_tools, False: {CLARIFY}}
 
 
 def test_a_fake_training_run_reports_advice_following(paper: Suite, memory: RewardTable) -> None:
@@ -240,12 +234,12 @@ def test_the_advice_block_names_the_advised_tool_and_no_other(memory: RewardTabl
     assert render_advice(memory, "paper", prompt, False, tools=TOOLS) == block
 
 
-def test_the_advice_block_names_an_untried_tool_and_says_when_it_knows_nothing(
+def test_the_advice_block_lists_untried_tools_and_says_when_it_knows_nothing(
     memory: RewardTable,
 ) -> None:
     _record(memory, "5 plus 5 plus 10", ("calculator", -1.0))
     block = render_advice(memory, "paper", "5 plus 5 plus 10", False, tools=TOOLS)
-    assert advised_actions(block) == {"python_interpreter"}
+    assert advised_actions(block) == {"python_interpreter", "create_image"}
     assert "calculator" not in block  # the tool that lost is not named: small models copy
     explored = render_advice(memory, "paper", "5 plus 5 plus 10", True, tools=TOOLS)
     assert is_silent(explored) and advised_actions(explored) is None
