@@ -8,9 +8,13 @@ store's log (`PendingEpisode.number`).
 
 from __future__ import annotations
 
-from ..records import RunInfo
+from collections.abc import Mapping
+from dataclasses import replace
 
-__all__ = ["LEARN_MODEL", "learn_run", "learn_run_id"]
+from ..errors import FeedbackError
+from ..records import PendingEpisode, RunInfo
+
+__all__ = ["LEARN_MODEL", "known", "learn_run", "learn_run_id", "with_proposed"]
 
 LEARN_MODEL = "(in production)"
 """The model a learning run names: any model served by the wrapped agent."""
@@ -33,3 +37,20 @@ def learn_run(suite: str, started_at: str) -> RunInfo:
         settings={"learn": True},
         started_at=started_at,
     )
+
+
+def known(found: PendingEpisode | None, run_id: str, location: str) -> PendingEpisode:
+    """`found`, the invocation `run_id` as the store at `location` read it.
+
+    Raises:
+        FeedbackError: it was never logged there (`found` is None).
+    """
+    if found is None:
+        raise FeedbackError(f"no invocation {run_id!r} was logged in {location}")
+    return found
+
+
+def with_proposed(found: PendingEpisode, rewards: Mapping[int, float]) -> PendingEpisode:
+    """`found` with `rewards` (by decision index) proposed where it has none: the rewards
+    it was logged with come first."""
+    return replace(found, proposed={**rewards, **found.proposed})

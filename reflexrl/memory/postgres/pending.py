@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from ...errors import FeedbackError
 from ...records import Episode, PendingEpisode, PendingStatus
-from ..pending import learn_run
+from ..pending import known, learn_run, with_proposed
 from ..sqlite.codecs import PENDING, RUNS
 from ..sqlite.run_log import check_rewards
 from .session import PostgresWriter, Session, now, suite_filter
@@ -40,18 +39,14 @@ class PostgresPendingLog(PostgresWriter):
         none (those it has come first), if it is still pending, in one transaction (the row
         is locked). Returns the invocation as it is after."""
         with self._write() as db:
-            found = _pending(db, run_id, lock=True)
-            if found is None:
-                msg = f"no invocation {run_id!r} was logged in {self.location}"
-                raise FeedbackError(msg)
+            found = known(_pending(db, run_id, lock=True), run_id, self.location)
             if found.status != "pending":
                 return found
-            proposed = {**rewards, **found.proposed}
-            dumped = PENDING.to_row(replace(found, proposed=proposed))["proposed"]
-            db.execute(
-                "UPDATE pending_episodes SET proposed = %s WHERE run_id = %s", [dumped, run_id]
-            )
-        return replace(found, proposed=proposed)
+            after = with_proposed(found, rewards)
+            dumped = PENDING.to_row(after)["proposed"]
+            sql = "UPDATE pending_episodes SET proposed = %s WHERE run_id = %s"
+            db.execute(sql, [dumped, run_id])
+        return after
 
     def settle_pending(
         self, run_id: str, episode: Episode | None, by: str, comment: str | None = None
@@ -63,10 +58,7 @@ class PostgresPendingLog(PostgresWriter):
         if episode is not None:
             check_rewards(episode)
         with self._write() as db:
-            found = _pending(db, run_id, lock=True)
-            if found is None:
-                msg = f"no invocation {run_id!r} was logged in {self.location}"
-                raise FeedbackError(msg)
+            found = known(_pending(db, run_id, lock=True), run_id, self.location)
             if found.status != "pending":
                 return found
             at = now()

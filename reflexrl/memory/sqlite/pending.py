@@ -7,9 +7,8 @@ from dataclasses import replace
 
 import sqlite_utils
 
-from ...errors import FeedbackError
 from ...records import Episode, PendingEpisode, PendingStatus
-from ..pending import learn_run
+from ..pending import known, learn_run, with_proposed
 from .codecs import PENDING, RUNS, suite_filter
 from .run_log import append_episode, check_rewards
 from .writer import SQLiteWriter, insert, now
@@ -40,18 +39,14 @@ class SQLitePendingLog(SQLiteWriter):
         none (those it has come first), if it is still pending, in one transaction.
         Returns the invocation as it is after."""
         with self._write() as db:
-            found = _pending(db, run_id)
-            if found is None:
-                msg = f"no invocation {run_id!r} was logged in {self.location}"
-                raise FeedbackError(msg)
+            found = known(_pending(db, run_id), run_id, self.location)
             if found.status != "pending":
                 return found
-            proposed = {**rewards, **found.proposed}
-            dumped = PENDING.to_row(replace(found, proposed=proposed))["proposed"]
-            db.execute(
-                "UPDATE pending_episodes SET proposed = ? WHERE run_id = ?", [dumped, run_id]
-            )
-        return replace(found, proposed=proposed)
+            after = with_proposed(found, rewards)
+            dumped = PENDING.to_row(after)["proposed"]
+            sql = "UPDATE pending_episodes SET proposed = ? WHERE run_id = ?"
+            db.execute(sql, [dumped, run_id])
+        return after
 
     def settle_pending(
         self, run_id: str, episode: Episode | None, by: str, comment: str | None = None
@@ -63,10 +58,7 @@ class SQLitePendingLog(SQLiteWriter):
         if episode is not None:
             check_rewards(episode)
         with self._write() as db:
-            found = _pending(db, run_id)
-            if found is None:
-                msg = f"no invocation {run_id!r} was logged in {self.location}"
-                raise FeedbackError(msg)
+            found = known(_pending(db, run_id), run_id, self.location)
             if found.status != "pending":
                 return found
             at = now()
