@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from langchain_core.messages import BaseMessage, SystemMessage
 
@@ -13,6 +14,7 @@ from ..envs.trajectory import latest_user_turn
 from ..memory import MemoryStore
 from ..prompt.instructions import static_system
 from ..prompt.renderers import Renderer, check_rendering, get_renderer
+from ..records import DECLINE
 
 
 @dataclass
@@ -98,3 +100,19 @@ def system_message(head: str, block: str | None, *, cache_control: bool = False)
     marked = {"type": "text", "text": head, "cache_control": {"type": "ephemeral"}}
     rest = [{"type": "text", "text": block}] if block else []
     return SystemMessage(content=[marked, *rest])
+
+
+def tool_name(tool: Any) -> str:
+    """The name of a request's tool: a LangChain tool, or a provider's dict schema."""
+    if isinstance(tool, dict):
+        return str(tool.get("name") or tool.get("function", {}).get("name", ""))
+    return str(tool.name)
+
+
+def request_actions(tools: Sequence[Any], ctx: EpisodeContext | None) -> list[str]:
+    """The names of the actions a model call offers: its tools, and declining (answering
+    without a tool) where a request with its own tools makes that a decision."""
+    names = [tool_name(t) for t in tools]
+    if names and ctx is not None and ctx.offered is not None and ctx.declines:
+        names.append(DECLINE)
+    return names

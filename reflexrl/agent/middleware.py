@@ -21,8 +21,7 @@ from ..envs.trajectory import read_trajectory
 from ..errors import BadInputError
 from ..memory import MemoryStore
 from ..prompt.instructions import static_system
-from ..records import DECLINE
-from .injection import MemoryInjector, system_message
+from .injection import MemoryInjector, request_actions, system_message
 from .learning import BLOCK_KEY, Learner, Learning, as_learning
 
 
@@ -162,22 +161,13 @@ class ReflexMiddleware(AgentMiddleware):
         prefix = request.system_prompt or ""
         if ctx is not None and ctx.request_context:
             prefix = f"{prefix}\n\n{ctx.request_context}".strip()
-        tools = [tool_name(t) for t in request.tools] if self.untried else []
-        if tools and ctx is not None and ctx.offered is not None and ctx.declines:
-            tools.append(DECLINE)  # answering without a tool is a decision here
+        tools = request_actions(request.tools, ctx) if self.untried else []
         head, block = self.injector.system_parts(request.messages, ctx, tools, prefix)
         if ctx is None and self.learner is not None and self.learner.settings.shadow:
             message = system_message(static_system(prefix), None, cache_control=marked)
         else:
             message = system_message(head, block, cache_control=marked)
         return request.override(system_message=message), block
-
-
-def tool_name(tool: Any) -> str:
-    """The name of a request's tool: a LangChain tool, or a provider's dict schema."""
-    if isinstance(tool, dict):
-        return str(tool.get("name") or tool.get("function", {}).get("name", ""))
-    return str(tool.name)
 
 
 def is_anthropic(model: Any) -> bool:

@@ -15,8 +15,7 @@ from ..envs.exploration import EpsilonSchedule, as_schedule
 from ..errors import BadInputError
 from ..memory import MemoryStore
 from ..prompt.block import split_memory
-from ..records import DECLINE
-from .injection import MemoryInjector
+from .injection import MemoryInjector, request_actions
 from .learning import BLOCK_KEY, Learner, Learning, as_learning
 
 AgentFactory = Callable[[list[dict[str, Any]]], Runnable[Any, Any]]
@@ -80,8 +79,7 @@ def wrap(
         ctx = current_episode(config)
         injector.start_episode(ctx)
         prefix = "" if ctx is None else ctx.request_context
-        names = tools if ctx is None or ctx.offered is None else _offered_names(ctx)
-        agent = _agent_of(ctx, runnable, agent_for)
+        agent, names = _request_agent(ctx, runnable, agent_for, tools)
         memory_message = injector.system_message(messages, ctx, prefix, tools=names)
         return agent, {**_as_dict(value), "messages": [memory_message, *messages]}
 
@@ -119,28 +117,25 @@ def _learning(chain: Runnable[Any, Any], learner: Learner) -> Runnable[Any, Any]
     return RunnableLambda(_run, afunc=_arun, name="reflexrl_wrap")
 
 
-def _agent_of(
-    ctx: EpisodeContext | None, runnable: Runnable[Any, Any], agent_for: AgentFactory | None
-) -> Runnable[Any, Any]:
-    """The agent a request runs: the wrapped one, or, for a request with its own tools, the
-    one `agent_for` builds for them (building one costs under a millisecond)."""
+def _request_agent(
+    ctx: EpisodeContext | None,
+    runnable: Runnable[Any, Any],
+    agent_for: AgentFactory | None,
+    tools: Sequence[str],
+) -> tuple[Runnable[Any, Any], Sequence[str]]:
+    """The agent a request runs and the names of its actions: the wrapped one with `tools`,
+    or, for a request with its own tools, the one `agent_for` builds for them and asking
+    (building one costs under a millisecond)."""
     if ctx is None or ctx.offered is None:
-        return runnable
+        return runnable, tools
     if agent_for is None:
         msg = (
             f"the requests of {ctx.suite!r} bring their own tools; give a factory that builds "
             "the agent for them (for example `lambda tools: create_agent(model, tools)`)"
         )
         raise BadInputError(msg, setting="agent_for")
-    return agent_for([*ctx.offered, convert_to_openai_tool(ask_user_for_clarification)])
-
-
-def _offered_names(ctx: EpisodeContext) -> list[str]:
-    """The actions of a request with its own tools, as the middleware shows them: its tools,
-    asking, and declining where that is a decision."""
-    names = [spec["function"]["name"] for spec in ctx.offered or ()]
-    names.append(ask_user_for_clarification.name)
-    return [*names, DECLINE] if ctx.declines else names
+    specs = [*ctx.offered, convert_to_openai_tool(ask_user_for_clarification)]
+    return agent_for(specs), request_actions(specs, ctx)
 
 
 def _tag_blocks(messages: Sequence[BaseMessage]) -> None:
