@@ -52,8 +52,8 @@ class ReflexMiddleware(AgentMiddleware):
         neighbour_text: With a kNN memory, quote the neighbours' prompts (False: their
             similarity and record only). Default: quote them, unless `learn` (in production
             they are other users' words).
-        untried: Tell the injector which tools the request offers, so a prompt's block names
-            those it never tried and advises one while no tool has earned a reward (False:
+        untried: Tell the injector which tools the request offers, so a prompt's block
+            advises one it never tried while no tool has earned a reward (False:
             the best record, asking counting 0).
         cache_prefix: For Anthropic models, mark the static part of the system prompt for the
             provider's prompt cache (other providers cache prefixes automatically).

@@ -50,8 +50,8 @@ def wrap(
         render: "focused", "advice" or "paper" (see `ReflexMiddleware`).
         neighbour_text: With a kNN memory, quote the neighbours' prompts (default: unless
             `learn`).
-        tools: The names of the tools the agent can call: a prompt's block then names those
-            it never tried, and advises trying one while no tool has earned a reward (the
+        tools: The names of the tools the agent can call: a prompt's block then advises
+            one it never tried while no tool has earned a reward (the
             middleware reads them from each request; a built agent does not tell).
         learn: As for `ReflexMiddleware`: outside a training loop,
             log every invocation, waiting for its reward (the output then carries its

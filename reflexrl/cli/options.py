@@ -70,7 +70,7 @@ UntriedOpt = Annotated[
     bool,
     typer.Option(
         "--untried/--no-untried",
-        help="Name the tools a prompt never tried in its memory block and advise trying one "
+        help="Advise a tool the prompt never tried in its memory block, the next to try, "
         "while no tool has earned a reward (--no-untried: advise the best record, asking "
         "counting 0).",
     ),

@@ -60,7 +60,7 @@ class RunConfig:
     (the prompt's record and the advice), `advice` (the advice alone; the CLI's default for
     local models) or `paper` (every row)."""
     untried: bool = True
-    """Name the tools a prompt's memory never tried, and advise trying one while no tool has
+    """Advise a tool the prompt's memory never tried, the next to try, while no tool has
     earned a reward (False: advise the best record, asking counting 0, which can advise
     asking forever when the one tool tried was wrong)."""
     neighbour_text: bool = True

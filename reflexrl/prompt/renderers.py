@@ -120,7 +120,7 @@ def render_focused(
     The advice is stated first and again last: small models follow what they read last,
     and the per-action lines in between name the tools that lost. It is the best action,
     unless no tool earned a positive reward and some of `tools` were never tried: then it
-    names those (see `reflexrl.memory.advice`).
+    names the one to try next (see `reflexrl.memory.advice`).
 
     With a kNN lookup: the estimate per action from the prompt's nearest stored prompts
     (similarity-weighted), the advice (first and last), and those neighbours with their
@@ -146,10 +146,11 @@ def render_advice(
     min_evidence: int = 0,
 ) -> str:
     """The advice alone: the current prompt, then the best action so far with its mean
-    reward (estimated from the nearest prompts with a kNN lookup), or the tools not tried
-    yet (see `reflexrl.memory.advice`). No other tool is named, and with nothing to advise
-    (no record, no neighbour, or an exploration episode) the block says nothing more: the
-    model reads what it would read without memory (`block.is_silent`).
+    reward (estimated from the nearest prompts with a kNN lookup), or the tool to try next
+    among those not tried yet (see `reflexrl.memory.advice`). No other tool is named, and
+    with nothing to advise (no record, no neighbour, or an exploration episode) the block
+    says nothing more: the model reads what it would read without memory
+    (`block.is_silent`).
 
     For small models, which copy the tool names they read: SmolLM2-135M followed the
     advice on 30 of 30 paper prompts with this block, 29 with `render_focused`'s and 15

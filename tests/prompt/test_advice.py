@@ -14,7 +14,7 @@ from reflexrl.envs.context import EpisodeContext
 from reflexrl.envs.simulated_user import RephrasingUser
 from reflexrl.loop.metrics import advice_taken, summarize
 from reflexrl.memory import ActionEstimate, Advice, Neighbour, advise
-from reflexrl.memory.advice import AGREEMENT, advice_for, vote, votes
+from reflexrl.memory.advice import AGREEMENT, advice_for, next_to_try, vote, votes
 from reflexrl.models.fake import ScriptedChatModel
 from reflexrl.models.local.chat import LocalChatModel
 from reflexrl.prompt.block import advice_line, advised_actions, is_silent, split_memory
@@ -100,7 +100,7 @@ def test_after_the_user_answered_disagreeing_neighbours_advise_their_leading_too
 
 def test_an_unseen_prompt_whose_neighbours_only_failed_gets_no_advice() -> None:
     """Their failures (often a near-identical request of another kind) do not steer it:
-    the model decides as without memory. A stored prompt still gets its untried tools."""
+    the model decides as without memory. A stored prompt still gets a tool it never tried."""
     found = [_neighbour("a", 0.9, create_image=-1.0), _neighbour("b", 0.8, **{CLARIFY: 0.0})]
     estimates, advice = advice_for(found, "an unseen prompt", TOOLS)
     assert estimates and advice is None
@@ -116,9 +116,9 @@ def test_a_tool_that_earned_a_reward_is_the_advice() -> None:
 def test_untried_tools_beat_asking_while_no_tool_earned_a_reward() -> None:
     # the ask-forever trap: calculator lost, asking earns 0, python was never tried
     estimates = {"calculator": _e(-1), CLARIFY: _e(0, 4)}
-    advice = advise(estimates, TOOLS)
-    assert advice == Advice(None, ("python_interpreter", "create_image"))
-    assert advice.actions == {"python_interpreter", "create_image"}
+    advice = advise(estimates, TOOLS, prompt="5 plus 5 plus 10")
+    assert advice.best is None and len(advice.untried) == 1  # one at a time
+    assert advice.actions == set(advice.untried) < {"python_interpreter", "create_image"}
     # without the tools (or --no-untried) the best record, asking counting 0, as before
     assert advise(estimates) == Advice(CLARIFY)
 
@@ -126,11 +126,28 @@ def test_untried_tools_beat_asking_while_no_tool_earned_a_reward() -> None:
 def test_a_tool_only_neighbours_tried_is_untried_for_a_stored_prompt() -> None:
     # a neighbour of another query lost with python_interpreter: this prompt never tried it
     estimates = {"calculator": _e(-1), "python_interpreter": _e(-1), CLARIFY: _e(0, 3)}
+    # ... so it may try it, after create_image, which no similar prompt tried
     assert advise(estimates, TOOLS, tried=["calculator", CLARIFY]) == Advice(
-        None, ("python_interpreter", "create_image")
+        None, ("create_image",)
+    )
+    assert advise(estimates, TOOLS, tried=["calculator", CLARIFY, "create_image"]) == Advice(
+        None, ("python_interpreter",)
     )
     # a prompt never seen counts what its neighbours tried
     assert advise(estimates, TOOLS) == Advice(None, ("create_image",))
+
+
+def test_the_tool_to_try_next_is_drawn_among_those_nobody_near_tried() -> None:
+    estimates = {"a": _e(-1), "b": _e(-0.2), "c": _e(0.0, 0)}
+    drawn = [next_to_try(["a", "b", "c", "d"], estimates, f"prompt {i}|1") for i in range(40)]
+    # the prompts of one request spread over the tools nobody near tried...
+    assert set(drawn) == {"c", "d"}
+    # ... the same prompt after the same tries draws the same (runs replay and resume)
+    assert drawn == [
+        next_to_try(["a", "b", "c", "d"], estimates, f"prompt {i}|1") for i in range(40)
+    ]
+    # ... and once every tool was tried near it, the one that went least badly
+    assert {next_to_try(["a", "b"], estimates, f"prompt {i}|3") for i in range(40)} == {"b"}
 
 
 def test_once_every_tool_lost_asking_is_the_advice() -> None:
@@ -140,7 +157,7 @@ def test_once_every_tool_lost_asking_is_the_advice() -> None:
 
 @pytest.mark.parametrize(
     "advice",
-    [Advice("calculator"), Advice(None, ("python_interpreter", "a tool, oddly named"))],
+    [Advice("calculator"), Advice(None, ("python_interpreter",)), Advice(None, ("a tool, odd",))],
 )
 def test_the_advice_line_reads_back_as_the_actions_advised(advice: Advice) -> None:
     block = (
@@ -159,13 +176,14 @@ def _record(memory: RewardTable, prompt: str, *steps: tuple[str, float]) -> None
     memory.record_episode(episode)
 
 
-def test_the_focused_block_names_untried_tools_first_and_last(memory: RewardTable) -> None:
+def test_the_focused_block_names_a_tool_to_try_first_and_last(memory: RewardTable) -> None:
     _record(memory, "5 plus 5 plus 10", ("calculator", -1.0))
     block = render_focused(memory, "paper", "5 plus 5 plus 10", False, tools=TOOLS)
     lines = block.splitlines()
-    assert lines[2] == lines[-2] == advice_line(Advice(None, tuple(TOOLS[1:3])))
+    (to_try,) = advised_actions(block) or ()
+    assert to_try in {"python_interpreter", "create_image"}
+    assert lines[2] == lines[-2] == advice_line(Advice(None, (to_try,)))
     assert "- calculator: chosen 1x, mean reward -1" in lines
-    assert advised_actions(block) == {"python_interpreter", "create_image"}
     old = render_focused(memory, "paper", "5 plus 5 plus 10", False)
     assert advised_actions(old) == {CLARIFY}
 
@@ -205,7 +223,8 @@ def test_the_middleware_tells_the_renderer_which_tools_the_agent_has(
         system = model.requests[0][0].text
         blocks[untried] = advised_actions(system)
     untried_tools = set(paper.tool_names) - {"calculator"}
-    assert blocks == {True: untried_tools, False: {CLARIFY}}
+    assert len(blocks[True]) == 1 and blocks[True] < untried_tools
+    assert blocks[False] == {CLARIFY}
 
 
 def test_a_fake_training_run_reports_advice_following(paper: Suite, memory: RewardTable) -> None:
@@ -234,12 +253,14 @@ def test_the_advice_block_names_the_advised_tool_and_no_other(memory: RewardTabl
     assert render_advice(memory, "paper", prompt, False, tools=TOOLS) == block
 
 
-def test_the_advice_block_lists_untried_tools_and_says_when_it_knows_nothing(
+def test_the_advice_block_names_an_untried_tool_and_says_when_it_knows_nothing(
     memory: RewardTable,
 ) -> None:
     _record(memory, "5 plus 5 plus 10", ("calculator", -1.0))
     block = render_advice(memory, "paper", "5 plus 5 plus 10", False, tools=TOOLS)
-    assert advised_actions(block) == {"python_interpreter", "create_image"}
+    advised = advised_actions(block)
+    assert advised is not None and len(advised) == 1
+    assert advised < {"python_interpreter", "create_image"}
     assert "calculator" not in block  # the tool that lost is not named: small models copy
     explored = render_advice(memory, "paper", "5 plus 5 plus 10", True, tools=TOOLS)
     assert is_silent(explored) and advised_actions(explored) is None
