@@ -17,7 +17,9 @@ the feedback for its run id is sent the way a web handler would (`reflexrl.feedb
 
 The measure is success within 2 steps (the valid tool at the first or second decision),
 per pass and per window of requests. The first pass is all prompts never seen before: what
-it gains over memory off comes from neighbours learned earlier in the same pass.
+it gains over memory off comes from neighbours learned earlier in the same pass. Each
+request records what its memory blocks advised, and the report lists the first-pass
+requests served without memory that failed with it, with that advice.
 
     python evals/online.py --suites paper assistant --seeds 0 1 2 --jobs 2 --out evals/reports
 
@@ -59,6 +61,7 @@ from reflexrl import (
 from reflexrl.agent.learning import decisions_of
 from reflexrl.envs.simulated_user import RephrasingUser
 from reflexrl.models.judging import tool_descriptions
+from reflexrl.prompt.block import advised_actions
 
 CONDITIONS = ("off", "key", "noisy", "judge")
 MISSING, FLIPPED = 0.3, 0.1
@@ -101,6 +104,7 @@ def run_one(
                     suite.prompts_of(query), random.Random(f"user:{seed}:{thread}")
                 )
                 state = serve(agent, prompt, config, user)
+                advice = advice_of(memory, state.get("reflexrl_run_id"))
                 _, decisions = decisions_of(state["messages"])
                 actions = [d.action for d in decisions]
                 valid = [suite.reward_model.is_valid(query, a) for a in actions]
@@ -122,6 +126,7 @@ def run_one(
                         "actions": actions,
                         "success_within_2": first is not None and first <= 1,
                         "feedback": sent,
+                        "advice": advice,
                     }
                 )
         counts = dict(memory.pending_counts()) if memory is not None else {}
@@ -148,6 +153,15 @@ def serve(agent: Any, prompt: str, config: dict[str, Any], user: RephrasingUser)
         current = user.answer("", current)
         state = agent.invoke(Command(resume=current), config)
     return state
+
+
+def advice_of(memory: Any, run_id: str | None) -> list[list[str] | None]:
+    """What the block of each logged decision of an invocation advised (None: nothing)."""
+    logged = None if memory is None or run_id is None else memory.pending_episode(run_id)
+    if logged is None:
+        return []
+    found = [advised_actions(d.block) if d.block else None for d in logged.decisions]
+    return [None if a is None else sorted(a) for a in found]
 
 
 def noisy(score: float, rng: random.Random) -> float | None:
@@ -205,7 +219,36 @@ def markdown(results: dict[str, list[dict[str, Any]]], window: int) -> str:
             cells = " ".join(f"{x:.1f}" for x in windows(r, window))
             lines.append(f"- seed {r['seed']} `{r['condition']}`: {cells}")
         lines.append("")
+        lines += _first_pass_losses(runs)
     return "\n".join(lines)
+
+
+def _first_pass_losses(runs: list[dict[str, Any]]) -> list[str]:
+    """The first-pass requests served without memory that failed with it: what they did and
+    what their blocks advised (runs that recorded it)."""
+    off = {(r["seed"], q["prompt"]): q for r in runs if r["condition"] == "off"
+           for q in r["requests"] if q["pass"] == 0}  # fmt: skip
+    rows = []
+    for r in runs:
+        for q in (q for q in r["requests"] if q["pass"] == 0 and "advice" in q):
+            before = off.get((r["seed"], q["prompt"]))
+            if before and before["success_within_2"] and not q["success_within_2"]:
+                advice = " / ".join("-" if a is None else ", ".join(a) for a in q["advice"])
+                rows.append(
+                    f"| {r['seed']} | {r['condition']} | {q['query']} | {q['prompt'][:60]} "
+                    f"| {', '.join(before['actions'])} | {', '.join(q['actions'])} | {advice} |"
+                )
+    if not rows:
+        return []
+    return [
+        "First-pass requests served without memory that failed with it:",
+        "",
+        "| seed | condition | query | prompt | without memory | with memory "
+        "| advice, per decision |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 def _seed_rows(
