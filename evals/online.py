@@ -18,8 +18,9 @@ the feedback for its run id is sent the way a web handler would (`reflexrl.feedb
 The measure is success within 2 steps (the valid tool at the first or second decision),
 per pass and per window of requests. The first pass is all prompts never seen before: what
 it gains over memory off comes from neighbours learned earlier in the same pass. Each
-request records what its memory blocks advised, and the report lists the first-pass
-requests served without memory that failed with it, with that advice.
+request records what its memory blocks advised and its neighbours' votes when it came
+(`reflexrl.memory.advice.votes`: per tool, the similarity of the stored prompts it served),
+and the report lists the first-pass requests served without memory that failed with it.
 
     python evals/online.py --suites paper assistant --seeds 0 1 2 --jobs 2 --out evals/reports
 
@@ -60,6 +61,7 @@ from reflexrl import (
 )
 from reflexrl.agent.learning import decisions_of
 from reflexrl.envs.simulated_user import RephrasingUser
+from reflexrl.memory.advice import votes
 from reflexrl.models.judging import tool_descriptions
 from reflexrl.prompt.block import advised_actions
 
@@ -103,6 +105,7 @@ def run_one(
                 user = RephrasingUser(
                     suite.prompts_of(query), random.Random(f"user:{seed}:{thread}")
                 )
+                tally = {} if memory is None else votes(memory.nearest(suite.name, prompt))
                 state = serve(agent, prompt, config, user)
                 advice = advice_of(memory, state.get("reflexrl_run_id"))
                 _, decisions = decisions_of(state["messages"])
@@ -127,6 +130,7 @@ def run_one(
                         "success_within_2": first is not None and first <= 1,
                         "feedback": sent,
                         "advice": advice,
+                        "votes": {t: round(w, 3) for t, w in tally.items()},
                     }
                 )
         counts = dict(memory.pending_counts()) if memory is not None else {}
@@ -234,9 +238,11 @@ def _first_pass_losses(runs: list[dict[str, Any]]) -> list[str]:
             before = off.get((r["seed"], q["prompt"]))
             if before and before["success_within_2"] and not q["success_within_2"]:
                 advice = " / ".join("-" if a is None else ", ".join(a) for a in q["advice"])
+                voted = ", ".join(f"{t} {w:.2f}" for t, w in q.get("votes", {}).items())
                 rows.append(
                     f"| {r['seed']} | {r['condition']} | {q['query']} | {q['prompt'][:60]} "
-                    f"| {', '.join(before['actions'])} | {', '.join(q['actions'])} | {advice} |"
+                    f"| {', '.join(before['actions'])} | {', '.join(q['actions'])} | {advice} "
+                    f"| {voted or '-'} |"
                 )
     if not rows:
         return []
@@ -244,8 +250,8 @@ def _first_pass_losses(runs: list[dict[str, Any]]) -> list[str]:
         "First-pass requests served without memory that failed with it:",
         "",
         "| seed | condition | query | prompt | without memory | with memory "
-        "| advice, per decision |",
-        "|---|---|---|---|---|---|---|",
+        "| advice, per decision | votes |",
+        "|---|---|---|---|---|---|---|---|",
         *rows,
         "",
     ]
