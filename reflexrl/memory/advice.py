@@ -117,8 +117,9 @@ def next_to_try(untried: Sequence[str], estimates: Mapping[str, ActionEstimate],
         found = estimates.get(tool)
         return (0, 0.0) if found is None or not found.n else (1, -round(found.value, 6))
 
-    best = min(map(rank, untried))
-    group = [t for t in untried if rank(t) == best]
+    ranks = {t: rank(t) for t in untried}
+    best = min(ranks.values())
+    group = [t for t in untried if ranks[t] == best]
     return group[int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(group)]
 
 
