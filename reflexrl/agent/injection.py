@@ -11,10 +11,11 @@ from langchain_core.messages import BaseMessage, SystemMessage
 from ..envs.context import EpisodeContext
 from ..envs.exploration import EpsilonSchedule
 from ..envs.trajectory import latest_user_turn
-from ..memory import MemoryStore
+from ..memory import Exploration, MemoryStore
 from ..prompt.instructions import static_system
 from ..prompt.renderers import Renderer, check_rendering, get_renderer
 from ..records import DECLINE
+from .learning import Learning
 
 
 @dataclass
@@ -28,14 +29,35 @@ class MemoryInjector:
     render: str = "focused"
     neighbour_text: bool = True
     min_evidence: int = 0
+    explore: Exploration = "try"
     renderer: Renderer = field(init=False)
 
     def __post_init__(self) -> None:
         self.renderer = get_renderer(
-            self.render, neighbour_text=self.neighbour_text, min_evidence=self.min_evidence
+            self.render,
+            neighbour_text=self.neighbour_text,
+            min_evidence=self.min_evidence,
+            explore=self.explore,
         )
         if self.memory is not None:
             check_rendering(self.render, self.memory.lookup_kind)
+
+    @classmethod
+    def for_agent(
+        cls,
+        memory: MemoryStore | None,
+        suite: str,
+        schedule: EpsilonSchedule,
+        render: str,
+        neighbour_text: bool | None,
+        learning: Learning | None,
+    ) -> MemoryInjector:
+        """The injector of an agent that learns with `learning` (None: it only reads):
+        neighbours' text quoted unless it learns (`neighbour_text` None), and its guards."""
+        quote = learning is None if neighbour_text is None else neighbour_text
+        if learning is None:
+            return cls(memory, suite, schedule, render, quote)
+        return cls(memory, suite, schedule, render, quote, learning.min_evidence, learning.explore)
 
     def start_episode(self, ctx: EpisodeContext | None) -> None:
         """Draw the episode's epsilon reset (training only; frozen evaluations never explore)

@@ -22,7 +22,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from ..envs.trajectory import is_user_turn
 from ..errors import BadInputError
 from ..loop.calibrate import Calibration, check_agreement
-from ..memory import PendingLog
+from ..memory import Exploration, PendingLog
 from ..records import INVALID_CALL, Decision, PendingEpisode
 from ..rewards.online import credit_proposed
 from ..rewards.sources import Outcomes, RewardSource, combine
@@ -93,6 +93,10 @@ class Learning:
         min_evidence: Inject no advice that rests on fewer credited rewards than this (the
             prompt's own, or its neighbours'): the block stays silent until the memory has
             seen enough. 0: any.
+        explore: How a request the memory holds, on which a tool failed and none earned a
+            reward, is advised: "ask" the user (a tool tried on a real user is an action
+            taken for them), or "try" a tool it never tried, as training does
+            (`reflexrl.memory.advice`).
         min_kappa: Refuse a `judge` whose `calibration` (`reflexrl.calibrate_judge` on a
             labelled suite) agrees with its answer key below this Cohen's kappa, or that has
             none. None: no check.
@@ -110,6 +114,7 @@ class Learning:
     expire_after: timedelta = timedelta(days=7)
     shadow: bool = False
     min_evidence: int = 0
+    explore: Exploration = "ask"
     min_kappa: float | None = None
     calibration: Calibration | None = None
 

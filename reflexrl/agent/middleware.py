@@ -81,11 +81,10 @@ class ReflexMiddleware(AgentMiddleware):
         learn: bool | Learning = False,
     ) -> None:
         super().__init__()
-        schedule = as_schedule(epsilon)
-        quote = not learn if neighbour_text is None else neighbour_text
         settings = as_learning(learn)
-        evidence = 0 if settings is None else settings.min_evidence
-        self.injector = MemoryInjector(memory, suite, schedule, render, quote, evidence)
+        self.injector = MemoryInjector.for_agent(
+            memory, suite, as_schedule(epsilon), render, neighbour_text, settings
+        )
         self.cache_prefix = cache_prefix
         self.untried = untried
         self.tools = [ask_user_for_clarification]

@@ -66,13 +66,13 @@ def wrap(
         BadInputError: (when invoked) a request brings its own tools and there is no
             `agent_for`: `runnable` would be offered its own tools instead.
     """
-    quote = not learn if neighbour_text is None else neighbour_text
     settings = as_learning(learn)
     if settings is not None and settings.shadow:
         msg = "shadow mode needs ReflexMiddleware (wrap injects its block before the agent runs)"
         raise BadInputError(msg, setting="learn")
-    evidence = 0 if settings is None else settings.min_evidence
-    injector = MemoryInjector(memory, suite, as_schedule(epsilon), render, quote, evidence)
+    injector = MemoryInjector.for_agent(
+        memory, suite, as_schedule(epsilon), render, neighbour_text, settings
+    )
 
     def _inject(value: Any, config: RunnableConfig) -> tuple[Runnable[Any, Any], dict[str, Any]]:
         messages: list[BaseMessage] = convert_to_messages(_messages_of(value))

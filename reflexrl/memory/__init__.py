@@ -16,7 +16,7 @@ models, loop and what builds on them; `tests/test_architecture.py` checks it).
 
 from typing import TYPE_CHECKING, Any
 
-from .advice import Advice, advice_for, advise
+from .advice import Advice, Exploration, advice_for, advise
 from .copy import CopyError, CopyReport, copy_memory
 from .credit import RewardCredit, credits
 from .history import Point, RowChange, diff
@@ -53,6 +53,7 @@ __all__ = [
     "CopyReport",
     "EpisodeWriter",
     "ExactLookup",
+    "Exploration",
     "KnnLookup",
     "Lookup",
     "LookupKind",

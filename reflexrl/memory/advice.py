@@ -35,6 +35,17 @@ Kinds travel where tools do not: when similar requests came with other tools (it
 each request with its own), their votes still say which kind of action served them: a
 call, a question or declining (`vote`).
 
+Exploring by asking (`explore="ask"`, the default of an agent that learns in production): a
+stored prompt on which a tool failed and none earned a reward is advised to ask, not to try
+a tool it never tried. With users, a tool tried is an action taken for them (a hotel booked
+for someone who wanted a table); the question costs a turn, and the answer tells which tool
+serves the request, which then earns its reward on it (credited to the request:
+`reflexrl.rewards.online.episode_of`). Learning online from the answer key as feedback, the
+last pass's gain over memory off went from +18.5 to +34.5 points on assistant and from
++55.6 to +64.4 on paper (seeds 0-2, evals/reports/online-choice/ask-to-explore/). A training
+run explores by trying tools (`"try"`): there the answer key scores a wrong tool at no
+one's cost.
+
 Only successes travel to unseen prompts: when none of an unseen prompt's neighbours was
 served by a tool, there is no advice, and the model decides as it would without memory.
 Learning online from feedback, the failures of a near-identical request of another kind
@@ -46,6 +57,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from ..records import CLARIFY, DECLINE, Kind, MemoryRow, best_by_value, kind_of
 from .lookup import ActionEstimate, best_estimated, estimate, own_row
@@ -123,6 +135,11 @@ def next_to_try(untried: Sequence[str], estimates: Mapping[str, ActionEstimate],
     return group[int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(group)]
 
 
+Exploration = Literal["try", "ask"]
+"""How a stored prompt on which a tool failed, and none earned a reward, is advised: to try
+a tool it never tried, or to ask the user."""
+
+
 AGREEMENT = 0.75
 """The share of the neighbours' similarity-weighted votes the leading tool needs for an
 unseen prompt to be advised it; below it the neighbours disagree and the advice is to ask."""
@@ -134,10 +151,12 @@ def advice_for(
     tools: Sequence[str] = (),
     *,
     answered: bool = False,
+    explore: Exploration = "try",
 ) -> tuple[dict[str, ActionEstimate], Advice | None]:
     """The estimate per action for `prompt` from the rows found for it (`estimate`), and its
     advice (None: nothing is known). A stored prompt is advised by its own record first (a
-    tool that earned a positive reward on it), else by the estimate (`advise`: a tool it never
+    tool that earned a positive reward on it), else, when a tool failed on it and `explore`
+    is "ask", to ask (unless `answered`), else by the estimate (`advise`: a tool it never
     tried first); an unseen one by its neighbours' votes (`vote`; `answered`: the prompt
     answers the agent's question, so no second question), and not at all when none of them
     was served by a tool: what failed for similar prompts, often of another request, is no
@@ -150,7 +169,14 @@ def advice_for(
         return estimates, vote(neighbours, answered=answered, offered=tools)
     if (earned := _earned(own)) is not None:
         return estimates, Advice(earned)
+    if explore == "ask" and not answered and _failed(own):
+        return estimates, Advice(CLARIFY)
     return estimates, advise(estimates, tools, list(own.actions), prompt)
+
+
+def _failed(row: MemoryRow) -> bool:
+    """Whether a tool (not a question) lost on `row`: its mean reward is negative."""
+    return any(a != CLARIFY and s.mean < 0 for a, s in row.actions.items())
 
 
 def _earned(row: MemoryRow) -> str | None:

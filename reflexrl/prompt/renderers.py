@@ -12,7 +12,15 @@ from functools import partial
 from typing import Any, Protocol
 
 from ..errors import BadInputError
-from ..memory import ActionEstimate, Advice, LookupKind, MemoryReader, Neighbour, advice_for
+from ..memory import (
+    ActionEstimate,
+    Advice,
+    Exploration,
+    LookupKind,
+    MemoryReader,
+    Neighbour,
+    advice_for,
+)
 from ..records import MemoryRow
 from ..safety.text import for_block
 from .block import action_name, advice_line, as_block, request_line, signed
@@ -73,13 +81,14 @@ def recall(
     tools: Sequence[str] = (),
     answered: bool = False,
     min_evidence: int = 0,
+    explore: Exploration = "try",
 ) -> Recall:
     """What `store` says about `prompt` for an agent that can call `tools` (an exploration
-    episode sees every value as zero: nothing is found; `answered`: see `advice_for`).
-    What rests on fewer than `min_evidence` credited rewards (the tries of every action
-    found) is not recalled: nothing is found."""
+    episode sees every value as zero: nothing is found; `answered`, `explore`: see
+    `advice_for`). What rests on fewer than `min_evidence` credited rewards (the tries of
+    every action found) is not recalled: nothing is found."""
     found = () if explored else tuple(store.nearest(suite, prompt))
-    estimates, advice = advice_for(found, prompt, tools, answered=answered)
+    estimates, advice = advice_for(found, prompt, tools, answered=answered, explore=explore)
     if sum(e.n for e in estimates.values()) < min_evidence:
         return Recall(prompt, (), {}, None)
     return Recall(prompt, found, estimates, advice)
@@ -114,6 +123,7 @@ def render_focused(
     answered: bool = False,
     neighbour_text: bool = True,
     min_evidence: int = 0,
+    explore: Exploration = "try",
 ) -> str:
     """The current prompt's row: the advice, each action's record, the aggregate.
 
@@ -130,8 +140,9 @@ def render_focused(
         neighbour_text: With a kNN lookup, quote the neighbours' prompts (False: similarity
             and record only; in production they are other users' words).
         min_evidence: Show nothing that rests on fewer credited rewards (see `recall`).
+        explore: How a stored prompt whose tool failed is advised (see `advice_for`).
     """
-    seen = recall(store, suite, prompt, explored, tools, answered, min_evidence)
+    seen = recall(store, suite, prompt, explored, tools, answered, min_evidence, explore)
     return focused_block(seen, store.lookup_kind, neighbour_text)
 
 
@@ -144,6 +155,7 @@ def render_advice(
     tools: Sequence[str] = (),
     answered: bool = False,
     min_evidence: int = 0,
+    explore: Exploration = "try",
 ) -> str:
     """The advice alone: the current prompt, then the best action so far with its mean
     reward (estimated from the nearest prompts with a kNN lookup), or the tool to try next
@@ -157,9 +169,9 @@ def render_advice(
     when the per-action record was one line just before the advice (evals/reports/).
     Short and, once a prompt's record settles, the same text on every visit. Either lookup
     (no neighbour is quoted). No advice rests on fewer than `min_evidence` credited rewards
-    (see `recall`).
+    (see `recall`); `explore`: see `advice_for`.
     """
-    seen = recall(store, suite, prompt, explored, tools, answered, min_evidence)
+    seen = recall(store, suite, prompt, explored, tools, answered, min_evidence, explore)
     lines = [request_line(prompt)]
     if seen.advice is not None:
         lines.append(advice_line(seen.advice, seen.estimates))
@@ -230,8 +242,15 @@ RENDERINGS: dict[str, Renderer] = {
 """Rendering styles by name; add your own here."""
 
 
-def get_renderer(name: str, *, neighbour_text: bool = True, min_evidence: int = 0) -> Renderer:
-    """A rendering by name (`neighbour_text`, `min_evidence`: see `render_focused`)."""
+def get_renderer(
+    name: str,
+    *,
+    neighbour_text: bool = True,
+    min_evidence: int = 0,
+    explore: Exploration = "try",
+) -> Renderer:
+    """A rendering by name (`neighbour_text`, `min_evidence`, `explore`: see
+    `render_focused`; the paper rendering advises nothing, so it explores as it is)."""
     try:
         renderer = RENDERINGS[name]
     except KeyError:
@@ -244,6 +263,8 @@ def get_renderer(name: str, *, neighbour_text: bool = True, min_evidence: int = 
         raise BadInputError(msg, setting="min_evidence")
     if renderer is render_focused and not neighbour_text:
         settings["neighbour_text"] = False
+    if renderer is not render_paper and explore != "try":
+        settings["explore"] = explore
     return partial(renderer, **settings) if settings else renderer
 
 

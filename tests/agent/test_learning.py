@@ -17,6 +17,8 @@ from langchain.agents import create_agent
 from langchain.tools import tool
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import ToolException
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
 
 from reflexrl import (
     Learning,
@@ -33,10 +35,12 @@ from reflexrl.memory import MemoryStore
 from reflexrl.memory.pending import learn_run_id
 from reflexrl.models.fake import ScriptedChatModel
 from reflexrl.prompt.block import advised_actions
+from reflexrl.records import CLARIFY
 from reflexrl.rewards.online import expire_due
 
 REQUEST = "Calculate the result of the mathematical expression: 5 plus 5 plus 10"
 PARAPHRASE = "Please work out 5 plus 5 plus 10 for me"
+ANSWER = "Just add them up with a calculator"
 
 
 def _call(name: str, args: dict[str, Any], call_id: str = "c1") -> AIMessage:
@@ -209,6 +213,65 @@ def test_the_feedback_command_refuses_bad_input(paper: Suite, tmp_path: Path) ->
     assert proc.returncode == 2 and err.startswith("error: no invocation 'unknown-run'")
 
 
+def _asking_agent(memory: MemoryStore, suite: Suite, *script: AIMessage, **kw: Any) -> Any:
+    """An agent whose questions pause it for the user's answer (a LangGraph interrupt)."""
+    model = ScriptedChatModel(script=[*script, AIMessage("done")])
+    reflex = ReflexMiddleware(memory, suite="paper", render="advice", **kw)
+    agent = create_agent(model, suite.tools, middleware=[reflex], checkpointer=InMemorySaver())
+    return agent, model
+
+
+def _served(agent: Any, prompt: str, answer: str) -> str:
+    """Invoke `agent` on `prompt`, answering its question with `answer`; its run id."""
+    config: dict[str, Any] = {"configurable": {"thread_id": str(uuid.uuid4())}}
+    state = agent.invoke({"messages": [HumanMessage(prompt)]}, config)
+    if "__interrupt__" in state:
+        state = agent.invoke(Command(resume=answer), config)
+    return str(state["reflexrl_run_id"])
+
+
+def test_a_request_whose_tool_failed_is_advised_to_ask_and_learns_from_the_answer(
+    paper: Suite, memory: MemoryStore
+) -> None:
+    """In production a tool tried is an action taken for a user: after a failure the block
+    advises asking, and the tool the answer led to is credited to the request itself."""
+    agent, _ = _asking_agent(memory, paper, _call("python_interpreter", {"code": "1"}), learn=True)
+    assert feedback(memory, _served(agent, REQUEST, ""), -1.0).credited
+
+    agent, model = _asking_agent(
+        memory,
+        paper,
+        _call(CLARIFY, {"question": "Which tool?"}),
+        _call("calculator", {"expression": "5+5+10"}, "c2"),
+        learn=True,
+    )
+    run_id = _served(agent, REQUEST, ANSWER)
+    assert advised_actions(model.requests[0][0].text) == {CLARIFY}
+    assert feedback(memory, run_id, 1.0).rewards == {1: 1.0}
+    [row] = memory.rows("paper")  # the answer is no request of its own
+    assert row.prompt == REQUEST
+    assert {a: (s.n, s.reward) for a, s in row.actions.items()} == {
+        "python_interpreter": (1, -1.0),
+        CLARIFY: (1, 0.0),
+        "calculator": (1, 1.0),
+    }
+
+    agent, model = _asking_agent(memory, paper, learn=True)
+    _served(agent, REQUEST, "")
+    assert advised_actions(model.requests[0][0].text) == {"calculator"}
+
+
+def test_exploring_by_trying_advises_a_tool_never_tried_after_a_failure(
+    paper: Suite, memory: MemoryStore
+) -> None:
+    agent, _ = _asking_agent(memory, paper, _call("python_interpreter", {"code": "1"}), learn=True)
+    assert feedback(memory, _served(agent, REQUEST, ""), -1.0).credited
+    agent, model = _asking_agent(memory, paper, learn=Learning(explore="try"))
+    _served(agent, REQUEST, "")
+    [tool_name] = advised_actions(model.requests[0][0].text)
+    assert tool_name in {t.name for t in paper.tools} - {"python_interpreter"}
+
+
 def test_a_wrapped_agent_learns_from_feedback_too(paper: Suite, memory: MemoryStore) -> None:
     model = ScriptedChatModel(
         script=[_call("calculator", {"expression": "5+5+10"}), AIMessage("20")]
@@ -256,4 +319,4 @@ def test_shadow_mode_learns_shows_nothing_and_reports_what_it_would_have_advised
     assert proc.returncode == 0, err
     report = json.loads(out)
     assert (report["decisions"], report["rewarded"]) == (2, 1)
-    assert report["advised"] == 1 and report["rewarded_as_advised"] == 0  # it advised untried
+    assert report["advised"] == 1 and report["rewarded_as_advised"] == 0  # it advised asking

@@ -150,6 +150,22 @@ def test_the_tool_to_try_next_is_drawn_among_those_nobody_near_tried() -> None:
     assert {next_to_try(["a", "b"], estimates, f"prompt {i}|3") for i in range(40)} == {"b"}
 
 
+def test_exploring_by_asking_advises_a_question_where_a_tool_failed() -> None:
+    prompt = "5 plus 5 plus 10"
+    failed = [_neighbour(prompt, 1.0, calculator=-1.0), _neighbour("b", 0.8, create_image=1.0)]
+    assert advice_for(failed, prompt, TOOLS, explore="ask")[1] == Advice(CLARIFY)
+    # trying (training's way): the tool a neighbour earned, which this prompt never tried
+    assert advice_for(failed, prompt, TOOLS)[1] == Advice("create_image")
+    # the user answered already: no second question
+    answered = advice_for(failed, prompt, TOOLS, answered=True, explore="ask")[1]
+    assert answered == Advice("create_image")
+    # a tool that earned a reward on it is still the advice; a question alone failed nothing
+    served = [_neighbour(prompt, 1.0, calculator=-1.0, python_interpreter=1.0)]
+    assert advice_for(served, prompt, TOOLS, explore="ask")[1] == Advice("python_interpreter")
+    asked = advice_for([_neighbour(prompt, 1.0, **{CLARIFY: 0.0})], prompt, TOOLS, explore="ask")
+    assert asked[1] is not None and asked[1].best is None and asked[1].untried
+
+
 def test_once_every_tool_lost_asking_is_the_advice() -> None:
     estimates = {t: _e(-1) for t in TOOLS if t != CLARIFY}
     assert advise(estimates, TOOLS) == Advice(CLARIFY)
