@@ -15,6 +15,10 @@ the feedback for its run id is sent the way a web handler would (`reflexrl.feedb
 - `judge`: no feedback; the local judge (`--judge`, the same model by default) labels each
   decision when the invocation ends and its rewards are credited then.
 
+The agent learns with `Learning`'s defaults: a request the memory holds, on which a tool
+failed and none earned a reward, is advised to ask, and every decision is credited to the
+request that started the invocation (`reflexrl.memory.advice`, `reflexrl.rewards.online`).
+
 The measure is success within 2 steps (the valid tool at the first or second decision),
 per pass and per window of requests. The first pass is all prompts never seen before: what
 it gains over memory off comes from neighbours learned earlier in the same pass. Each

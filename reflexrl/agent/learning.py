@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
@@ -104,7 +105,7 @@ class Learning:
 
     Raises:
         BadInputError: `min_kappa` without a judge, or a judge it refuses; a negative
-            `min_evidence`.
+            `min_evidence`; an unknown `explore`.
     """
 
     outcomes: Outcomes = field(default_factory=Outcomes)
@@ -121,6 +122,8 @@ class Learning:
     def __post_init__(self) -> None:
         if self.min_evidence < 0:
             raise BadInputError("must be at least 0", setting="min_evidence")
+        if self.explore not in get_args(Exploration):
+            raise BadInputError(f"must be 'ask' or 'try', not {self.explore!r}", setting="explore")
         if self.min_kappa is None:
             return
         if self.judge is None:

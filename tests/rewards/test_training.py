@@ -159,6 +159,9 @@ def test_advice_waits_for_the_evidence_asked(paper: Suite, memory: RewardTable) 
         get_renderer("paper", min_evidence=1)
     with pytest.raises(BadInputError, match="at least 0"):
         Learning(min_evidence=-1)
+    with pytest.raises(BadInputError, match="must be 'ask' or 'try'") as refused:
+        Learning(explore="guess")  # type: ignore[arg-type]
+    assert refused.value.setting == "explore"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
