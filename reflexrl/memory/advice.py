@@ -44,7 +44,8 @@ serves the request, which then earns its reward on it (credited to the request:
 last pass's gain over memory off went from +18.5 to +34.5 points on assistant and from
 +55.6 to +64.4 on paper (seeds 0-2, evals/reports/online-choice/ask-to-explore/). A training
 run explores by trying tools (`"try"`): there the answer key scores a wrong tool at no
-one's cost.
+one's cost. A prompt on which only questions failed still gets a tool to try: a model that
+asks until the turn limit is never told to call one otherwise (paper stayed at 0.33).
 
 Only successes travel to unseen prompts: when none of an unseen prompt's neighbours was
 served by a tool, there is no advice, and the model decides as it would without memory.
