@@ -54,7 +54,8 @@ class ReflexMiddleware(AgentMiddleware):
             they are other users' words).
         untried: Tell the injector which tools the request offers, so a prompt's block
             advises one it never tried while no tool has earned a reward (False:
-            the best record, asking counting 0).
+            the best record, asking counting 0). With `learn`, a prompt on which a tool
+            failed is advised to ask instead (`Learning.explore`).
         cache_prefix: For Anthropic models, mark the static part of the system prompt for the
             provider's prompt cache (other providers cache prefixes automatically).
         learn: Outside a training loop, log every invocation in `memory` as an episode

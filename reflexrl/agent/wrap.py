@@ -52,7 +52,9 @@ def wrap(
             `learn`).
         tools: The names of the tools the agent can call: a prompt's block then advises
             one it never tried while no tool has earned a reward (the
-            middleware reads them from each request; a built agent does not tell).
+            middleware reads them from each request; a built agent does not tell). With
+            `learn`, a prompt on which a tool failed is advised to ask instead
+            (`Learning.explore`).
         learn: As for `ReflexMiddleware`: outside a training loop,
             log every invocation, waiting for its reward (the output then carries its
             `reflexrl_run_id`: the run id it was invoked with, or a new one). The wrapped
