@@ -83,7 +83,8 @@ def episode_of(pending: PendingEpisode, rewards: Mapping[int, tuple[float, str]]
         else:
             continue
         valid = reward > 0 and d.action != CLARIFY
-        steps.append(Step(d.index, d.prompt, d.action, d.args, reward, valid, pending.prompt))
+        step = Step(d.index, d.prompt, d.action, d.args, reward, valid, credited_to=pending.prompt)
+        steps.append(step)
     return Episode(
         run_id=learn_run_id(pending.suite),
         index=pending.number,
