@@ -152,7 +152,17 @@ class Session:
                     return
                 await self._episode(slot)
 
-        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+        workers = [asyncio.create_task(worker()) for _ in range(self.concurrency)]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            # gather ends with the first worker to end badly (the first to be cancelled, on
+            # Ctrl-C) and leaves the others running: their episodes would then be recorded
+            # after the caller closed the memory. Every worker is over before this returns.
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
 
     async def _episode(self, slot: PlannedEpisode) -> None:
         ctx = self.context(slot)
