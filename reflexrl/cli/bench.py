@@ -63,8 +63,9 @@ def bench_cmd(
     item offers its own tools; an episode is the model's first decision: a tool call, a
     question, or an answer without a tool (declining). Reports, for the held-out and the
     training part, with the memory off and on: F1 per behaviour, macro-F1, accuracy, the
-    tool-hallucination rate (a tool called where declining was right), the ask rate, and
-    the accuracy per source. Both evaluations are recorded in the memory; the training
+    tool-hallucination rate (a tool called where declining was right), the ask rate, the
+    advised rate (items whose memory block advised something: the only ones the memory can
+    change), and the accuracy per source. Both evaluations are recorded in the memory; the training
     run's page (reflexrl ui) shows them.
 
     Example (no key needed; scripted, so it shows the machinery, not learning), after
@@ -103,7 +104,7 @@ def bench_table(result: BenchResult) -> Table:
     table = Table(title="call / ask / decline: frozen evaluations")
     for column in ("part", "memory", "items", "macro-F1", *(f"F1 {k}" for k in KINDS)):
         table.add_column(column, justify="left" if column in ("part", "memory") else "right")
-    for column in ("accuracy", "hallucination", "asks"):
+    for column in ("accuracy", "hallucination", "asks", "advised"):
         table.add_column(column, justify="right")
     for part in result.parts:
         for on in (False, True):
@@ -118,5 +119,6 @@ def bench_table(result: BenchResult) -> Table:
                 f"{m.accuracy:.2f}",
                 f"{m.hallucination_rate:.2f}",
                 f"{m.ask_rate:.2f}",
+                f"{m.advised_rate:.2f}",
             )
     return table

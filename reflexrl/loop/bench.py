@@ -5,7 +5,9 @@ Each evaluated item's predicted behaviour is the kind of its first decision (a t
 asking, or declining: `reflexrl.records.kind_of`). Per behaviour: precision, recall and F1;
 their macro mean; accuracy (the expected behaviour, and for a call one of the gold tools);
 the tool-hallucination rate (a tool called on an item that expected declining); the ask
-rate; and the accuracy per source subset.
+rate; the advised rate (the items whose first block advised something: how far the memory
+reached, which on items it never saw is those with a near stored item); and the accuracy per
+source subset.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ class BehaviourMetrics:
     ask_rate: float
     per_source: dict[str, float]
     """Accuracy per source subset."""
+    advised_rate: float = 0.0
+    """Share of the items whose first memory block advised something (0 with the memory
+    off). Only those can decide otherwise than with the memory off: a block without advice
+    shows the model what it reads without memory."""
 
     @property
     def macro_f1(self) -> float:
@@ -56,6 +62,7 @@ class BehaviourMetrics:
             "accuracy": round(self.accuracy, 4),
             "hallucination_rate": round(self.hallucination_rate, 4),
             "ask_rate": round(self.ask_rate, 4),
+            "advised_rate": round(self.advised_rate, 4),
         }
 
     def flat(self) -> dict[str, float]:
@@ -111,7 +118,13 @@ def behaviour_metrics(episodes: Sequence[Episode], suite: ItemSuite) -> Behaviou
         hallucination_rate=sum(y == "call" for y in declines) / len(declines) if declines else 0.0,
         ask_rate=sum(y == "ask" for _, y in pairs) / n if n else 0.0,
         per_source={s: sum(v) / len(v) for s, v in sorted(sources.items())},
+        advised_rate=sum(_advised(e) for e in episodes) / n if n else 0.0,
     )
+
+
+def _advised(episode: Episode) -> bool:
+    """Whether the episode's first memory block advised something."""
+    return advice_of(episode.memory_blocks[0] if episode.memory_blocks else None) != "none"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,13 @@ from reflexrl.envs.items import Item, ItemTool, write_items
 from reflexrl.errors import RunFailedError, SuiteError
 from reflexrl.loop.bench import behaviour_metrics, bench
 from reflexrl.loop.config import RunConfig
-from reflexrl.memory import Neighbour
+from reflexrl.memory import Advice, Neighbour
 from reflexrl.memory.advice import vote
 from reflexrl.memory.queries import evaluations_after
 from reflexrl.models.action import ActionChatModel
 from reflexrl.models.fake import ScriptedChatModel
 from reflexrl.models.specs import load_model
-from reflexrl.prompt.block import KIND_CALL, advice_line
+from reflexrl.prompt.block import KIND_CALL, advice_line, as_block
 from reflexrl.records import CLARIFY, DECLINE, ActionStats, Episode, MemoryRow, Step
 from reflexrl.rewards.behaviour import BehaviourReward
 from reflexrl.ui.pages import run_page
@@ -228,6 +229,14 @@ def test_behaviour_metrics(items: ItemSuite) -> None:
     assert m.f1["call"] == pytest.approx(0.8) and m.f1["ask"] == pytest.approx(2 / 3)
     assert m.accuracy == 0.5 and m.hallucination_rate == 0.5 and m.ask_rate == pytest.approx(1 / 6)
     assert m.per_source == {"ask": 0.5, "call": 0.5, "decline": 0.5}
+    assert m.advised_rate == 0.0  # no memory block
+    block = as_block(["Current prompt: x", advice_line(Advice("book"))])
+    silent = as_block(["Current prompt: y"])
+    shown = [
+        replace(episodes[0], memory_blocks=(block,)),
+        replace(episodes[1], memory_blocks=(silent,)),
+    ]
+    assert behaviour_metrics(shown, items).advised_rate == 0.5
 
 
 def _neighbour(prompt: str, actions: dict[str, tuple[int, float]], similarity: float) -> Neighbour:
@@ -261,6 +270,9 @@ def test_bench_trains_one_part_and_evaluates_both(items: ItemSuite, tmp_path: Pa
     assert {p: len(s.items) for p, s in result.parts.items()} == {"train": 3, "heldout": 3}
     for key, metrics in result.metrics.items():
         assert metrics.accuracy == 1.0 and metrics.macro_f1 == 1.0, key  # the oracle
+    advised = {key: m.advised_rate for key, m in result.metrics.items()}
+    assert advised[("train", True)] == 1.0  # each trained item's own record
+    assert advised[("train", False)] == advised[("heldout", False)] == 0.0
     shape = result.to_json()
     assert shape["metrics"]["heldout"]["on"]["f1"] == {"call": 1.0, "ask": 1.0, "decline": 1.0}
     trained = {r.prompt for r in memory.rows(items.name)}
