@@ -3,8 +3,9 @@
 A memory keyed on requests can only help an item whose nearest trained items say something
 about it. For each seed's stratified 50/50 split (the one `reflexrl bench` and
 evals/acebench.py use), every held-out item is matched with its nearest trained item by the
-kNN memory's embeddings (all-MiniLM-L6-v2, cosine), keyed on the question alone or on the
-question and the offered tools' names, and counted by whether that neighbour is within the
+kNN memory's embeddings (all-MiniLM-L6-v2, cosine), keyed on the question alone, on the
+question and the offered tools' names, or on the question and the tools' schemas (name,
+required parameters, description), and counted by whether that neighbour is within the
 kNN threshold and whether it expected the same behaviour (call, ask or decline). No model is
 called.
 
@@ -23,7 +24,7 @@ import numpy as np
 from reflexrl import Suite
 from reflexrl.envs.acebench import import_acebench
 from reflexrl.envs.item_suite import ItemSuite, stratified_split
-from reflexrl.envs.items import Item, write_items
+from reflexrl.envs.items import Item, ItemTool, write_items
 from reflexrl.memory.embeddings import LocalEmbeddings
 from reflexrl.memory.knn import DEFAULT_THRESHOLD
 
@@ -33,7 +34,16 @@ KEYS = {
     "question + tool names": lambda item: (
         f"{item.question} Tools: " + ", ".join(t.name for t in item.tools)
     ),
+    "question + tool schemas": lambda item: (
+        f"{item.question} Tools: " + "; ".join(map(_schema, item.tools))
+    ),
 }
+
+
+def _schema(tool: ItemTool) -> str:
+    """A tool as its name, required parameters and description."""
+    required = ", ".join(tool.parameters.get("required", []))
+    return f"{tool.name}({required}): {tool.description}"
 
 
 def load() -> ItemSuite:
