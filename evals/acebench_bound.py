@@ -32,28 +32,20 @@ from acebench_neighbours import KEYS, load
 from reflexrl import RunConfig, build_agent, evaluate, load_model
 from reflexrl.envs.item_suite import ItemSuite, stratified_split
 from reflexrl.envs.items import Item
-from reflexrl.loop.bench import predicted
+from reflexrl.loop.bench import behaviour_scores, predicted
 from reflexrl.memory import Neighbour
 from reflexrl.memory.advice import vote
 from reflexrl.memory.embeddings import LocalEmbeddings
 from reflexrl.memory.knn import DEFAULT_K, DEFAULT_THRESHOLD
-from reflexrl.records import CLARIFY, DECLINE, KINDS, ActionStats, Kind, MemoryRow, kind_of
+from reflexrl.records import CLARIFY, DECLINE, ActionStats, Kind, MemoryRow, kind_of
 
 THRESHOLDS = (DEFAULT_THRESHOLD, 0.45, 0.4, 0.35, 0.3)
 
 
 def macro_f1(pairs: list[tuple[Kind, Kind]]) -> float:
     """Macro-F1 over the behaviours expected, as `reflexrl bench` computes it."""
-    scores = []
-    for kind in KINDS:
-        true = sum(x == kind for x, _ in pairs)
-        if not true:
-            continue
-        hits = sum(x == kind and y == kind for x, y in pairs)
-        said = sum(y == kind for _, y in pairs)
-        p, r = (hits / said if said else 0.0), hits / true
-        scores.append(2 * p * r / (p + r) if p + r else 0.0)
-    return sum(scores) / len(scores)
+    f1 = behaviour_scores(pairs)[2]
+    return sum(f1.values()) / len(f1)
 
 
 def similarities(
@@ -70,10 +62,10 @@ def similarities(
 
 
 def served(item: Item) -> MemoryRow:
-    """A trained item's row had training taught it its expected action (+1)."""
-    action = {"call": item.gold_tools[0] if item.gold_tools else "", "ask": CLARIFY}
-    name = action.get(item.expected, DECLINE)
-    return MemoryRow("ace", item.question, item.id, 1.0, 1, 0, {name: ActionStats(1, 1.0)})
+    """The row of a trained item on which training rewarded its expected action once."""
+    kinds = {"call": item.gold_tools[0] if item.gold_tools else "", "ask": CLARIFY}
+    action = kinds.get(item.expected, DECLINE)
+    return MemoryRow("ace", item.question, item.id, 1.0, 1, 0, {action: ActionStats(1, 1.0)})
 
 
 def voted(item: Item, found: list[Neighbour]) -> Kind | None:

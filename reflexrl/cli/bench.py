@@ -65,8 +65,8 @@ def bench_cmd(
     training part, with the memory off and on: F1 per behaviour, macro-F1, accuracy, the
     tool-hallucination rate (a tool called where declining was right), the ask rate, the
     advised rate (items whose memory block advised something: the only ones the memory can
-    change), and the accuracy per source. Both evaluations are recorded in the memory; the training
-    run's page (reflexrl ui) shows them.
+    change), and the accuracy per source. Both evaluations are recorded in the memory; the
+    training run's page (reflexrl ui) shows them.
 
     Example (no key needed; scripted, so it shows the machinery, not learning), after
     `reflexrl items import-acebench ACEBENCH_DIR --out ace.jsonl`:

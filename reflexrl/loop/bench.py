@@ -28,7 +28,14 @@ from .config import RunConfig
 from .evaluate import aevaluate
 from .train import TrainResult, atrain
 
-__all__ = ["BehaviourMetrics", "BenchResult", "abench", "behaviour_metrics", "bench"]
+__all__ = [
+    "BehaviourMetrics",
+    "BenchResult",
+    "abench",
+    "behaviour_metrics",
+    "behaviour_scores",
+    "bench",
+]
 
 
 @dataclass(frozen=True)
@@ -91,19 +98,26 @@ def predicted(episode: Episode) -> Kind:
     return kind_of(episode.steps[0].action if episode.steps else DECLINE)
 
 
-def behaviour_metrics(episodes: Sequence[Episode], suite: ItemSuite) -> BehaviourMetrics:
-    """The metrics of `episodes` on `suite`'s items (see the module docstring)."""
-    pairs = [(suite.items[e.query].expected, predicted(e)) for e in episodes]
-    expected_kinds = [k for k in KINDS if any(x == k for x, _ in pairs)]
+def behaviour_scores(
+    pairs: Sequence[tuple[Kind, Kind]],
+) -> tuple[dict[Kind, float], dict[Kind, float], dict[Kind, float]]:
+    """Precision, recall and F1 of each behaviour expected, from (expected, predicted)."""
     precision, recall, f1 = {}, {}, {}
-    for kind in expected_kinds:
+    for kind in [k for k in KINDS if any(x == k for x, _ in pairs)]:
         hits = sum(x == kind and y == kind for x, y in pairs)
         said = sum(y == kind for _, y in pairs)
         true = sum(x == kind for x, _ in pairs)
         precision[kind] = hits / said if said else 0.0
-        recall[kind] = hits / true if true else 0.0
+        recall[kind] = hits / true
         both = precision[kind] + recall[kind]
         f1[kind] = 2 * precision[kind] * recall[kind] / both if both else 0.0
+    return precision, recall, f1
+
+
+def behaviour_metrics(episodes: Sequence[Episode], suite: ItemSuite) -> BehaviourMetrics:
+    """The metrics of `episodes` on `suite`'s items (see the module docstring)."""
+    pairs = [(suite.items[e.query].expected, predicted(e)) for e in episodes]
+    precision, recall, f1 = behaviour_scores(pairs)
     declines = [y for x, y in pairs if x == "decline"]
     sources: dict[str, list[bool]] = {}
     for e in episodes:
