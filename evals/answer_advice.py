@@ -28,6 +28,7 @@ from typing import Any
 from reflexrl import Suite, open_memory
 from reflexrl.memory import MemoryReader
 from reflexrl.memory.advice import advice_for, votes
+from reflexrl.memory.lookup import own_row
 from reflexrl.records import CLARIFY
 
 READINGS = ("rule", "summed", "joined")
@@ -42,16 +43,23 @@ def answer_readings(
     store: MemoryReader, suite: str, tools: list[str], request: str, answer: str
 ) -> dict[str, Any]:
     """The action each reading advises for the turn after the user's answer, to an agent
-    that can call `tools`."""
-    _, advice = advice_for(store.nearest(suite, answer), answer, tools, answered=True)
-    own = votes(store.nearest(suite, request))
-    theirs = votes(store.nearest(suite, answer))
-    summed = {t: own.get(t, 0.0) + theirs.get(t, 0.0) for t in {*own, *theirs}}
-    joined = votes(store.nearest(suite, f"{request}\n{answer}"))
+    that can call `tools`. A stored answer is advised by its own record in every reading:
+    the readings differ only where the answer is a prompt the memory never saw."""
+    found = store.nearest(suite, answer)
+    _, advice = advice_for(found, answer, tools, answered=True)
+    rule = None if advice is None else min(advice.actions, default=None)
+    theirs = votes(found)
+    if own_row(found, answer) is not None:
+        summed = joined = rule
+    else:
+        own = votes(store.nearest(suite, request))
+        both = {t: own.get(t, 0.0) + theirs.get(t, 0.0) for t in {*own, *theirs}}
+        summed = tally_advice(both)
+        joined = tally_advice(votes(store.nearest(suite, f"{request}\n{answer}")))
     return {
-        "rule": None if advice is None else advice.best,
-        "summed": tally_advice(summed),
-        "joined": tally_advice(joined),
+        "rule": rule,
+        "summed": summed,
+        "joined": joined,
         "votes": {t: round(w, 2) for t, w in sorted(theirs.items(), key=lambda x: -x[1])},
     }
 
