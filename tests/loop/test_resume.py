@@ -97,8 +97,10 @@ def _interrupt_after(
     """Start `cmd`, send `sig` (Ctrl-C) once `episodes` are logged; its exit code and stderr.
     `ignore_sigint`: start it with SIGINT ignored, as a shell script's `cmd &` does."""
 
-    def ignoring() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited through exec
+    def disposition() -> None:
+        # Inherited through exec. Set both ways: under a shell's `pytest &` the test itself
+        # runs with SIGINT ignored, and a child would inherit that.
+        signal.signal(signal.SIGINT, signal.SIG_IGN if ignore_sigint else signal.SIG_DFL)
 
     proc = subprocess.Popen(
         cmd,
@@ -106,7 +108,7 @@ def _interrupt_after(
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
-        preexec_fn=ignoring if ignore_sigint else None,  # noqa: PLW1509  (no threads here)
+        preexec_fn=disposition,  # noqa: PLW1509  (no threads here)
     )
     deadline = time.monotonic() + 120
     while _episodes(db) < episodes and time.monotonic() < deadline:
