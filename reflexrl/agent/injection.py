@@ -10,7 +10,7 @@ from langchain_core.messages import BaseMessage, SystemMessage
 
 from ..envs.context import EpisodeContext
 from ..envs.exploration import EpsilonSchedule
-from ..envs.trajectory import latest_user_turn
+from ..envs.trajectory import current_request, latest_user_turn
 from ..memory import Exploration, MemoryStore
 from ..prompt.instructions import static_system
 from ..prompt.renderers import Renderer, check_rendering, get_renderer
@@ -90,7 +90,10 @@ class MemoryInjector:
         reader = ctx.view if ctx is not None and ctx.view is not None else self.memory
         turn = latest_user_turn(messages)  # a clarification answer arrives as a ToolMessage
         prompt, answered = ("", False) if turn is None else (turn.text, turn.type == "tool")
-        block = self.renderer(reader, suite, prompt, explored, tools=tools, answered=answered)
+        request = current_request(messages) if answered else ""
+        block = self.renderer(
+            reader, suite, prompt, explored, tools=tools, answered=answered, request=request
+        )
         if ctx is not None:
             ctx.memory_blocks.append(block)
         return static_system(prefix, self.render), block

@@ -20,6 +20,7 @@ __all__ = [
     "MAX_INVALID_ARGS",
     "Trajectory",
     "current_prompt",
+    "current_request",
     "is_user_turn",
     "latest_user_turn",
     "read_trajectory",
@@ -42,6 +43,12 @@ def current_prompt(messages: Sequence[BaseMessage]) -> str | None:
     """The prompt being handled now: the latest user turn."""
     turn = latest_user_turn(messages)
     return None if turn is None else turn.text
+
+
+def current_request(messages: Sequence[BaseMessage]) -> str:
+    """The request being served: the latest human message ("" if there is none); the
+    user's answers to the agent's questions clarify it."""
+    return next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
 
 
 @dataclass(frozen=True)

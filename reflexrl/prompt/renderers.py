@@ -56,9 +56,10 @@ class Renderer(Protocol):
         *,
         tools: Sequence[str] = (),
         answered: bool = False,
+        request: str = "",
     ) -> str:
         """The block (`tools` empty: not known, so no tool is shown as untried; `answered`:
-        the prompt is the user's answer to the agent's question)."""
+        the prompt is the user's answer to the agent's question about `request`)."""
         ...
 
 
@@ -82,13 +83,20 @@ def recall(
     answered: bool = False,
     min_evidence: int = 0,
     explore: Exploration = "try",
+    request: str = "",
 ) -> Recall:
     """What `store` says about `prompt` for an agent that can call `tools` (an exploration
     episode sees every value as zero: nothing is found; `answered`, `explore`: see
-    `advice_for`). What rests on fewer than `min_evidence` credited rewards (the tries of
-    every action found) is not recalled: nothing is found."""
+    `advice_for`, which is given `request`'s row when the prompt answers a question about
+    it). What rests on fewer than `min_evidence` credited rewards (the tries of every action
+    found) is not recalled: nothing is found."""
     found = () if explored else tuple(store.nearest(suite, prompt))
-    estimates, advice = advice_for(found, prompt, tools, answered=answered, explore=explore)
+    asked = None  # the row of the request a clarification answers, when exploring by asking
+    if explore == "ask" and answered and request and found:
+        asked = store.lookup(suite, request)
+    estimates, advice = advice_for(
+        found, prompt, tools, answered=answered, explore=explore, request=asked
+    )
     if sum(e.n for e in estimates.values()) < min_evidence:
         return Recall(prompt, (), {}, None)
     return Recall(prompt, found, estimates, advice)
@@ -102,9 +110,10 @@ def render_paper(
     *,
     tools: Sequence[str] = (),
     answered: bool = False,
+    request: str = "",
 ) -> str:
     """The rendering of Curuksu's paper: the aggregate reward of every prompt in the table
-    (no advice, so `tools` and `answered` are unused)."""
+    (no advice, so `tools`, `answered` and `request` are unused)."""
     rows = [_zeroed(r) if explored else r for r in store.rows(suite, sort="prompt", actions=False)]
     if not rows:
         return as_block(["No rewards recorded yet."])
@@ -121,6 +130,7 @@ def render_focused(
     *,
     tools: Sequence[str] = (),
     answered: bool = False,
+    request: str = "",
     neighbour_text: bool = True,
     min_evidence: int = 0,
     explore: Exploration = "try",
@@ -141,8 +151,9 @@ def render_focused(
             and record only; in production they are other users' words).
         min_evidence: Show nothing that rests on fewer credited rewards (see `recall`).
         explore: How a stored prompt whose tool failed is advised (see `advice_for`).
+        request: When `answered`, the request the prompt answers a question about.
     """
-    seen = recall(store, suite, prompt, explored, tools, answered, min_evidence, explore)
+    seen = recall(store, suite, prompt, explored, tools, answered, min_evidence, explore, request)
     return focused_block(seen, store.lookup_kind, neighbour_text)
 
 
@@ -154,6 +165,7 @@ def render_advice(
     *,
     tools: Sequence[str] = (),
     answered: bool = False,
+    request: str = "",
     min_evidence: int = 0,
     explore: Exploration = "try",
 ) -> str:
@@ -169,9 +181,9 @@ def render_advice(
     when the per-action record was one line just before the advice (evals/reports/).
     Short and, once a prompt's record settles, the same text on every visit. Either lookup
     (no neighbour is quoted). No advice rests on fewer than `min_evidence` credited rewards
-    (see `recall`); `explore`: see `advice_for`.
+    (see `recall`); `explore`, `request`: see `advice_for`.
     """
-    seen = recall(store, suite, prompt, explored, tools, answered, min_evidence, explore)
+    seen = recall(store, suite, prompt, explored, tools, answered, min_evidence, explore, request)
     lines = [request_line(prompt)]
     if seen.advice is not None:
         lines.append(advice_line(seen.advice, seen.estimates))

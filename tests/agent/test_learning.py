@@ -32,6 +32,8 @@ from reflexrl import (
 from reflexrl.agent.learning import BLOCK_KEY
 from reflexrl.errors import BadInputError, FeedbackError
 from reflexrl.memory import MemoryStore
+from reflexrl.memory.advice import next_to_try
+from reflexrl.memory.lookup import ActionEstimate
 from reflexrl.memory.pending import learn_run_id
 from reflexrl.models.fake import ScriptedChatModel
 from reflexrl.prompt.block import advised_actions
@@ -259,6 +261,33 @@ def test_a_request_whose_tool_failed_is_advised_to_ask_and_learns_from_the_answe
     agent, model = _asking_agent(memory, paper, learn=True)
     _served(agent, REQUEST, "")
     assert advised_actions(model.requests[0][0].text) == {"calculator"}
+
+
+def test_the_answer_to_a_question_never_tries_again_the_tool_that_failed_on_the_request(
+    paper: Suite, memory: MemoryStore
+) -> None:
+    """The user's answer, itself a request the memory holds, is advised a tool its own
+    record never tried; never the one that already failed on the request it clarifies."""
+    untried = ["create_image", "calculator", "python_interpreter"]  # the suite's tool order
+    failed = {a: ActionEstimate(-1.0, 1.0, 1) for a in paper.tool_names if a not in untried}
+    # an answer whose own record alone would draw the tool that failed on the request
+    answer = next(
+        text
+        for text in (f"Just add them up ({i})" for i in range(100))
+        if next_to_try(untried, failed, f"{text}|{len(failed)}") == "python_interpreter"
+    )
+    for tool_name in failed:
+        agent, _ = _asking_agent(memory, paper, _call(tool_name, {"query": "x"}), learn=True)
+        assert feedback(memory, _served(agent, answer, ""), -1.0).credited
+    agent, _ = _asking_agent(memory, paper, _call("python_interpreter", {"code": "1"}), learn=True)
+    assert feedback(memory, _served(agent, REQUEST, ""), -1.0).credited
+
+    agent, model = _asking_agent(
+        memory, paper, _call(CLARIFY, {"question": "Which tool?"}), learn=True
+    )
+    _served(agent, REQUEST, answer)
+    assert advised_actions(model.requests[0][0].text) == {CLARIFY}
+    assert advised_actions(model.requests[1][0].text) in ({"create_image"}, {"calculator"})
 
 
 def test_exploring_by_trying_advises_a_tool_never_tried_after_a_failure(

@@ -14,7 +14,7 @@ from reflexrl.envs.context import EpisodeContext
 from reflexrl.envs.simulated_user import RephrasingUser
 from reflexrl.loop.metrics import advice_taken, summarize
 from reflexrl.memory import ActionEstimate, Advice, Neighbour, advise
-from reflexrl.memory.advice import AGREEMENT, advice_for, next_to_try, vote, votes
+from reflexrl.memory.advice import AGREEMENT, Exploration, advice_for, next_to_try, vote, votes
 from reflexrl.models.fake import ScriptedChatModel
 from reflexrl.models.local.chat import LocalChatModel
 from reflexrl.prompt.block import advice_line, advised_actions, is_silent, split_memory
@@ -164,6 +164,27 @@ def test_exploring_by_asking_advises_a_question_where_a_tool_failed() -> None:
     assert advice_for(served, prompt, TOOLS, explore="ask")[1] == Advice("python_interpreter")
     asked = advice_for([_neighbour(prompt, 1.0, **{CLARIFY: 0.0})], prompt, TOOLS, explore="ask")
     assert asked[1] is not None and asked[1].best is None and asked[1].untried
+
+
+def test_an_answer_never_tries_again_a_tool_that_failed_on_the_request_it_clarifies() -> None:
+    request = _neighbour("the request", 1.0, calculator=-1.0).row
+    answers = [f"answer {i}" for i in range(20)]
+
+    def advised(answer: str, explore: Exploration, row: MemoryRow | None) -> Advice | None:
+        found = [_neighbour(answer, 1.0, create_image=-1.0)]
+        return advice_for(found, answer, TOOLS, answered=True, explore=explore, request=row)[1]
+
+    # the answer's own record alone draws either tool it never tried, the failed one too
+    alone = {advised(a, "ask", None) for a in answers}
+    assert alone == {Advice(None, ("calculator",)), Advice(None, ("python_interpreter",))}
+    # told the request, never the tool that failed on it
+    assert {advised(a, "ask", request) for a in answers} == {Advice(None, ("python_interpreter",))}
+    # exploring by trying (training) ignores the request
+    assert {advised(a, "try", request) for a in answers} == alone
+    # a tool the answer earned is still its advice, even one that failed on the request
+    served = [_neighbour("answer", 1.0, calculator=1.0)]
+    earned = advice_for(served, "answer", TOOLS, answered=True, explore="ask", request=request)
+    assert earned[1] == Advice("calculator")
 
 
 def test_once_every_tool_lost_asking_is_the_advice() -> None:
