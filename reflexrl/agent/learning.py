@@ -18,9 +18,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import get_args
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from ..envs.trajectory import is_user_turn
+from ..envs.trajectory import is_user_turn, request_turn
 from ..errors import BadInputError
 from ..loop.calibrate import Calibration, check_agreement
 from ..memory import Exploration, PendingLog
@@ -46,8 +46,7 @@ BLOCK_KEY = "reflexrl_block"
 def decisions_of(messages: Sequence[BaseMessage]) -> tuple[str, tuple[Decision, ...]]:
     """The request of the invocation that ended with `messages` (its last human message)
     and the decisions taken since: each tool call, on the prompt being handled then."""
-    start = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=0)
-    turn = messages[start:]
+    turn = request_turn(messages)
     request = turn[0].text if turn else ""
     results = {m.tool_call_id: m for m in turn if isinstance(m, ToolMessage)}
     prompt = request

@@ -24,6 +24,7 @@ __all__ = [
     "is_user_turn",
     "latest_user_turn",
     "read_trajectory",
+    "request_turn",
 ]
 
 
@@ -45,10 +46,17 @@ def current_prompt(messages: Sequence[BaseMessage]) -> str | None:
     return None if turn is None else turn.text
 
 
+def request_turn(messages: Sequence[BaseMessage]) -> Sequence[BaseMessage]:
+    """The messages of the request being served: from the latest human message on (all of
+    them if there is none); the user's answers to the agent's questions clarify it."""
+    start = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=0)
+    return messages[start:]
+
+
 def current_request(messages: Sequence[BaseMessage]) -> str:
-    """The request being served: the latest human message ("" if there is none); the
-    user's answers to the agent's questions clarify it."""
-    return next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
+    """The request being served: the latest human message ("" if there is none)."""
+    turn = request_turn(messages)
+    return turn[0].text if turn and isinstance(turn[0], HumanMessage) else ""
 
 
 @dataclass(frozen=True)

@@ -180,9 +180,10 @@ def advice_for(
         return estimates, Advice(earned)
     if explore == "ask" and not answered and _failed(own):
         return estimates, Advice(CLARIFY)
-    found = advise(estimates, tools, list(own.actions), prompt)
+    tried = list(own.actions)
+    found = advise(estimates, tools, tried, prompt)
     if explore == "ask" and answered and request is not None:
-        found = _clarifying(request, found, estimates, tools, list(own.actions), prompt)
+        found = _clarifying(request, found, estimates, tools, tried, prompt)
     return estimates, found
 
 
