@@ -11,7 +11,8 @@ the feedback for its run id is sent the way a web handler would (`reflexrl.feedb
 - `key`: the answer key as feedback: +1 if the invocation's tool call was valid, else -1
   (also when it called no tool: it asked until the turn limit, 5 model calls);
 - `noisy`: the same, with 30% of feedback never sent (those invocations stay pending) and
-  10% flipped;
+  10% flipped; `missing` and `flipped` (not run by default) each keep one of the two, to
+  tell which one costs what;
 - `judge`: no feedback; the local judge (`--judge`, the same model by default) labels each
   decision when the invocation ends and its rewards are credited then.
 
@@ -69,8 +70,10 @@ from reflexrl.memory.advice import votes
 from reflexrl.models.judging import tool_descriptions
 from reflexrl.prompt.block import advised_actions
 
-CONDITIONS = ("off", "key", "noisy", "judge")
+CONDITIONS = ("off", "key", "noisy", "judge", "missing", "flipped")
+DEFAULT_CONDITIONS = CONDITIONS[:4]
 MISSING, FLIPPED = 0.3, 0.1
+NOISE = {"noisy": (MISSING, FLIPPED), "missing": (MISSING, 0.0), "flipped": (0.0, FLIPPED)}
 
 
 def run_one(
@@ -118,10 +121,10 @@ def run_one(
                 first = next((k for k, v in enumerate(valid) if v), None)
                 sent: float | None = None
                 calls = [a for a in actions if a != "ask_user_for_clarification"]
-                if condition in ("key", "noisy") and actions:
+                if condition != "judge" and memory is not None and actions:
                     served = bool(calls) and suite.reward_model.is_valid(query, calls[-1])
                     right = 1.0 if served else -1.0
-                    score = noisy(right, noise) if condition == "noisy" else right
+                    score = noisy(right, noise, *NOISE[condition]) if condition in NOISE else right
                     if score is not None:
                         feedback(memory, state["reflexrl_run_id"], score)
                         sent = score
@@ -172,12 +175,12 @@ def advice_of(memory: Any, run_id: str | None) -> list[list[str] | None]:
     return [None if a is None else sorted(a) for a in found]
 
 
-def noisy(score: float, rng: random.Random) -> float | None:
-    """`score`, or, with probability MISSING, nothing, or, with FLIPPED, its opposite."""
+def noisy(score: float, rng: random.Random, missing: float, flipped: float) -> float | None:
+    """`score`, or, with probability `missing`, nothing, or, with `flipped`, its opposite."""
     draw = rng.random()
-    if draw < MISSING:
+    if draw < missing:
         return None
-    return -score if draw < MISSING + FLIPPED else score
+    return -score if draw < missing + flipped else score
 
 
 def per_pass(run: dict[str, Any]) -> list[float]:
@@ -289,7 +292,9 @@ def main() -> None:
     parser.add_argument("--model", default="local:smollm2")
     parser.add_argument("--suites", nargs="+", default=["paper", "assistant"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--conditions", nargs="+", choices=CONDITIONS, default=list(CONDITIONS))
+    parser.add_argument(
+        "--conditions", nargs="+", choices=CONDITIONS, default=list(DEFAULT_CONDITIONS)
+    )
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--judge", default="local:smollm2", help="the judge's model spec")
     parser.add_argument("--window", type=int, default=10)

@@ -162,8 +162,9 @@ def advice_for(
 ) -> tuple[dict[str, ActionEstimate], Advice | None]:
     """The estimate per action for `prompt` from the rows found for it (`estimate`), and its
     advice (None: nothing is known). A stored prompt is advised by its own record first (a
-    tool that earned a positive reward on it), else, when a tool failed on it and `explore`
-    is "ask", to ask (unless `answered`), else by the estimate (`advise`: a tool it never
+    tool that earned a positive reward on it), else, when a tool was tried on it and none
+    earned a reward (`_unserved`) and `explore` is "ask", to ask (unless `answered`), else
+    by the estimate (`advise`: a tool it never
     tried first); an unseen one by its neighbours' votes (`vote`; `answered`: the prompt
     answers the agent's question, so no second question), and not at all when none of them
     was served by a tool: what failed for similar prompts, often of another request, is no
@@ -178,7 +179,7 @@ def advice_for(
         return estimates, vote(neighbours, answered=answered, offered=tools)
     if (earned := _earned(own)) is not None:
         return estimates, Advice(earned)
-    if explore == "ask" and not answered and _failed(own):
+    if explore == "ask" and not answered and _unserved(own):
         return estimates, Advice(CLARIFY)
     tried = list(own.actions)
     found = advise(estimates, tools, tried, prompt)
@@ -204,9 +205,10 @@ def _clarifying(
     return advise(left, tools, [*tried, *failed], prompt)
 
 
-def _failed(row: MemoryRow) -> bool:
-    """Whether a tool (not a question) lost on `row`: its mean reward is negative."""
-    return bool(_failed_tools(row))
+def _unserved(row: MemoryRow) -> bool:
+    """Whether a tool (not a question) was tried on `row` and is not ahead: its mean reward
+    is not positive (it lost, or it won as often as it lost: noisy rewards)."""
+    return any(a != CLARIFY and s.mean <= 0 for a, s in row.actions.items())
 
 
 def _failed_tools(row: MemoryRow) -> set[str]:

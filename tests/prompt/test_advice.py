@@ -166,6 +166,22 @@ def test_exploring_by_asking_advises_a_question_where_a_tool_failed() -> None:
     assert asked[1] is not None and asked[1].best is None and asked[1].untried
 
 
+def test_exploring_by_asking_advises_a_question_where_a_tool_won_as_often_as_it_lost() -> None:
+    prompt = "5 plus 5 plus 10"
+
+    def advised(calculator: ActionStats, explore: Exploration) -> Advice | None:
+        row = MemoryRow("paper", prompt, None, calculator.reward, 1, 0, {"calculator": calculator})
+        found = [Neighbour(row, 1.0), _neighbour("b", 0.8, create_image=1.0)]
+        return advice_for(found, prompt, TOOLS, explore=explore)[1]
+
+    # +1 once and -1 once (noisy feedback): not served, so ask, as after a loss
+    assert advised(ActionStats(2, 0.0), "ask") == Advice(CLARIFY)
+    # trying (training's way) is unchanged: the tool a neighbour earned
+    assert advised(ActionStats(2, 0.0), "try") == Advice("create_image")
+    # one win more than its losses: it served the request
+    assert advised(ActionStats(3, 1.0), "ask") == Advice("calculator")
+
+
 def test_an_answer_never_tries_again_a_tool_that_failed_on_the_request_it_clarifies() -> None:
     request = _neighbour("the request", 1.0, calculator=-1.0).row
     answers = [f"answer {i}" for i in range(20)]
