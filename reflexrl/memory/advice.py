@@ -50,7 +50,12 @@ the user's answer is itself a stored prompt, its own record advises the turn aft
 the tool it draws to try is never one that already failed on the request it clarifies (the
 answer's tries are credited to the request, so its own record does not know them). With
 noisy feedback, that raised the last pass on paper from +32.2 to +41.1 points (seeds 0-2,
-evals/reports/online-choice/clarified-request/).
+evals/reports/online-choice/clarified-request/). A tool that won as often as it lost on a
+request (noisy feedback: a success flipped to -1, or a wrong tool's loss flipped to +1) has
+not served it either: the request asks, where it used to draw a tool it never tried, often
+another request's. With a tenth of feedback flipped, that took assistant's last pass from
++9.5 to +19.6 points (seeds 0-2, evals/reports/online-choice/tied-ask/); with the answer key
+no tool can tie, and nothing changed.
 
 Only successes travel to unseen prompts: when none of an unseen prompt's neighbours was
 served by a tool, there is no advice, and the model decides as it would without memory.
