@@ -169,13 +169,13 @@ def advice_for(
     advice (None: nothing is known). A stored prompt is advised by its own record first (a
     tool that earned a positive reward on it), else, when a tool was tried on it and none
     earned a reward (`_unserved`) and `explore` is "ask", to ask (unless `answered`), else
-    by the estimate (`advise`: a tool it never
-    tried first); an unseen one by its neighbours' votes (`vote`; `answered`: the prompt
-    answers the agent's question, so no second question), and not at all when none of them
-    was served by a tool: what failed for similar prompts, often of another request, is no
-    reason to steer a prompt away from the tool its model would choose. Exploring by asking,
-    the tool a stored answer is advised to try is never one that failed on the `request` it
-    clarifies (its row; `_clarifying`)."""
+    by the estimate (`advise`: a tool it never tried first); an unseen one by its
+    neighbours' votes (`vote`; `answered`: the prompt answers the agent's question, so no
+    second question), and not at all when none of them was served by a tool: what failed
+    for similar prompts, often of another request, is no reason to steer a prompt away from
+    the tool its model would choose. Exploring by asking, the tool a stored answer is
+    advised to try is never one that failed on the `request` it clarifies (its row;
+    `_clarifying`)."""
     estimates = estimate(neighbours, prompt)
     if not estimates:
         return estimates, None
