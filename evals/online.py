@@ -183,6 +183,17 @@ def noisy(score: float, rng: random.Random, missing: float, flipped: float) -> f
     return -score if draw < missing + flipped else score
 
 
+def flips(run: dict[str, Any]) -> int:
+    """How many of the feedbacks a run sent said the opposite of the answer key."""
+    key = Suite.load(run["suite"]).reward_model
+    count = 0
+    for r in (r for r in run["requests"] if r["feedback"] is not None):
+        calls = [a for a in r["actions"] if a != "ask_user_for_clarification"]
+        served = bool(calls) and key.is_valid(r["query"], calls[-1])
+        count += (r["feedback"] > 0) != served
+    return count
+
+
 def per_pass(run: dict[str, Any]) -> list[float]:
     """Success within 2 steps in each pass."""
     return [
@@ -211,7 +222,7 @@ def markdown(results: dict[str, list[dict[str, Any]]], window: int) -> str:
             "",
             "| seed | condition | "
             + " | ".join(f"pass {p + 1}" for p in range(passes))
-            + " | first-pass gain | last-pass gain | credited / pending |",
+            + " | first-pass gain | last-pass gain | credited / pending / flipped |",
             "|---|---|" + "---|" * passes + "---|---|---|",
         ]
         gains: dict[str, list[tuple[float, float]]] = {}
@@ -282,7 +293,8 @@ def _seed_rows(
         first, last = 100 * (got[0] - off[0]), 100 * (got[-1] - off[-1])
         gains.setdefault(condition, []).append((first, last))
         counts = by[condition]["pending_counts"]
-        credited = f"{counts.get('credited', 0)} / {counts.get('pending', 0)}"
+        flipped = "-" if condition == "judge" else flips(by[condition])  # no feedback sent
+        credited = f"{counts.get('credited', 0)} / {counts.get('pending', 0)} / {flipped}"
         rows.append(f"| {seed} | {condition} | {cells} | {first:+.0f} | {last:+.0f} | {credited} |")
     return rows
 
