@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from statistics import mean
@@ -69,6 +70,8 @@ from reflexrl.envs.simulated_user import RephrasingUser
 from reflexrl.memory.advice import votes
 from reflexrl.models.judging import tool_descriptions
 from reflexrl.prompt.block import advised_actions
+from reflexrl.records import CLARIFY
+from reflexrl.rewards.answer_key import RewardModel
 
 CONDITIONS = ("off", "key", "noisy", "judge", "missing", "flipped")
 DEFAULT_CONDITIONS = CONDITIONS[:4]
@@ -120,10 +123,8 @@ def run_one(
                 valid = [suite.reward_model.is_valid(query, a) for a in actions]
                 first = next((k for k, v in enumerate(valid) if v), None)
                 sent: float | None = None
-                calls = [a for a in actions if a != "ask_user_for_clarification"]
                 if condition != "judge" and memory is not None and actions:
-                    served = bool(calls) and suite.reward_model.is_valid(query, calls[-1])
-                    right = 1.0 if served else -1.0
+                    right = 1.0 if served(suite.reward_model, query, actions) else -1.0
                     score = noisy(right, noise, *NOISE[condition]) if condition in NOISE else right
                     if score is not None:
                         feedback(memory, state["reflexrl_run_id"], score)
@@ -186,12 +187,15 @@ def noisy(score: float, rng: random.Random, missing: float, flipped: float) -> f
 def flips(run: dict[str, Any]) -> int:
     """How many of the feedbacks a run sent said the opposite of the answer key."""
     key = Suite.load(run["suite"]).reward_model
-    count = 0
-    for r in (r for r in run["requests"] if r["feedback"] is not None):
-        calls = [a for a in r["actions"] if a != "ask_user_for_clarification"]
-        served = bool(calls) and key.is_valid(r["query"], calls[-1])
-        count += (r["feedback"] > 0) != served
-    return count
+    sent = [r for r in run["requests"] if r["feedback"] is not None]
+    return sum((r["feedback"] > 0) != served(key, r["query"], r["actions"]) for r in sent)
+
+
+def served(key: RewardModel, query: str, actions: Sequence[str]) -> bool:
+    """Whether an invocation's last tool call (not a question) was valid: the answer key's
+    feedback for it is +1, else -1."""
+    calls = [a for a in actions if a != CLARIFY]
+    return bool(calls) and key.is_valid(query, calls[-1])
 
 
 def per_pass(run: dict[str, Any]) -> list[float]:
