@@ -41,7 +41,7 @@ from reflexrl.records import CLARIFY
 from reflexrl.rewards.online import expire_due
 
 REQUEST = "Calculate the result of the mathematical expression: 5 plus 5 plus 10"
-PARAPHRASE = "Please work out 5 plus 5 plus 10 for me"
+PARAPHRASE = "What is the result of the maths expression 5 plus 5 plus 10?"
 ANSWER = "Just add them up with a calculator"
 
 

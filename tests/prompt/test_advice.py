@@ -14,7 +14,15 @@ from reflexrl.envs.context import EpisodeContext
 from reflexrl.envs.simulated_user import RephrasingUser
 from reflexrl.loop.metrics import advice_taken, summarize
 from reflexrl.memory import ActionEstimate, Advice, Neighbour, advise
-from reflexrl.memory.advice import AGREEMENT, Exploration, advice_for, next_to_try, vote, votes
+from reflexrl.memory.advice import (
+    AGREEMENT,
+    CLOSE,
+    Exploration,
+    advice_for,
+    next_to_try,
+    vote,
+    votes,
+)
 from reflexrl.models.fake import ScriptedChatModel
 from reflexrl.models.local.chat import LocalChatModel
 from reflexrl.prompt.block import advice_line, advised_actions, is_silent, split_memory
@@ -180,6 +188,18 @@ def test_exploring_by_asking_advises_a_question_where_a_tool_won_as_often_as_it_
     assert advised(ActionStats(2, 0.0), "try") == Advice("create_image")
     # one win more than its losses: it served the request
     assert advised(ActionStats(3, 1.0), "ask") == Advice("calculator")
+
+
+def test_exploring_by_asking_an_unseen_prompt_follows_only_close_neighbours() -> None:
+    near = [_neighbour("a", CLOSE, calculator=1.0)]
+    far = [_neighbour("b", CLOSE - 0.1, create_image=1.0)]
+    assert advice_for(far, "new", TOOLS, explore="ask")[1] is None
+    assert advice_for(near + far, "new", TOOLS, explore="ask")[1] == Advice("calculator")
+    # trying (training's way): every neighbour votes, so these two disagree
+    assert advice_for(far, "new", TOOLS)[1] == Advice("create_image")
+    assert advice_for(near + far, "new", TOOLS)[1] == Advice(
+        CLARIFY, contested=("calculator", "create_image")
+    )
 
 
 def test_an_answer_never_tries_again_a_tool_that_failed_on_the_request_it_clarifies() -> None:
