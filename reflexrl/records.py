@@ -140,11 +140,21 @@ class Step:
     valid: bool
     credited_to: str | None = None
     """The prompt whose memory this step updates (None: `prompt`)."""
+    also_prompt: bool = False
+    """Whether `prompt` is credited too, when `credited_to` names another (learning online, a
+    tool called after the user's answer credits the request and the answer)."""
 
     @property
     def credit_key(self) -> str:
         """The prompt whose memory this step updates."""
         return self.prompt if self.credited_to is None else self.credited_to
+
+    @property
+    def credit_keys(self) -> tuple[str, ...]:
+        """Every prompt whose memory this step updates: `credit_key`, then `prompt` when it
+        is credited too."""
+        key = self.credit_key
+        return (key, self.prompt) if self.also_prompt and self.prompt != key else (key,)
 
     @property
     def is_clarification(self) -> bool:

@@ -2,7 +2,8 @@
 
 Every step of an episode is one credit: its reward goes to the prompt the step is credited
 to (`Step.credit_key`: the prompt that started the episode with `credit="origin"`, the one
-being handled with `credit="current"`). A store applies a credit by adding the reward to the
+being handled with `credit="current"`), and to the one being handled as well when the step
+says so (`Step.also_prompt`: two credits). A store applies a credit by adding the reward to the
 prompt's aggregate (reward, visits, clarifications) and to the (prompt, action) record, and
 by appending it to its reward events, all in the episode's one transaction.
 """
@@ -28,16 +29,18 @@ class RewardCredit:
 
 
 def credits(episode: Episode) -> tuple[RewardCredit, ...]:
-    """The credits an episode applies to the memory, one per step, in step order."""
+    """The credits an episode applies to the memory, one per prompt a step credits, in step
+    order."""
     return tuple(
         RewardCredit(
             step_index=step.index,
             suite=episode.suite,
-            prompt=step.credit_key,
+            prompt=prompt,
             query=episode.query,
             action=step.action,
             reward=step.reward,
             clarification=step.is_clarification,
         )
         for step in episode.steps
+        for prompt in step.credit_keys
     )

@@ -236,7 +236,8 @@ def test_a_request_whose_tool_failed_is_advised_to_ask_and_learns_from_the_answe
     paper: Suite, memory: MemoryStore
 ) -> None:
     """In production a tool tried is an action taken for a user: after a failure the block
-    advises asking, and the tool the answer led to is credited to the request itself."""
+    advises asking, and the tool the answer led to is credited to the request itself, and
+    to the answer (its question only to the request)."""
     agent, _ = _asking_agent(memory, paper, _call("python_interpreter", {"code": "1"}), learn=True)
     assert feedback(memory, _served(agent, REQUEST, ""), -1.0).credited
 
@@ -250,12 +251,12 @@ def test_a_request_whose_tool_failed_is_advised_to_ask_and_learns_from_the_answe
     run_id = _served(agent, REQUEST, ANSWER)
     assert advised_actions(model.requests[0][0].text) == {CLARIFY}
     assert feedback(memory, run_id, 1.0).rewards == {1: 1.0}
-    [row] = memory.rows("paper")  # the answer is no request of its own
-    assert row.prompt == REQUEST
-    assert {a: (s.n, s.reward) for a, s in row.actions.items()} == {
-        "python_interpreter": (1, -1.0),
-        CLARIFY: (1, 0.0),
-        "calculator": (1, 1.0),
+    rows = {
+        r.prompt: {a: (s.n, s.reward) for a, s in r.actions.items()} for r in memory.rows("paper")
+    }
+    assert rows == {
+        REQUEST: {"python_interpreter": (1, -1.0), CLARIFY: (1, 0.0), "calculator": (1, 1.0)},
+        ANSWER: {"calculator": (1, 1.0)},
     }
 
     agent, model = _asking_agent(memory, paper, learn=True)

@@ -93,6 +93,20 @@ def test_an_episode_applies_exactly_its_credits(store: MemoryStore) -> None:
     assert [len(e.steps) for e in store.episodes("run")] == [2, 2, 2]
 
 
+def test_a_step_credits_the_prompt_it_saw_too_when_it_says_so(store: MemoryStore) -> None:
+    ask = Step(0, PROMPT, CLARIFY, {}, 0.0, False, credited_to=PROMPT, also_prompt=False)
+    call = Step(1, "the answer", "good", {"x": 1}, 1.0, True, credited_to=PROMPT, also_prompt=True)
+    episode = Episode("run", 0, 1, "s", "q", PROMPT, False, "valid", (ask, call))
+    store.record_episode(episode)
+    assert [c.prompt for c in credits(episode)] == [PROMPT, PROMPT, "the answer"]
+    for prompt in (PROMPT, "the answer"):
+        row = store.lookup("s", prompt)
+        assert row is not None and (row.actions["good"].n, row.actions["good"].reward) == (1, 1.0)
+    assert [e.steps for e in store.episodes("run")] == [(ask, call)]  # read back as written
+    # a step that saw the prompt it is credited to credits it once
+    assert replace(call, prompt=PROMPT).credit_keys == (PROMPT,)
+
+
 def _pending(run_id: str, expires_at: str = "2099-01-01T00:00:00") -> PendingEpisode:
     decision = Decision(0, PROMPT, "create_image", {"x": 1}, "<block>")
     return PendingEpisode(run_id, "s", PROMPT, (decision,), "thread", {0: -1.0}, "", expires_at)

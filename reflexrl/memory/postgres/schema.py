@@ -103,7 +103,12 @@ a failure may name a run the log does not hold: no foreign key to `runs`). `memo
 serves a kNN index's "rows added since" (`prompts_after`); every read of the aggregates is
 by suite (the primary keys lead with it)."""
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+V2 = """
+ALTER TABLE steps ADD COLUMN also_prompt BOOLEAN NOT NULL DEFAULT false;
+"""
+"""Version 2: as the SQLite memory's version 6 (`Step.also_prompt`)."""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)
 """MIGRATIONS[i] takes the schema from version i to version i + 1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -109,7 +109,7 @@ STEPS: Codec[Step] = Codec(
     Step,
     renamed={"index": "step_index"},
     dump={"args": lambda a: _redacted_json(dict(a))},
-    load={"args": json.loads, "valid": bool},
+    load={"args": json.loads, "valid": bool, "also_prompt": bool},
 )
 
 MEMORY: Codec[MemoryRow] = Codec(MemoryRow, elsewhere=frozenset({"actions"}))

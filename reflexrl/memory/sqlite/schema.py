@@ -109,7 +109,13 @@ CREATE INDEX IF NOT EXISTS pending_suite ON pending_episodes (suite, status);
 for their reward (`pending`), then `credited` (once: the episode is in `episodes`) or
 `expired`."""
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
+V6 = """
+ALTER TABLE steps ADD COLUMN also_prompt INTEGER NOT NULL DEFAULT 0;
+"""
+"""Version 6: a step may credit the prompt it saw as well as the one it is credited to
+(`Step.also_prompt`: a tool called after the user's answer, learning online)."""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
 """MIGRATIONS[i] takes the schema from version i to version i + 1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
