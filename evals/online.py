@@ -317,9 +317,19 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at once")
     parser.add_argument("--out", type=Path, default=Path("evals/reports"))
     parser.add_argument(
+        "--score-cache",
+        type=Path,
+        help="a SQLite file of the local model's scores, shared by every run and variant: the "
+        "same numbers, in seconds per run (evals/score_cache.py)",
+    )
+    parser.add_argument(
         "--one", nargs=3, metavar=("SUITE", "SEED", "CONDITION"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
+    if args.score_cache:
+        from score_cache import install  # noqa: PLC0415  (beside this script)
+
+        install(args.score_cache)
     if args.one:
         suite, seed, condition = args.one
         run = run_one(suite, int(seed), condition, args.model, args.passes, args.judge)
@@ -346,6 +356,7 @@ def main() -> None:
         suite, seed, condition = item
         cmd = [sys.executable, __file__, "--model", args.model, "--passes", str(args.passes)]
         cmd += ["--judge", args.judge]
+        cmd += ["--score-cache", str(args.score_cache)] if args.score_cache else []
         cmd += ["--one", suite, str(seed), condition]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if done.returncode != 0:
