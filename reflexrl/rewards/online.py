@@ -91,9 +91,7 @@ def episode_of(pending: PendingEpisode, rewards: Mapping[int, tuple[float, str]]
             continue
         tool = d.action != CLARIFY
         valid = reward > 0 and tool
-        steps.append(
-            Step(d.index, d.prompt, d.action, d.args, reward, valid, pending.prompt, tool)
-        )
+        steps.append(Step(d.index, d.prompt, d.action, d.args, reward, valid, pending.prompt, tool))
     return Episode(
         run_id=learn_run_id(pending.suite),
         index=pending.number,
