@@ -40,22 +40,23 @@ stored prompt on which a tool failed and none earned a reward is advised to ask,
 a tool it never tried. With users, a tool tried is an action taken for them (a hotel booked
 for someone who wanted a table); the question costs a turn, and the answer tells which tool
 serves the request, which then earns its reward on it (credited to the request, and to the
-answer: `reflexrl.rewards.online.episode_of`). Learning online from the answer key as feedback, the
-last pass's gain over memory off went from +18.5 to +34.5 points on assistant and from
-+55.6 to +64.4 on paper (seeds 0-2, evals/reports/online-choice/ask-to-explore/). A training
-run explores by trying tools (`"try"`): there the answer key scores a wrong tool at no
-one's cost. A prompt on which only questions failed still gets a tool to try: a model that
-asks until the turn limit is never told to call one otherwise (paper stayed at 0.33). When
-the user's answer is itself a stored prompt, its own record advises the turn after it, and
-the tool it draws to try is never one that already failed on the request it clarifies (its
-own record knows only the tries that followed it, not the request's before the question). With
-noisy feedback, that raised the last pass on paper from +32.2 to +41.1 points (seeds 0-2,
-evals/reports/online-choice/clarified-request/). A tool that won as often as it lost on a
-request (noisy feedback: a success flipped to -1, or a wrong tool's loss flipped to +1) has
-not served it either: the request asks, where it used to draw a tool it never tried, often
-another request's. With a tenth of feedback flipped, that took assistant's last pass from
-+9.5 to +19.6 points (seeds 0-2, evals/reports/online-choice/tied-ask/); with the answer key
-no tool can tie, and nothing changed.
+answer: `reflexrl.rewards.online.episode_of`). Learning online from the answer key as
+feedback, the last pass's gain over memory off went from +18.5 to +34.5 points on assistant
+and from +55.6 to +64.4 on paper (seeds 0-2, evals/reports/online-choice/ask-to-explore/). A
+training run explores by trying tools (`"try"`): there the answer key scores a wrong tool at
+no one's cost. A prompt on which only questions failed still gets a tool to try: a model
+that asks until the turn limit is never told to call one otherwise (paper stayed at 0.33).
+When the user's answer is itself a stored prompt, its own record advises the turn after it,
+and the tool it draws to try is never one that already failed on the request it clarifies
+(its own record knows only the tries that followed it, not the request's before the
+question). With noisy feedback, that raised the last pass on paper from +32.2 to +41.1
+points (seeds 0-2, evals/reports/online-choice/clarified-request/). A tool that won as often
+as it lost on a request (noisy feedback: a success flipped to -1, or a wrong tool's loss
+flipped to +1) has not served it either: the request asks, where it used to draw a tool it
+never tried, often another request's. With a tenth of feedback flipped, that took
+assistant's last pass from +9.5 to +19.6 points (seeds 0-2,
+evals/reports/online-choice/tied-ask/); with the answer key no tool can tie, and nothing
+changed.
 
 Exploring by asking, only close neighbours vote: an unseen prompt follows the neighbours at
 least `CLOSE` similar (a near-verbatim request), and with none the model decides as it

@@ -1,11 +1,11 @@
 """The learning rule, once for every backend: an episode -> the credits it applies.
 
-Every step of an episode is one credit: its reward goes to the prompt the step is credited
-to (`Step.credit_key`: the prompt that started the episode with `credit="origin"`, the one
-being handled with `credit="current"`), and to the one being handled as well when the step
-says so (`Step.also_prompt`: two credits). A store applies a credit by adding the reward to the
-prompt's aggregate (reward, visits, clarifications) and to the (prompt, action) record, and
-by appending it to its reward events, all in the episode's one transaction.
+Each step of an episode credits its reward to the prompt it is credited to
+(`Step.credit_key`: the prompt that started the episode with `credit="origin"`, the one
+being handled with `credit="current"`), and, when the step says so (`Step.also_prompt`), to
+the one being handled as well: two credits. A store applies a credit by adding the reward to
+the prompt's aggregate (reward, visits, clarifications) and to the (prompt, action) record,
+and by appending it to its reward events, all in the episode's one transaction.
 """
 
 from __future__ import annotations
