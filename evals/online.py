@@ -39,6 +39,7 @@ import argparse
 import json
 import os
 import random
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -329,7 +330,10 @@ def main() -> None:
     if args.score_cache:
         from score_cache import install  # noqa: PLC0415  (beside this script)
 
-        install(args.score_cache)
+        try:
+            install(args.score_cache)
+        except sqlite3.Error as exc:
+            parser.error(f"--score-cache {args.score_cache}: {exc}")
     if args.one:
         suite, seed, condition = args.one
         run = run_one(suite, int(seed), condition, args.model, args.passes, args.judge)
