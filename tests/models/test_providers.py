@@ -25,6 +25,9 @@ SPECS = {
     "litellm-anthropic": ("litellm:anthropic/claude-sonnet-4-6", "url"),
 }
 FAST = RetryPolicy(retries=3, base_delay=0.01, max_delay=0.05)
+# Under the stub's injected "timeout" (it sleeps 1.5 s); only the test that injects one uses it,
+# since a loaded machine can take longer than this to answer an ordinary call.
+SHORT_TIMEOUT = 0.5
 
 
 @pytest.fixture
@@ -39,9 +42,11 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key")
 
 
-def _agent(name: str, stub: StubProvider, suite: Suite, memory: RewardTable, retry=FAST):  # type: ignore[no-untyped-def]
+def _agent(
+    name: str, stub: StubProvider, suite: Suite, memory: RewardTable, retry=FAST, timeout=30.0
+):  # type: ignore[no-untyped-def]
     spec, url_attr = SPECS[name]
-    model = load_model(spec, suite, base_url=getattr(stub, url_attr), timeout=0.5)
+    model = load_model(spec, suite, base_url=getattr(stub, url_attr), timeout=timeout)
     calls = ModelCallMiddleware(spec, retry=retry, price=price_for(spec))
     return spec, calls, build_agent(model, suite, memory, calls=calls)
 
@@ -115,7 +120,7 @@ def test_openai_requests_stay_plain_text(
 def test_rate_limits_server_errors_and_timeouts_are_retried_and_counted(
     name: str, stub: StubProvider, paper: Suite, memory: RewardTable
 ) -> None:
-    spec, calls, agent = _agent(name, stub, paper, memory)
+    spec, calls, agent = _agent(name, stub, paper, memory, timeout=SHORT_TIMEOUT)
     stub.fail_next(429, 500, "timeout", 503)
     result = train(agent, paper, memory, epochs=1, seed=0, model=spec, concurrency=2)
     assert stub.faults_served == [429, 500, "timeout", 503]
