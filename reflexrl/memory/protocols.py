@@ -55,6 +55,10 @@ class MemoryReader(Protocol):
         row (similarity 1.0) if it has one; with kNN the k nearest rows above the threshold."""
         ...
 
+    def served(self, suite: str) -> frozenset[str]:
+        """The actions that earned a positive mean reward on some stored prompt of `suite`."""
+        ...
+
     def rows(
         self,
         suite: str | None = None,

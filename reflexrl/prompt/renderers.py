@@ -88,14 +88,16 @@ def recall(
     """What `store` says about `prompt` for an agent that can call `tools` (an exploration
     episode sees every value as zero: nothing is found; `answered`, `explore`: see
     `advice_for`, which is given `request`'s row when the prompt answers a question about
-    it). What rests on fewer than `min_evidence` credited rewards (the tries of every action
-    found) is not recalled: nothing is found."""
+    it, and, exploring by asking, the actions that serve the suite's prompts). What rests on
+    fewer than `min_evidence` credited rewards (the tries of every action found) is not
+    recalled: nothing is found."""
     found = () if explored else tuple(store.nearest(suite, prompt))
     asked = None  # the row of the request a clarification answers, when exploring by asking
     if explore == "ask" and answered and request and found:
         asked = store.lookup(suite, request)
+    served = store.served(suite) if explore == "ask" and found else frozenset()
     estimates, advice = advice_for(
-        found, prompt, tools, answered=answered, explore=explore, request=asked
+        found, prompt, tools, answered=answered, explore=explore, request=asked, served=served
     )
     if sum(e.n for e in estimates.values()) < min_evidence:
         return Recall(prompt, (), {}, None)

@@ -107,6 +107,17 @@ def test_a_step_credits_the_prompt_it_saw_too_when_it_says_so(store: MemoryStore
     assert replace(call, prompt=PROMPT).credit_keys == (PROMPT,)
 
 
+def test_served_names_the_actions_ahead_on_some_prompt_of_the_suite(store: MemoryStore) -> None:
+    assert store.served("s") == frozenset()
+    store.record_episode(_episode(0, (PROMPT, "good", 1.0), (PROMPT, "bad", -1.0)))
+    store.record_episode(_episode(1, ("other", "tied", 1.0), ("other", "tied", -1.0)))
+    store.record_episode(_episode(2, ("elsewhere", "theirs", 1.0), suite="t"))
+    assert store.served("s") == frozenset({"good"})
+    store.record_episode(_episode(3, ("other", "tied", 1.0)))
+    assert store.served("s") == frozenset({"good", "tied"})
+    assert store.served("t") == frozenset({"theirs"})
+
+
 def _pending(run_id: str, expires_at: str = "2099-01-01T00:00:00") -> PendingEpisode:
     decision = Decision(0, PROMPT, "create_image", {"x": 1}, "<block>")
     return PendingEpisode(run_id, "s", PROMPT, (decision,), "thread", {0: -1.0}, "", expires_at)

@@ -223,6 +223,25 @@ def test_an_answer_never_tries_again_a_tool_that_failed_on_the_request_it_clarif
     assert earned[1] == Advice("calculator")
 
 
+def test_an_answer_tries_a_tool_that_serves_no_other_prompt_first() -> None:
+    answers = [f"answer {i}" for i in range(20)]
+
+    def advised(answer: str, served: frozenset[str]) -> Advice | None:
+        found = [_neighbour(answer, 1.0, **{CLARIFY: 0.0})]
+        got = advice_for(found, answer, TOOLS, answered=True, explore="ask", served=served)
+        return got[1]
+
+    tools = {"calculator", "python_interpreter", "create_image"}
+    assert {a.untried[0] for a in map(advised, answers, [frozenset()] * 20) if a} == tools
+    # the calculator serves other prompts: the draw is among the other two
+    others = {advised(a, frozenset({"calculator"})) for a in answers}
+    assert others == {Advice(None, ("python_interpreter",)), Advice(None, ("create_image",))}
+    # every tool serves some prompt: the draw is among all, as before
+    assert {advised(a, frozenset(tools)) for a in answers} == {
+        advised(a, frozenset()) for a in answers
+    }
+
+
 def test_once_every_tool_lost_asking_is_the_advice() -> None:
     estimates = {t: _e(-1) for t in TOOLS if t != CLARIFY}
     assert advise(estimates, TOOLS) == Advice(CLARIFY)
@@ -339,6 +358,25 @@ def test_the_advice_block_names_an_untried_tool_and_says_when_it_knows_nothing(
     assert is_silent(explored) and advised_actions(explored) is None
     assert is_silent(render_advice(memory, "paper", "never seen", False, tools=TOOLS))
     assert not is_silent(block)
+
+
+def test_an_answer_reads_which_tools_serve_other_prompts_from_the_store(
+    memory: RewardTable,
+) -> None:
+    _record(memory, "Draw me a cat", ("create_image", 1.0))
+    answers = [f"It is 5 plus {i}" for i in range(12)]
+    for answer in answers:
+        _record(memory, answer, ("calculator", -1.0))
+
+    def advised(answer: str, explore: Exploration) -> set[str] | None:
+        block = render_advice(
+            memory, "paper", answer, False, tools=TOOLS, answered=True, explore=explore
+        )
+        return advised_actions(block)
+
+    assert all(advised(a, "ask") == {"python_interpreter"} for a in answers)
+    # training's draws (exploring by trying) do not read it
+    assert {"create_image"} in [advised(a, "try") for a in answers]
 
 
 def test_the_advice_block_reads_a_knn_estimate(tmp_path: Path) -> None:

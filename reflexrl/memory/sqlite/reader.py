@@ -38,6 +38,11 @@ class SQLiteReader:
         """The rows that inform `prompt`, as the store's lookup finds them."""
         return self.finder.nearest(self, suite, prompt)
 
+    def served(self, suite: str) -> frozenset[str]:
+        """The actions that earned a positive mean reward on some stored prompt of `suite`."""
+        sql = "SELECT DISTINCT action FROM memory_actions WHERE suite = ? AND reward > 0"
+        return frozenset(str(a) for (a,) in self.db.execute(sql, storable([suite])))
+
     def lookup_many(self, suite: str, prompts: Sequence[str]) -> dict[str, MemoryRow]:
         """The rows of several prompts at once (those that have one), by prompt."""
         if not prompts:
