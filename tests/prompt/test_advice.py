@@ -223,6 +223,31 @@ def test_an_answer_never_tries_again_a_tool_that_failed_on_the_request_it_clarif
     assert earned[1] == Advice("calculator")
 
 
+def test_after_an_answer_a_tool_that_won_as_often_as_it_lost_is_tried_again() -> None:
+    def row(prompt: str, **stats: ActionStats) -> MemoryRow:
+        return MemoryRow("paper", prompt, None, 0.0, 2, 0, stats)
+
+    tied, lost = ActionStats(2, 0.0), ActionStats(1, -1.0)
+    answer = row("answer", calculator=tied, create_image=lost)
+    found = [Neighbour(answer, 1.0), _neighbour("b", 0.7, python_interpreter=1.0)]
+
+    def advised(request: MemoryRow | None = None, explore: Exploration = "ask") -> Advice | None:
+        got = advice_for(found, "answer", TOOLS, answered=True, explore=explore, request=request)
+        return got[1]
+
+    # the question settles the tie: the tool is tried again, over the neighbours' estimate
+    assert advised() == Advice("calculator")
+    assert advice_for(found, "answer", TOOLS, explore="ask")[1] == Advice(CLARIFY)  # asked first
+    # tied on the request it clarifies counts too, most tries first
+    assert advised(row("req", python_interpreter=ActionStats(4, 0.0))) == Advice(
+        "python_interpreter"
+    )
+    # never one that lost on the request
+    assert advised(row("req", calculator=lost)) == Advice("python_interpreter")
+    # training (exploring by trying) follows the estimate
+    assert advised(explore="try") == Advice("python_interpreter")
+
+
 def test_an_answer_tries_a_tool_that_serves_no_other_prompt_first() -> None:
     answers = [f"answer {i}" for i in range(20)]
 
