@@ -76,17 +76,18 @@ close-votes/). The price: a paraphrase MiniLM scores lower ("Please work out 5 p
 10 for me", 0.59) gets no advice until it is stored itself. A training run (`"try"`) keeps
 every neighbour's vote: there a wrong tool costs no one.
 
-Exploring by asking, a tool that serves other prompts is drawn last: the tool an answer is
-advised to try is drawn first among those that earned a reward on no stored prompt of the
-suite (`MemoryReader.served`). A tool mostly serves requests of one kind, so one that serves
-some already is a poor guess for a request it never served; the draws otherwise kept naming
-tools found passes before for other requests (`book_table` to track an order). A request's
-own tool is drawn last too once it served another of its wordings: the neighbours' estimate,
-which advises it before any draw, is what finds it then. Learning online, the first pass's
-gain over memory off with the answer key went from +13.7 (worst +3) to +21.3 (+13) points on
-paper and from +4.5 (+4) to +6.7 (+4) on assistant; with noisy feedback, the last pass's
-from +47.7 (+33) to +50.9 (+30) on paper and from +27.2 (+21) to +27.7 (+23) on assistant
-(seeds 0-9, evals/reports/online-choice/served-last/). Training (`"try"`) draws as before.
+Exploring by asking, a tool that serves other prompts is drawn last: the tool a stored
+prompt (a user's answer, mostly) is advised to try is drawn first among those that earned a
+reward on no stored prompt of the suite (`MemoryReader.served`). A tool mostly serves
+requests of one kind, so one that serves some already is a poor guess for a request it never
+served; the draws otherwise kept naming tools found passes before for other requests
+(`book_table` to track an order). A request's own tool is drawn last too once it served
+another of its wordings: the neighbours' estimate, which advises it before any draw, is what
+finds it then. Learning online, the first pass's gain over memory off with the answer key
+went from +13.7 (worst +3) to +21.3 (+13) points on paper and from +4.5 (+4) to +6.7 (+4) on
+assistant; with noisy feedback, the last pass's from +47.7 (+33) to +50.9 (+30) on paper and
+from +27.2 (+21) to +27.7 (+23) on assistant (seeds 0-9,
+evals/reports/online-choice/served-last/). Training (`"try"`) draws as before.
 
 Only successes travel to unseen prompts: when none of an unseen prompt's neighbours was
 served by a tool, there is no advice, and the model decides as it would without memory.

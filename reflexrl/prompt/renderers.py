@@ -21,6 +21,7 @@ from ..memory import (
     Neighbour,
     advice_for,
 )
+from ..memory.lookup import own_row
 from ..records import MemoryRow
 from ..safety.text import for_block
 from .block import action_name, advice_line, as_block, request_line, signed
@@ -95,7 +96,9 @@ def recall(
     asked = None  # the row of the request a clarification answers, when exploring by asking
     if explore == "ask" and answered and request and found:
         asked = store.lookup(suite, request)
-    served = store.served(suite) if explore == "ask" and found else frozenset()
+    # Only a stored prompt draws a tool to try; most prompts of users are not, so no read.
+    stored = own_row(found, prompt) is not None
+    served = store.served(suite) if explore == "ask" and stored else frozenset()
     estimates, advice = advice_for(
         found, prompt, tools, answered=answered, explore=explore, request=asked, served=served
     )
