@@ -236,8 +236,8 @@ def markdown(results: dict[str, list[dict[str, Any]]], window: int) -> str:
         lines.append("")
         for condition, pairs in gains.items():
             firsts, lasts = [p[0] for p in pairs], [p[1] for p in pairs]
-            first = f"first-pass gain mean {mean(firsts):+.1f} (worst {min(firsts):+.0f})"
-            last = f"last-pass gain mean {mean(lasts):+.1f} (worst {min(lasts):+.0f})"
+            first = f"first-pass gain mean {mean(firsts):+.1f} (worst {min(firsts):+.1f})"
+            last = f"last-pass gain mean {mean(lasts):+.1f} (worst {min(lasts):+.1f})"
             lines.append(f"- `{condition}`: {first}, {last}, over {len(pairs)} seeds.")
         lines.append("")
         lines.append(f"Windows of {window} requests (success within 2), seed by seed:")
