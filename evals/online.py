@@ -36,6 +36,7 @@ runs two at once with one llama.cpp thread each (scores do not depend on the thr
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -185,9 +186,15 @@ def noisy(score: float, rng: random.Random, missing: float, flipped: float) -> f
     return -score if draw < missing + flipped else score
 
 
+@functools.cache
+def answer_key(suite: str) -> RewardModel:
+    """A bundled suite's answer key, loaded once for every row of a report."""
+    return Suite.load(suite).reward_model
+
+
 def flips(run: dict[str, Any]) -> int:
     """How many of the feedbacks a run sent said the opposite of the answer key."""
-    key = Suite.load(run["suite"]).reward_model
+    key = answer_key(run["suite"])
     sent = [r for r in run["requests"] if r["feedback"] is not None]
     return sum((r["feedback"] > 0) != served(key, r["query"], r["actions"]) for r in sent)
 

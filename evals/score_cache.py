@@ -48,11 +48,10 @@ class _ScoreFile:
 
     def __init__(self, path: Path) -> None:
         self._db = sqlite3.connect(path, timeout=60, check_same_thread=False)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("pragma journal_mode=wal")
-            self._db.execute("create table if not exists scores (key text primary key, value text)")
-            self._db.commit()
+        self._db.execute("pragma journal_mode=wal")
+        self._db.execute("create table if not exists scores (key text primary key, value text)")
+        self._db.commit()
+        self._lock = threading.Lock()  # one connection, shared by the threads of a run
 
     def get(self, key: str) -> dict[str, float] | None:
         with self._lock:
